@@ -1,0 +1,1 @@
+//! Store and index in step.

@@ -1,0 +1,295 @@
+//! GeoJSON (RFC 7946) features in and out of records.
+
+use serde_json::{Map, Value, json};
+
+use super::{Attributes, Collection, FieldError, Record, RecordId, ValidGeometry};
+
+/// Properties the server manages; ignored when a client sends them back.
+const SERVER_FIELDS: &[&str] = &["created_at", "updated_at", "version"];
+
+/// A feature sent by a client, parsed and validated, not yet stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FeatureInput {
+    pub id: Option<RecordId>,
+    pub geometry: ValidGeometry,
+    pub attributes: Attributes,
+}
+
+/// A problem with one feature of a document: its 1-based number, its id if it had one, and
+/// the field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}{}: {error}", .feature.map(|n| format!("feature {n}")).unwrap_or_else(|| "document".to_owned()), .id.as_ref().map(|i| format!(" (id {i})")).unwrap_or_default())]
+pub struct FeatureError {
+    pub feature: Option<usize>,
+    pub id: Option<String>,
+    pub error: FieldError,
+}
+
+impl FeatureInput {
+    /// Parses one GeoJSON Feature object for `collection`.
+    pub fn parse(collection: Collection, value: Value) -> Result<Self, FieldError> {
+        let Value::Object(mut obj) = value else {
+            return Err(FieldError::new("feature", "expected a GeoJSON Feature object"));
+        };
+        match obj.get("type").and_then(Value::as_str) {
+            Some("Feature") => {}
+            Some(other) => {
+                return Err(FieldError::new(
+                    "type",
+                    format!("expected \"Feature\", got \"{other}\""),
+                ));
+            }
+            None => return Err(FieldError::new("type", "missing; expected \"Feature\"")),
+        }
+        let id = match obj.remove("id") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(RecordId::parse(&s)?),
+            Some(Value::Number(n)) => Some(RecordId::parse(&n.to_string())?),
+            Some(_) => return Err(FieldError::new("id", "must be a string or a number")),
+        };
+        let geometry = match obj.remove("geometry") {
+            None | Some(Value::Null) => {
+                return Err(FieldError::new("geometry", "missing; every record has a geometry"));
+            }
+            Some(g) => parse_geometry(g, collection)?,
+        };
+        let mut properties = match obj.remove("properties") {
+            None | Some(Value::Null) => Map::new(),
+            Some(Value::Object(m)) => m,
+            Some(_) => return Err(FieldError::new("properties", "must be an object")),
+        };
+        for f in SERVER_FIELDS {
+            properties.remove(*f);
+        }
+        let attributes = Attributes::from_json(collection, Value::Object(properties))?;
+        Ok(Self {
+            id,
+            geometry,
+            attributes,
+        })
+    }
+
+    /// Parses a FeatureCollection (or a single Feature) for `collection`, reporting every bad
+    /// feature with its number; duplicate ids in the document are an error too.
+    pub fn parse_document(
+        collection: Collection,
+        value: Value,
+    ) -> Result<Vec<FeatureInput>, Vec<FeatureError>> {
+        let features = match value {
+            Value::Object(mut obj) => match obj.get("type").and_then(Value::as_str) {
+                Some("FeatureCollection") => match obj.remove("features") {
+                    Some(Value::Array(a)) => a,
+                    _ => {
+                        return Err(vec![FeatureError {
+                            feature: None,
+                            id: None,
+                            error: FieldError::new("features", "must be an array of Features"),
+                        }]);
+                    }
+                },
+                Some("Feature") => vec![Value::Object(obj)],
+                _ => {
+                    return Err(vec![FeatureError {
+                        feature: None,
+                        id: None,
+                        error: FieldError::new(
+                            "type",
+                            "expected a GeoJSON Feature or FeatureCollection",
+                        ),
+                    }]);
+                }
+            },
+            _ => {
+                return Err(vec![FeatureError {
+                    feature: None,
+                    id: None,
+                    error: FieldError::new("document", "expected a JSON object"),
+                }]);
+            }
+        };
+        let mut ok = Vec::with_capacity(features.len());
+        let mut errors = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for (i, f) in features.into_iter().enumerate() {
+            let raw_id = f.get("id").map(|v| match v {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            });
+            match FeatureInput::parse(collection, f) {
+                Ok(input) => {
+                    if let Some(id) = &input.id
+                        && !seen.insert(id.clone())
+                    {
+                        errors.push(FeatureError {
+                            feature: Some(i + 1),
+                            id: raw_id,
+                            error: FieldError::new("id", "appears more than once in the document"),
+                        });
+                        continue;
+                    }
+                    ok.push(input);
+                }
+                Err(error) => errors.push(FeatureError {
+                    feature: Some(i + 1),
+                    id: raw_id,
+                    error,
+                }),
+            }
+        }
+        if errors.is_empty() { Ok(ok) } else { Err(errors) }
+    }
+}
+
+/// Parses a GeoJSON geometry object and validates it for `collection`.
+pub fn parse_geometry(value: Value, collection: Collection) -> Result<ValidGeometry, FieldError> {
+    let gj: geojson::Geometry = serde_json::from_value(value)
+        .map_err(|e| FieldError::new("geometry", format!("not a GeoJSON geometry: {e}")))?;
+    check_rings_closed(&gj.value)?;
+    let g: geo::Geometry<f64> = gj
+        .try_into()
+        .map_err(|e: geojson::Error| FieldError::new("geometry", e.to_string()))?;
+    ValidGeometry::new(g, collection.geometry_rule())
+}
+
+/// RFC 7946 §3.1.6: a linear ring's first and last positions are equal, with at least four.
+/// geo closes rings silently, so this is checked on the GeoJSON itself.
+fn check_rings_closed(value: &geojson::GeometryValue) -> Result<(), FieldError> {
+    use geojson::GeometryValue as G;
+    let check = |rings: &[Vec<geojson::Position>]| -> Result<(), FieldError> {
+        for (i, ring) in rings.iter().enumerate() {
+            if ring.len() < 4 {
+                return Err(FieldError::new(
+                    "geometry",
+                    format!("ring {i} has {} positions; a linear ring needs at least 4", ring.len()),
+                ));
+            }
+            if ring.first() != ring.last() {
+                return Err(FieldError::new(
+                    "geometry",
+                    format!("ring {i} is not closed: its first and last positions differ"),
+                ));
+            }
+        }
+        Ok(())
+    };
+    match value {
+        G::Polygon { coordinates } => check(coordinates),
+        G::MultiPolygon { coordinates } => coordinates.iter().try_for_each(|p| check(p)),
+        _ => Ok(()),
+    }
+}
+
+/// The GeoJSON geometry object of a geo geometry.
+pub fn geometry_json(g: &geo::Geometry<f64>) -> Value {
+    serde_json::to_value(geojson::Geometry::from(g)).unwrap_or(Value::Null)
+}
+
+/// A record as a GeoJSON Feature: properties, then `created_at`, `updated_at`, `version`.
+pub fn to_feature(record: &Record) -> Value {
+    to_feature_with(record, Map::new())
+}
+
+/// Like [`to_feature`] with extra properties (such as `distance_m`) appended.
+pub fn to_feature_with(record: &Record, extra: Map<String, Value>) -> Value {
+    let mut props = record.attributes().to_json();
+    let meta = record.meta();
+    props.insert("created_at".into(), json!(meta.created_at.to_rfc3339()));
+    props.insert("updated_at".into(), json!(meta.updated_at.to_rfc3339()));
+    props.insert("version".into(), json!(meta.version));
+    props.extend(extra);
+    json!({
+        "type": "Feature",
+        "id": record.id().as_str(),
+        "geometry": geometry_json(record.geometry()),
+        "properties": props,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_service_feature_round_trips() {
+        let v = json!({"type": "Feature", "id": "svc-1",
+            "geometry": {"type": "Point", "coordinates": [12.24, 45.67]},
+            "properties": {"name": "PAS", "kind": "pas", "languages": ["it", "en"]}});
+        let f = FeatureInput::parse(Collection::Services, v).unwrap();
+        assert_eq!(f.id.unwrap().as_str(), "svc-1");
+        assert_eq!(f.geometry.as_point().unwrap().lon(), 12.24);
+    }
+
+    #[test]
+    fn services_must_be_points() {
+        let v = json!({"type": "Feature",
+            "geometry": {"type": "Polygon", "coordinates": [[[12,45],[13,45],[13,46],[12,45]]]},
+            "properties": {"name": "PAS", "kind": "pas"}});
+        let e = FeatureInput::parse(Collection::Services, v).unwrap_err();
+        assert_eq!(e.field, "geometry");
+    }
+
+    #[test]
+    fn out_of_range_coordinates_are_rejected() {
+        let v = json!({"type": "Feature",
+            "geometry": {"type": "Point", "coordinates": [200.0, 45.0]},
+            "properties": {"name": "PAS", "kind": "pas"}});
+        let e = FeatureInput::parse(Collection::Services, v).unwrap_err();
+        assert_eq!(e.field, "geometry");
+    }
+
+    #[test]
+    fn self_intersecting_polygons_are_rejected() {
+        let bowtie = json!({"type": "Feature",
+            "geometry": {"type": "Polygon", "coordinates": [[[12,45],[13,46],[13,45],[12,46],[12,45]]]},
+            "properties": {"name": "x", "kind": "farm"}});
+        let e = FeatureInput::parse(Collection::Worksites, bowtie).unwrap_err();
+        assert_eq!(e.field, "geometry", "{e}");
+    }
+
+    #[test]
+    fn unclosed_rings_are_rejected() {
+        let open = json!({"type": "Feature",
+            "geometry": {"type": "Polygon", "coordinates": [[[12,45],[13,45],[13,46]]]},
+            "properties": {"name": "x", "kind": "farm"}});
+        assert!(FeatureInput::parse(Collection::Worksites, open).is_err());
+    }
+
+    #[test]
+    fn document_errors_name_the_feature_number_and_field() {
+        let doc = json!({"type": "FeatureCollection", "features": [
+            {"type": "Feature", "geometry": {"type": "Point", "coordinates": [12, 45]},
+             "properties": {"name": "ok", "kind": "pas"}},
+            {"type": "Feature", "id": "bad", "geometry": {"type": "Point", "coordinates": [12, 45]},
+             "properties": {"name": "x", "kind": "bakery"}}]});
+        let errs = FeatureInput::parse_document(Collection::Services, doc).unwrap_err();
+        assert_eq!(errs.len(), 1);
+        assert_eq!(errs[0].feature, Some(2));
+        assert_eq!(errs[0].error.field, "kind");
+        let text = errs[0].to_string();
+        assert!(text.starts_with("feature 2 (id bad): field `kind`"), "{text}");
+    }
+
+    #[test]
+    fn nested_type_errors_name_the_path() {
+        let v = json!({"type": "Feature", "geometry": {"type": "Point", "coordinates": [12, 45]},
+            "properties": {"name": "x", "kind": "pas", "languages": ["it", "zz"]}});
+        let e = FeatureInput::parse(Collection::Services, v).unwrap_err();
+        assert!(e.field.starts_with("languages"), "{e}");
+    }
+
+    #[test]
+    fn duplicate_ids_in_a_document_are_rejected() {
+        let f = json!({"type": "Feature", "id": "a", "geometry": {"type": "Point", "coordinates": [12, 45]},
+            "properties": {"name": "x", "kind": "pas"}});
+        let doc = json!({"type": "FeatureCollection", "features": [f.clone(), f]});
+        let errs = FeatureInput::parse_document(Collection::Services, doc).unwrap_err();
+        assert_eq!(errs[0].feature, Some(2));
+    }
+
+    #[test]
+    fn server_fields_sent_back_are_ignored() {
+        let v = json!({"type": "Feature", "geometry": {"type": "Point", "coordinates": [12, 45]},
+            "properties": {"name": "x", "kind": "pas", "version": 3, "updated_at": "2026-01-01T00:00:00Z"}});
+        assert!(FeatureInput::parse(Collection::Services, v).is_ok());
+    }
+}

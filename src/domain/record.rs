@@ -1,0 +1,285 @@
+//! A stored record: identifier, geometry, typed attributes and bookkeeping.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::geometry::{GeometryRule, ValidGeometry};
+use super::value::string_enum;
+use super::{FieldError, Service, Settlement, Territory, Worksite};
+
+string_enum! {
+    /// The four collections faro serves.
+    Collection, "collection" {
+        Services => "services",
+        Settlements => "settlements",
+        Worksites => "worksites",
+        Territories => "territories",
+    }
+}
+
+impl Collection {
+    /// Position in [`Collection::ALL`], for arrays indexed by collection.
+    pub fn index(self) -> usize {
+        match self {
+            Collection::Services => 0,
+            Collection::Settlements => 1,
+            Collection::Worksites => 2,
+            Collection::Territories => 3,
+        }
+    }
+
+    /// Settlements and worksites are never shown to anonymous callers.
+    pub fn is_restricted(self) -> bool {
+        matches!(self, Collection::Settlements | Collection::Worksites)
+    }
+
+    pub fn geometry_rule(self) -> GeometryRule {
+        match self {
+            Collection::Services => GeometryRule::PointOnly,
+            Collection::Settlements | Collection::Worksites => GeometryRule::PointOrPolygon,
+            Collection::Territories => GeometryRule::Areal,
+        }
+    }
+
+    /// Prefix of generated identifiers.
+    pub fn id_prefix(self) -> &'static str {
+        match self {
+            Collection::Services => "svc",
+            Collection::Settlements => "set",
+            Collection::Worksites => "ws",
+            Collection::Territories => "terr",
+        }
+    }
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Collection::Services => "Services",
+            Collection::Settlements => "Informal settlements",
+            Collection::Worksites => "Worksites",
+            Collection::Territories => "Territories",
+        }
+    }
+
+    pub fn description(self) -> &'static str {
+        match self {
+            Collection::Services => {
+                "Services of the network: focal points, PAS, shelters, help desks, job centres, \
+                 inspectorate and more. Confidential ones only for authorised roles."
+            }
+            Collection::Settlements => "Informal settlements. Restricted to authorised roles.",
+            Collection::Worksites => "Rural and other worksites. Restricted to authorised roles.",
+            Collection::Territories => "The province, its territories and comuni.",
+        }
+    }
+}
+
+/// A record identifier: 1 to 64 characters of `A-Z a-z 0-9 . _ -`.
+///
+/// ```
+/// use faro::domain::RecordId;
+/// assert!(RecordId::parse("svc-prefettura-treviso").is_ok());
+/// assert!(RecordId::parse("a/b").is_err());
+/// assert!(RecordId::parse("").is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct RecordId(String);
+
+impl RecordId {
+    pub fn parse(text: &str) -> Result<Self, FieldError> {
+        let ok = !text.is_empty()
+            && text.len() <= 64
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
+        if ok {
+            Ok(Self(text.to_owned()))
+        } else {
+            Err(FieldError::new(
+                "id",
+                format!("`{text}` is not a valid id (1-64 characters of A-Z a-z 0-9 . _ -)"),
+            ))
+        }
+    }
+
+    /// A fresh random identifier for a record of `collection`.
+    pub fn generate(collection: Collection) -> Self {
+        let mut bytes = [0_u8; 8];
+        // The OS generator only fails when the platform has none; fall back to the clock.
+        if getrandom::fill(&mut bytes).is_err() {
+            let nanos = Utc::now().timestamp_nanos_opt().unwrap_or_default();
+            bytes = nanos.to_le_bytes();
+        }
+        Self(format!("{}-{}", collection.id_prefix(), hex::encode(bytes)))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for RecordId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The typed properties of a record, one variant per collection.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Attributes {
+    Service(Service),
+    Settlement(Settlement),
+    Worksite(Worksite),
+    Territory(Territory),
+}
+
+impl Attributes {
+    pub fn collection(&self) -> Collection {
+        match self {
+            Attributes::Service(_) => Collection::Services,
+            Attributes::Settlement(_) => Collection::Settlements,
+            Attributes::Worksite(_) => Collection::Worksites,
+            Attributes::Territory(_) => Collection::Territories,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        match self {
+            Attributes::Service(s) => &s.name,
+            Attributes::Settlement(s) => &s.name,
+            Attributes::Worksite(w) => &w.name,
+            Attributes::Territory(t) => &t.name,
+        }
+    }
+
+    /// The kind filterable with `?kind=`: service kind, worksite kind or territory level.
+    pub fn kind_str(&self) -> Option<&'static str> {
+        match self {
+            Attributes::Service(s) => Some(s.kind.as_str()),
+            Attributes::Worksite(w) => Some(w.kind.as_str()),
+            Attributes::Territory(t) => Some(t.level.as_str()),
+            Attributes::Settlement(_) => None,
+        }
+    }
+
+    /// Parses and validates properties for a collection from a JSON object.
+    pub fn from_json(
+        collection: Collection,
+        properties: serde_json::Value,
+    ) -> Result<Self, FieldError> {
+        fn de<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> Result<T, FieldError> {
+            serde_path_to_error::deserialize(v).map_err(|e| {
+                let path = e.path().to_string();
+                let field = if path == "." { "properties".to_owned() } else { path };
+                let inner = e.into_inner().to_string();
+                // serde names the unknown field itself; say it plainly.
+                let reason = inner
+                    .split(" at line ")
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned();
+                FieldError::new(field, reason)
+            })
+        }
+        match collection {
+            Collection::Services => Ok(Attributes::Service(de::<Service>(properties)?.validate()?)),
+            Collection::Settlements => Ok(Attributes::Settlement(
+                de::<Settlement>(properties)?.validate()?,
+            )),
+            Collection::Worksites => {
+                Ok(Attributes::Worksite(de::<Worksite>(properties)?.validate()?))
+            }
+            Collection::Territories => Ok(Attributes::Territory(
+                de::<Territory>(properties)?.validate()?,
+            )),
+        }
+    }
+
+    /// The properties as a JSON object (every field, `null` where unset).
+    pub fn to_json(&self) -> serde_json::Map<String, serde_json::Value> {
+        let value = match self {
+            Attributes::Service(s) => serde_json::to_value(s),
+            Attributes::Settlement(s) => serde_json::to_value(s),
+            Attributes::Worksite(w) => serde_json::to_value(w),
+            Attributes::Territory(t) => serde_json::to_value(t),
+        };
+        match value {
+            Ok(serde_json::Value::Object(map)) => map,
+            _ => serde_json::Map::new(),
+        }
+    }
+}
+
+/// Bookkeeping kept by the store on every record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Meta {
+    /// Starts at 1 and grows by one on every change; the ETag of the record.
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A record as stored and indexed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    id: RecordId,
+    geometry: ValidGeometry,
+    attributes: Attributes,
+    meta: Meta,
+}
+
+impl Record {
+    /// Assembles a record; the geometry must fit the collection of the attributes.
+    pub fn new(
+        id: RecordId,
+        geometry: ValidGeometry,
+        attributes: Attributes,
+        meta: Meta,
+    ) -> Result<Self, FieldError> {
+        let geometry =
+            ValidGeometry::new(geometry.into_inner(), attributes.collection().geometry_rule())?;
+        Ok(Self {
+            id,
+            geometry,
+            attributes,
+            meta,
+        })
+    }
+
+    pub fn id(&self) -> &RecordId {
+        &self.id
+    }
+    pub fn collection(&self) -> Collection {
+        self.attributes.collection()
+    }
+    pub fn geometry(&self) -> &geo::Geometry<f64> {
+        self.geometry.geometry()
+    }
+    pub fn valid_geometry(&self) -> &ValidGeometry {
+        &self.geometry
+    }
+    pub fn attributes(&self) -> &Attributes {
+        &self.attributes
+    }
+    pub fn meta(&self) -> &Meta {
+        &self.meta
+    }
+
+    /// The service attributes, when this is a service.
+    pub fn as_service(&self) -> Option<&Service> {
+        match &self.attributes {
+            Attributes::Service(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// A confidential service: exact position only for authorised roles.
+    pub fn is_confidential(&self) -> bool {
+        self.as_service().is_some_and(|s| s.confidential)
+    }
+
+    /// The record's ETag value (a strong validator built from the version).
+    pub fn etag(&self) -> String {
+        format!("\"{}\"", self.meta.version)
+    }
+}

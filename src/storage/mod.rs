@@ -1,0 +1,241 @@
+//! The source of truth: the [`Store`] trait and its two backends.
+//!
+//! - [`sqlite::SqliteStore`]: one SQLite file in WAL mode, the embedded default.
+//! - [`postgres::PostgresStore`]: PostgreSQL + PostGIS for servers, several instances in step.
+//!
+//! Every write is one transaction: a batch is applied whole or not at all, bumps `version`,
+//! sets `updated_at`, and appends to the audit log.
+
+pub mod postgres;
+pub mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::domain::{Attributes, Collection, FieldError, Record, RecordId, Role, ValidGeometry};
+
+/// One change requested of the store.
+#[derive(Debug, Clone)]
+pub enum WriteOp {
+    /// Create a record; fails if the id exists.
+    Insert {
+        id: RecordId,
+        geometry: ValidGeometry,
+        attributes: Attributes,
+    },
+    /// Replace a record's geometry and attributes; `expected_version` guards lost updates.
+    Replace {
+        id: RecordId,
+        expected_version: Option<i64>,
+        geometry: ValidGeometry,
+        attributes: Attributes,
+    },
+    /// Delete a record.
+    Delete {
+        collection: Collection,
+        id: RecordId,
+        expected_version: Option<i64>,
+    },
+}
+
+/// What a committed write did, for the index.
+#[derive(Debug, Clone)]
+pub enum Change {
+    Upsert(Arc<Record>),
+    Delete { collection: Collection, id: RecordId },
+}
+
+/// A notification from a store shared with other processes.
+#[derive(Debug, Clone)]
+pub enum StoreEvent {
+    /// Another writer changed this record (or deleted it).
+    Changed { collection: Collection, id: RecordId },
+    /// Notifications may have been missed (reconnection): reload everything.
+    Resync,
+    /// The backend is reachable again after an outage, or not.
+    Availability(bool),
+}
+
+/// A bearer token as stored: never the secret, only its hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRecord {
+    pub id: i64,
+    pub name: String,
+    pub role: Role,
+    pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// One entry of the audit log.
+#[derive(Debug, Clone)]
+pub struct AuditEntry {
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub action: String,
+    pub collection: Collection,
+    pub record_id: String,
+    pub before: Option<serde_json::Value>,
+    pub after: Option<serde_json::Value>,
+}
+
+/// What went wrong in a store, with what it was doing.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{collection} record `{id}` not found")]
+    NotFound { collection: Collection, id: RecordId },
+    #[error("{collection} record `{id}` already exists")]
+    AlreadyExists { collection: Collection, id: RecordId },
+    #[error("{collection} record `{id}` is at version {actual}, not {expected}")]
+    VersionMismatch {
+        collection: Collection,
+        id: RecordId,
+        expected: i64,
+        actual: i64,
+    },
+    #[error("the database is unavailable while {context}: {message}")]
+    Unavailable { context: &'static str, message: String },
+    #[error("stored {collection} record `{id}` is invalid: {error}")]
+    Corrupt {
+        collection: Collection,
+        id: String,
+        error: FieldError,
+    },
+    #[error("bad database url: {0}")]
+    BadUrl(String),
+    #[error("{context}: {source}")]
+    Backend {
+        context: &'static str,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+impl StoreError {
+    pub fn backend(
+        context: &'static str,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        StoreError::Backend {
+            context,
+            source: Box::new(source),
+        }
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// The source of truth for records, tokens and the audit log.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// `sqlite` or `postgres`, for logs and `/readyz`.
+    fn backend(&self) -> &'static str;
+
+    /// Checks that the database answers.
+    async fn ping(&self) -> Result<()>;
+
+    /// Every record of every collection, to build the index.
+    async fn load_all(&self) -> Result<Vec<Record>>;
+
+    /// One record, or `None`.
+    async fn get(&self, collection: Collection, id: &RecordId) -> Result<Option<Record>>;
+
+    /// Number of records in all collections.
+    async fn count(&self) -> Result<u64>;
+
+    /// Applies a batch in one transaction, recording `actor` in the audit log; all or nothing.
+    async fn apply(&self, ops: Vec<WriteOp>, actor: &str) -> Result<Vec<Change>>;
+
+    /// The newest audit entries first.
+    async fn audit_log(&self, limit: u32) -> Result<Vec<AuditEntry>>;
+
+    /// Stores a new token by the hash of its secret.
+    async fn create_token(&self, name: &str, role: Role, secret_hash: &str)
+    -> Result<TokenRecord>;
+
+    /// The live (not revoked) token with this secret hash.
+    async fn find_token(&self, secret_hash: &str) -> Result<Option<TokenRecord>>;
+
+    async fn list_tokens(&self) -> Result<Vec<TokenRecord>>;
+
+    /// Revokes a token by id; `false` if there was no live token with that id.
+    async fn revoke_token(&self, id: i64) -> Result<bool>;
+
+    /// Changes made by other processes sharing the database, if the backend can tell.
+    fn subscribe(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<StoreEvent>> {
+        None
+    }
+}
+
+/// Opens the store a URL names: `sqlite://PATH` (or a bare path) or `postgres://…`.
+pub async fn open(url: &str, pool_size: usize) -> Result<Arc<dyn Store>> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let _ = (url, pool_size);
+        Err(StoreError::BadUrl("PostgreSQL support is being written".to_owned()))
+    } else if let Some(path) = url.strip_prefix("sqlite://") {
+        if path.is_empty() {
+            return Err(StoreError::BadUrl("sqlite:// needs a file path".to_owned()));
+        }
+        Ok(Arc::new(sqlite::SqliteStore::open(path).await?))
+    } else if url.contains("://") {
+        Err(StoreError::BadUrl(format!(
+            "unsupported scheme in `{}`; use sqlite://PATH or postgres://…",
+            url.split("://").next().unwrap_or_default()
+        )))
+    } else {
+        Ok(Arc::new(sqlite::SqliteStore::open(url).await?))
+    }
+}
+
+/// Rebuilds a record from stored columns, reporting corruption instead of panicking.
+pub(crate) fn record_from_parts(
+    collection: Collection,
+    id: &str,
+    geometry: geo::Geometry<f64>,
+    properties: serde_json::Value,
+    meta: crate::domain::Meta,
+) -> Result<Record> {
+    let corrupt = |error: FieldError| StoreError::Corrupt {
+        collection,
+        id: id.to_owned(),
+        error,
+    };
+    let rid = RecordId::parse(id).map_err(corrupt)?;
+    let geometry = ValidGeometry::new(geometry, collection.geometry_rule()).map_err(corrupt)?;
+    let attributes = Attributes::from_json(collection, properties).map_err(corrupt)?;
+    Record::new(rid, geometry, attributes, meta).map_err(corrupt)
+}
+
+/// Encodes a geometry as OGC WKB (2D), the form both backends store.
+pub(crate) fn wkb_encode(geometry: &geo::Geometry<f64>) -> Result<Vec<u8>> {
+    use geozero::{CoordDimensions, ToWkb};
+    geometry
+        .to_wkb(CoordDimensions::xy())
+        .map_err(|e| StoreError::backend("encoding geometry as WKB", e))
+}
+
+/// Decodes OGC WKB (or PostGIS EWKB) into a geometry.
+pub(crate) fn wkb_decode(bytes: &[u8]) -> Result<geo::Geometry<f64>> {
+    use geozero::ToGeo;
+    if bytes.len() > 4 && (bytes[1..5] != [0, 0, 0, 0]) && bytes[0] == 1 && bytes[4] & 0x20 != 0 {
+        // EWKB with an SRID flag: geozero's Ewkb reader handles it.
+        return geozero::wkb::Ewkb(bytes)
+            .to_geo()
+            .map_err(|e| StoreError::backend("decoding EWKB geometry", e));
+    }
+    geozero::wkb::Wkb(bytes)
+        .to_geo()
+        .map_err(|e| StoreError::backend("decoding WKB geometry", e))
+}
+
+/// The current time at the microsecond precision both backends keep.
+pub(crate) fn now_micros() -> DateTime<Utc> {
+    let now = Utc::now();
+    DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now)
+}
+
+/// The JSON a record leaves in the audit log.
+pub(crate) fn audit_json(record: &Record) -> serde_json::Value {
+    crate::domain::feature::to_feature(record)
+}

@@ -1,0 +1,509 @@
+//! The embedded default store: one SQLite file in WAL mode.
+//!
+//! rusqlite is synchronous; every call runs on tokio's blocking pool behind one connection.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+
+use super::{
+    AuditEntry, Change, Result, Store, StoreError, TokenRecord, WriteOp, audit_json,
+    now_micros, record_from_parts, wkb_decode, wkb_encode,
+};
+use crate::domain::{Collection, Meta, Record, RecordId, Role};
+
+const SCHEMA: &str = include_str!("sqlite_schema.sql");
+const SCHEMA_VERSION: i64 = 1;
+
+/// A SQLite file holding records, tokens and the audit log.
+pub struct SqliteStore {
+    conn: Arc<Mutex<Connection>>,
+}
+
+fn db_err(context: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
+    move |e| StoreError::backend(context, e)
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the file at `path` and brings its schema up to date.
+    pub async fn open(path: &str) -> Result<Self> {
+        let path = path.to_owned();
+        let conn = tokio::task::spawn_blocking(move || -> Result<Connection> {
+            if let Some(parent) = Path::new(&path).parent()
+                && !parent.as_os_str().is_empty()
+                && !parent.exists()
+            {
+                return Err(StoreError::BadUrl(format!(
+                    "the folder `{}` of the SQLite file does not exist",
+                    parent.display()
+                )));
+            }
+            let conn = Connection::open(&path).map_err(db_err("opening the SQLite file"))?;
+            conn.pragma_update(None, "journal_mode", "WAL")
+                .map_err(db_err("setting WAL mode"))?;
+            conn.pragma_update(None, "synchronous", "NORMAL")
+                .map_err(db_err("setting synchronous mode"))?;
+            conn.pragma_update(None, "foreign_keys", "ON")
+                .map_err(db_err("enabling foreign keys"))?;
+            conn.busy_timeout(std::time::Duration::from_secs(5))
+                .map_err(db_err("setting busy timeout"))?;
+            let version: i64 = conn
+                .pragma_query_value(None, "user_version", |r| r.get(0))
+                .map_err(db_err("reading schema version"))?;
+            if version > SCHEMA_VERSION {
+                return Err(StoreError::BadUrl(format!(
+                    "the SQLite file has schema version {version}, newer than this faro knows ({SCHEMA_VERSION})"
+                )));
+            }
+            conn.execute_batch(SCHEMA).map_err(db_err("creating the schema"))?;
+            conn.pragma_update(None, "user_version", SCHEMA_VERSION)
+                .map_err(db_err("writing schema version"))?;
+            Ok(conn)
+        })
+        .await
+        .map_err(|e| StoreError::backend("opening the SQLite file", e))??;
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    async fn with_conn<T: Send + 'static>(
+        &self,
+        context: &'static str,
+        f: impl FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let conn = Arc::clone(&self.conn);
+        tokio::task::spawn_blocking(move || {
+            let mut guard = conn.lock().map_err(|_| StoreError::Unavailable {
+                context,
+                message: "the SQLite connection was poisoned by an earlier panic".to_owned(),
+            })?;
+            f(&mut guard)
+        })
+        .await
+        .map_err(|e| StoreError::backend(context, e))?
+    }
+}
+
+fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+fn parse_ts(s: &str) -> rusqlite::Result<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|d| d.with_timezone(&Utc))
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))
+}
+
+struct Row {
+    collection: String,
+    id: String,
+    geometry: Vec<u8>,
+    properties: String,
+    version: i64,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+const SELECT_RECORD: &str = "SELECT collection, id, geometry, properties, version, created_at, updated_at FROM records";
+
+fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
+    Ok(Row {
+        collection: r.get(0)?,
+        id: r.get(1)?,
+        geometry: r.get(2)?,
+        properties: r.get(3)?,
+        version: r.get(4)?,
+        created_at: parse_ts(&r.get::<_, String>(5)?)?,
+        updated_at: parse_ts(&r.get::<_, String>(6)?)?,
+    })
+}
+
+fn to_record(row: Row) -> Result<Record> {
+    let collection: Collection = row.collection.parse().map_err(|e: String| StoreError::Corrupt {
+        collection: Collection::Services,
+        id: row.id.clone(),
+        error: crate::domain::FieldError::new("collection", e),
+    })?;
+    let geometry = wkb_decode(&row.geometry)?;
+    let properties: serde_json::Value = serde_json::from_str(&row.properties)
+        .map_err(|e| StoreError::backend("parsing stored properties", e))?;
+    record_from_parts(
+        collection,
+        &row.id,
+        geometry,
+        properties,
+        Meta {
+            version: row.version,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        },
+    )
+}
+
+fn current(tx: &Transaction<'_>, collection: Collection, id: &RecordId) -> Result<Option<Record>> {
+    let row = tx
+        .query_row(
+            &format!("{SELECT_RECORD} WHERE collection = ?1 AND id = ?2"),
+            params![collection.as_str(), id.as_str()],
+            read_row,
+        )
+        .optional()
+        .map_err(db_err("reading a record"))?;
+    row.map(to_record).transpose()
+}
+
+fn check_version(
+    existing: Option<Record>,
+    collection: Collection,
+    id: &RecordId,
+    expected: Option<i64>,
+) -> Result<Record> {
+    let Some(existing) = existing else {
+        return Err(StoreError::NotFound {
+            collection,
+            id: id.clone(),
+        });
+    };
+    if let Some(expected) = expected
+        && existing.meta().version != expected
+    {
+        return Err(StoreError::VersionMismatch {
+            collection,
+            id: id.clone(),
+            expected,
+            actual: existing.meta().version,
+        });
+    }
+    Ok(existing)
+}
+
+fn write_record(tx: &Transaction<'_>, record: &Record, insert: bool) -> Result<()> {
+    let wkb = wkb_encode(record.geometry())?;
+    let props = serde_json::Value::Object(record.attributes().to_json()).to_string();
+    let rect = geo::BoundingRect::bounding_rect(record.geometry());
+    let (min_lon, min_lat, max_lon, max_lat) = rect.map_or((0.0, 0.0, 0.0, 0.0), |r| {
+        (r.min().x, r.min().y, r.max().x, r.max().y)
+    });
+    let meta = record.meta();
+    let sql = if insert {
+        "INSERT INTO records (collection, id, geometry, properties, min_lon, min_lat, max_lon, max_lat, version, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+    } else {
+        "UPDATE records SET geometry = ?3, properties = ?4, min_lon = ?5, min_lat = ?6, max_lon = ?7,
+         max_lat = ?8, version = ?9, created_at = ?10, updated_at = ?11 WHERE collection = ?1 AND id = ?2"
+    };
+    tx.execute(
+        sql,
+        params![
+            record.collection().as_str(),
+            record.id().as_str(),
+            wkb,
+            props,
+            min_lon,
+            min_lat,
+            max_lon,
+            max_lat,
+            meta.version,
+            ts(meta.created_at),
+            ts(meta.updated_at)
+        ],
+    )
+    .map_err(db_err("writing a record"))?;
+    Ok(())
+}
+
+fn audit(
+    tx: &Transaction<'_>,
+    at: DateTime<Utc>,
+    actor: &str,
+    action: &str,
+    collection: Collection,
+    id: &RecordId,
+    before: Option<&Record>,
+    after: Option<&Record>,
+) -> Result<()> {
+    tx.execute(
+        "INSERT INTO audit_log (at, actor, action, collection, record_id, before, after) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            ts(at),
+            actor,
+            action,
+            collection.as_str(),
+            id.as_str(),
+            before.map(|r| audit_json(r).to_string()),
+            after.map(|r| audit_json(r).to_string()),
+        ],
+    )
+    .map_err(db_err("writing the audit log"))?;
+    Ok(())
+}
+
+fn apply_ops(conn: &mut Connection, ops: Vec<WriteOp>, actor: &str) -> Result<Vec<Change>> {
+    let tx = conn.transaction().map_err(db_err("starting a transaction"))?;
+    let now = now_micros();
+    let mut changes = Vec::with_capacity(ops.len());
+    for op in ops {
+        match op {
+            WriteOp::Insert {
+                id,
+                geometry,
+                attributes,
+            } => {
+                let collection = attributes.collection();
+                if current(&tx, collection, &id)?.is_some() {
+                    return Err(StoreError::AlreadyExists { collection, id });
+                }
+                let meta = Meta {
+                    version: 1,
+                    created_at: now,
+                    updated_at: now,
+                };
+                let record = Record::new(id, geometry, attributes, meta).map_err(|error| {
+                    StoreError::Corrupt {
+                        collection,
+                        id: String::new(),
+                        error,
+                    }
+                })?;
+                write_record(&tx, &record, true)?;
+                audit(&tx, now, actor, "create", collection, record.id(), None, Some(&record))?;
+                changes.push(Change::Upsert(Arc::new(record)));
+            }
+            WriteOp::Replace {
+                id,
+                expected_version,
+                geometry,
+                attributes,
+            } => {
+                let collection = attributes.collection();
+                let before =
+                    check_version(current(&tx, collection, &id)?, collection, &id, expected_version)?;
+                let meta = Meta {
+                    version: before.meta().version + 1,
+                    created_at: before.meta().created_at,
+                    updated_at: now,
+                };
+                let record = Record::new(id, geometry, attributes, meta).map_err(|error| {
+                    StoreError::Corrupt {
+                        collection,
+                        id: String::new(),
+                        error,
+                    }
+                })?;
+                write_record(&tx, &record, false)?;
+                audit(&tx, now, actor, "update", collection, record.id(), Some(&before), Some(&record))?;
+                changes.push(Change::Upsert(Arc::new(record)));
+            }
+            WriteOp::Delete {
+                collection,
+                id,
+                expected_version,
+            } => {
+                let before =
+                    check_version(current(&tx, collection, &id)?, collection, &id, expected_version)?;
+                tx.execute(
+                    "DELETE FROM records WHERE collection = ?1 AND id = ?2",
+                    params![collection.as_str(), id.as_str()],
+                )
+                .map_err(db_err("deleting a record"))?;
+                audit(&tx, now, actor, "delete", collection, &id, Some(&before), None)?;
+                changes.push(Change::Delete { collection, id });
+            }
+        }
+    }
+    tx.commit().map_err(db_err("committing a transaction"))?;
+    Ok(changes)
+}
+
+fn read_token(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, String, String, String, Option<String>)> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+}
+
+fn to_token(t: (i64, String, String, String, Option<String>)) -> Result<TokenRecord> {
+    let (id, name, role, created, revoked) = t;
+    let role: Role = role
+        .parse()
+        .map_err(|e: String| StoreError::backend("reading a token", std::io::Error::other(e)))?;
+    Ok(TokenRecord {
+        id,
+        name,
+        role,
+        created_at: parse_ts(&created).map_err(db_err("reading a token"))?,
+        revoked_at: revoked
+            .map(|r| parse_ts(&r))
+            .transpose()
+            .map_err(db_err("reading a token"))?,
+    })
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn ping(&self) -> Result<()> {
+        self.with_conn("pinging SQLite", |c| {
+            c.query_row("SELECT 1", [], |_| Ok(()))
+                .map_err(db_err("pinging SQLite"))
+        })
+        .await
+    }
+
+    async fn load_all(&self) -> Result<Vec<Record>> {
+        self.with_conn("loading all records", |c| {
+            let mut stmt = c
+                .prepare(&format!("{SELECT_RECORD} ORDER BY collection, id"))
+                .map_err(db_err("loading all records"))?;
+            let rows = stmt
+                .query_map([], read_row)
+                .map_err(db_err("loading all records"))?;
+            let mut out = Vec::new();
+            for row in rows {
+                out.push(to_record(row.map_err(db_err("loading all records"))?)?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn get(&self, collection: Collection, id: &RecordId) -> Result<Option<Record>> {
+        let id = id.clone();
+        self.with_conn("reading a record", move |c| {
+            let row = c
+                .query_row(
+                    &format!("{SELECT_RECORD} WHERE collection = ?1 AND id = ?2"),
+                    params![collection.as_str(), id.as_str()],
+                    read_row,
+                )
+                .optional()
+                .map_err(db_err("reading a record"))?;
+            row.map(to_record).transpose()
+        })
+        .await
+    }
+
+    async fn count(&self) -> Result<u64> {
+        self.with_conn("counting records", |c| {
+            let n: i64 = c
+                .query_row("SELECT count(*) FROM records", [], |r| r.get(0))
+                .map_err(db_err("counting records"))?;
+            Ok(u64::try_from(n).unwrap_or_default())
+        })
+        .await
+    }
+
+    async fn apply(&self, ops: Vec<WriteOp>, actor: &str) -> Result<Vec<Change>> {
+        let actor = actor.to_owned();
+        self.with_conn("writing records", move |c| apply_ops(c, ops, &actor))
+            .await
+    }
+
+    async fn audit_log(&self, limit: u32) -> Result<Vec<AuditEntry>> {
+        self.with_conn("reading the audit log", move |c| {
+            let mut stmt = c
+                .prepare(
+                    "SELECT at, actor, action, collection, record_id, before, after FROM audit_log ORDER BY id DESC LIMIT ?1",
+                )
+                .map_err(db_err("reading the audit log"))?;
+            let rows = stmt
+                .query_map([limit], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, String>(4)?,
+                        r.get::<_, Option<String>>(5)?,
+                        r.get::<_, Option<String>>(6)?,
+                    ))
+                })
+                .map_err(db_err("reading the audit log"))?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (at, actor, action, collection, record_id, before, after) =
+                    row.map_err(db_err("reading the audit log"))?;
+                let json = |s: Option<String>| s.and_then(|s| serde_json::from_str(&s).ok());
+                out.push(AuditEntry {
+                    at: parse_ts(&at).map_err(db_err("reading the audit log"))?,
+                    actor,
+                    action,
+                    collection: collection.parse().unwrap_or(Collection::Services),
+                    record_id,
+                    before: json(before),
+                    after: json(after),
+                });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn create_token(&self, name: &str, role: Role, secret_hash: &str) -> Result<TokenRecord> {
+        let (name, hash) = (name.to_owned(), secret_hash.to_owned());
+        self.with_conn("creating a token", move |c| {
+            let now = now_micros();
+            c.execute(
+                "INSERT INTO tokens (name, role, secret_hash, created_at) VALUES (?1, ?2, ?3, ?4)",
+                params![name, role.as_str(), hash, ts(now)],
+            )
+            .map_err(db_err("creating a token"))?;
+            Ok(TokenRecord {
+                id: c.last_insert_rowid(),
+                name,
+                role,
+                created_at: now,
+                revoked_at: None,
+            })
+        })
+        .await
+    }
+
+    async fn find_token(&self, secret_hash: &str) -> Result<Option<TokenRecord>> {
+        let hash = secret_hash.to_owned();
+        self.with_conn("looking up a token", move |c| {
+            c.query_row(
+                "SELECT id, name, role, created_at, revoked_at FROM tokens WHERE secret_hash = ?1 AND revoked_at IS NULL",
+                [hash],
+                read_token,
+            )
+            .optional()
+            .map_err(db_err("looking up a token"))?
+            .map(to_token)
+            .transpose()
+        })
+        .await
+    }
+
+    async fn list_tokens(&self) -> Result<Vec<TokenRecord>> {
+        self.with_conn("listing tokens", |c| {
+            let mut stmt = c
+                .prepare("SELECT id, name, role, created_at, revoked_at FROM tokens ORDER BY id")
+                .map_err(db_err("listing tokens"))?;
+            let rows = stmt.query_map([], read_token).map_err(db_err("listing tokens"))?;
+            let mut out = Vec::new();
+            for r in rows {
+                out.push(to_token(r.map_err(db_err("listing tokens"))?)?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn revoke_token(&self, id: i64) -> Result<bool> {
+        self.with_conn("revoking a token", move |c| {
+            let n = c
+                .execute(
+                    "UPDATE tokens SET revoked_at = ?1 WHERE id = ?2 AND revoked_at IS NULL",
+                    params![ts(now_micros()), id],
+                )
+                .map_err(db_err("revoking a token"))?;
+            Ok(n == 1)
+        })
+        .await
+    }
+}

@@ -1,0 +1,35 @@
+-- faro embedded store, schema version 1. Idempotent: run at every start.
+CREATE TABLE IF NOT EXISTS records (
+    collection  TEXT    NOT NULL CHECK (collection IN ('services', 'settlements', 'worksites', 'territories')),
+    id          TEXT    NOT NULL,
+    geometry    BLOB    NOT NULL,   -- OGC WKB, WGS84 lon/lat
+    properties  TEXT    NOT NULL,   -- JSON object, validated by faro
+    min_lon     REAL    NOT NULL,
+    min_lat     REAL    NOT NULL,
+    max_lon     REAL    NOT NULL,
+    max_lat     REAL    NOT NULL,
+    version     INTEGER NOT NULL CHECK (version >= 1),
+    created_at  TEXT    NOT NULL,
+    updated_at  TEXT    NOT NULL,
+    PRIMARY KEY (collection, id)
+);
+
+CREATE TABLE IF NOT EXISTS tokens (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    name        TEXT NOT NULL,
+    role        TEXT NOT NULL CHECK (role IN ('operator', 'editor', 'admin')),
+    secret_hash TEXT NOT NULL UNIQUE,   -- SHA-256 of the secret, hex
+    created_at  TEXT NOT NULL,
+    revoked_at  TEXT
+);
+
+CREATE TABLE IF NOT EXISTS audit_log (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    at          TEXT NOT NULL,
+    actor       TEXT NOT NULL,
+    action      TEXT NOT NULL CHECK (action IN ('create', 'update', 'delete')),
+    collection  TEXT NOT NULL,
+    record_id   TEXT NOT NULL,
+    before      TEXT,
+    after       TEXT
+);
