@@ -1,1 +1,143 @@
-//! Store and index in step.
+//! The catalog keeps the store (source of truth) and the index (what readers query) in step.
+//!
+//! Every write goes through [`Catalog::write`]: the store commits, then the index snapshot is
+//! rebuilt from the old one with the committed changes and swapped in. Readers call
+//! [`Catalog::snapshot`] and never wait. With a shared database, [`Catalog::follow`] applies
+//! the changes other instances make.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use arc_swap::ArcSwap;
+use tokio::sync::Mutex;
+
+use crate::domain::{Collection, Record, RecordId};
+use crate::index::Snapshot;
+use crate::storage::{Change, Store, StoreError, StoreEvent, WriteOp};
+
+/// Store and index, kept in step.
+pub struct Catalog {
+    store: Arc<dyn Store>,
+    snapshot: ArcSwap<Snapshot>,
+    /// Serialises index updates (local writes and followed changes).
+    writer: Mutex<()>,
+    /// Whether the store answered the last time it was asked.
+    available: AtomicBool,
+}
+
+impl Catalog {
+    /// Loads every record from the store and builds the index.
+    pub async fn open(store: Arc<dyn Store>) -> Result<Arc<Self>, StoreError> {
+        let snapshot = load_snapshot(store.as_ref()).await?;
+        Ok(Arc::new(Self {
+            store,
+            snapshot: ArcSwap::from_pointee(snapshot),
+            writer: Mutex::new(()),
+            available: AtomicBool::new(true),
+        }))
+    }
+
+    /// The current snapshot; cheap, never blocks.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.snapshot.load_full()
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// Whether the store was reachable at the last attempt.
+    pub fn is_available(&self) -> bool {
+        self.available.load(Ordering::Relaxed)
+    }
+
+    fn note(&self, result: &Result<impl Sized, StoreError>) {
+        match result {
+            Err(StoreError::Unavailable { .. }) => self.available.store(false, Ordering::Relaxed),
+            Ok(_) => self.available.store(true, Ordering::Relaxed),
+            Err(_) => {}
+        }
+    }
+
+    /// Commits a batch to the store, then shows it to readers. All or nothing.
+    pub async fn write(&self, ops: Vec<WriteOp>, actor: &str) -> Result<Vec<Change>, StoreError> {
+        let _guard = self.writer.lock().await;
+        let result = self.store.apply(ops, actor).await;
+        self.note(&result);
+        let changes = result?;
+        self.apply_to_index(changes.clone()).await;
+        Ok(changes)
+    }
+
+    async fn apply_to_index(&self, changes: Vec<Change>) {
+        let mut upserts = Vec::new();
+        let mut deletes = Vec::new();
+        for c in changes {
+            match c {
+                Change::Upsert(r) => upserts.push(r),
+                Change::Delete { collection, id } => deletes.push((collection, id)),
+            }
+        }
+        let current = self.snapshot();
+        // Copying a large layer is CPU work: keep it off the async workers.
+        let next = tokio::task::spawn_blocking(move || current.with_changes(&upserts, &deletes))
+            .await;
+        match next {
+            Ok(next) => self.snapshot.store(Arc::new(next)),
+            Err(e) => tracing::error!(error = %e, "index update failed; reloading"),
+        }
+    }
+
+    /// Rebuilds the whole index from the store.
+    pub async fn reload(&self) -> Result<(), StoreError> {
+        let _guard = self.writer.lock().await;
+        let result = load_snapshot(self.store.as_ref()).await;
+        self.note(&result);
+        self.snapshot.store(Arc::new(result?));
+        Ok(())
+    }
+
+    /// Brings one record of the index in line with the store.
+    async fn refresh(&self, collection: Collection, id: RecordId) -> Result<(), StoreError> {
+        let _guard = self.writer.lock().await;
+        let result = self.store.get(collection, &id).await;
+        self.note(&result);
+        let change = match result? {
+            Some(record) => Change::Upsert(Arc::new(record)),
+            None => Change::Delete { collection, id },
+        };
+        self.apply_to_index(vec![change]).await;
+        Ok(())
+    }
+
+    /// Follows changes made by other instances on a shared database, until the store's event
+    /// stream ends. Returns at once for stores that have no events.
+    pub fn follow(self: &Arc<Self>) -> Option<tokio::task::JoinHandle<()>> {
+        let mut events = self.store.subscribe()?;
+        let catalog = Arc::clone(self);
+        Some(tokio::spawn(async move {
+            while let Some(event) = events.recv().await {
+                let outcome = match event {
+                    StoreEvent::Changed { collection, id } => {
+                        catalog.refresh(collection, id).await
+                    }
+                    StoreEvent::Resync => catalog.reload().await,
+                    StoreEvent::Availability(up) => {
+                        catalog.available.store(up, Ordering::Relaxed);
+                        Ok(())
+                    }
+                };
+                if let Err(e) = outcome {
+                    tracing::warn!(error = %e, "could not apply a change from the database; will resync");
+                }
+            }
+        }))
+    }
+}
+
+async fn load_snapshot(store: &dyn Store) -> Result<Snapshot, StoreError> {
+    let records: Vec<Record> = store.load_all().await?;
+    tokio::task::spawn_blocking(move || Snapshot::build(records))
+        .await
+        .map_err(|e| StoreError::backend("building the index", e))
+}

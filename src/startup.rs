@@ -1,1 +1,115 @@
-//! Startup.
+//! Building and running the HTTP server. The server binds its own listener, so port 0 picks a
+//! free port (tests use this) and the log says which.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::middleware::{Compress, from_fn};
+use actix_web::{App, HttpServer, web};
+
+use crate::catalog::Catalog;
+use crate::config::{Config, redact_url};
+use crate::http::{self, AppState};
+
+/// A bound, ready-to-run server.
+pub struct Application {
+    port: u16,
+    server: Server,
+    catalog: Arc<Catalog>,
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("opening the store at {url}: {source}")]
+    Store {
+        url: String,
+        source: crate::storage::StoreError,
+    },
+    #[error("loading the demo data: {0}")]
+    Demo(#[from] crate::demo::DemoError),
+    #[error("listening on {addr}: {source}")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+}
+
+impl Application {
+    /// Opens the store, loads the demo data if asked and the store is empty, builds the index
+    /// and binds the listener.
+    pub async fn build(config: &Config) -> Result<Self, StartupError> {
+        let store = crate::storage::open(&config.database_url, config.pool_size)
+            .await
+            .map_err(|source| StartupError::Store {
+                url: redact_url(&config.database_url),
+                source,
+            })?;
+        let catalog = Catalog::open(store).await.map_err(|source| StartupError::Store {
+            url: redact_url(&config.database_url),
+            source,
+        })?;
+        if config.demo {
+            let n = crate::demo::load_if_empty(&catalog).await?;
+            if n > 0 {
+                tracing::info!(records = n, "loaded the demo dataset into the empty store");
+            }
+        }
+        let listener = TcpListener::bind(config.listen).map_err(|source| StartupError::Bind {
+            addr: config.listen.to_string(),
+            source,
+        })?;
+        Self::with_listener(catalog, listener)
+    }
+
+    /// Serves an open catalog on a bound listener.
+    pub fn with_listener(catalog: Arc<Catalog>, listener: TcpListener) -> Result<Self, StartupError> {
+        let addr = listener.local_addr().map_err(|source| StartupError::Bind {
+            addr: "listener".to_owned(),
+            source,
+        })?;
+        let state = web::Data::new(AppState::new(Arc::clone(&catalog)));
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .wrap(Compress::default())
+                .wrap(from_fn(http::observe))
+                .configure(http::configure)
+                .default_service(web::to(http::not_found))
+        })
+        .listen(listener)
+        .map_err(|source| StartupError::Bind {
+            addr: addr.to_string(),
+            source,
+        })?
+        .run();
+        // Follow other instances' writes on a shared database.
+        let _ = catalog.follow();
+        let counts = catalog.snapshot().counts();
+        tracing::info!(
+            %addr,
+            store = catalog.store().backend(),
+            ?counts,
+            "faro listening on http://{addr}/"
+        );
+        Ok(Self {
+            port: addr.port(),
+            server,
+            catalog,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn catalog(&self) -> &Arc<Catalog> {
+        &self.catalog
+    }
+
+    /// Serves until the process is stopped.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}

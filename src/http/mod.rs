@@ -1,1 +1,78 @@
-//! HTTP.
+//! HTTP: the actix-web router, handlers, errors and authentication.
+//!
+//! [`configure`] mounts every route; the server and the tests use the same function.
+
+pub mod auth;
+pub mod error;
+mod features;
+mod metrics;
+mod nearest;
+mod ops;
+mod openapi;
+mod params;
+
+use std::sync::Arc;
+
+use actix_web::web;
+
+use crate::catalog::Catalog;
+use crate::tokens::TokenVerifier;
+
+pub use error::ApiError;
+pub use metrics::Metrics;
+pub use openapi::openapi_json;
+
+/// Shared state of every handler.
+pub struct AppState {
+    pub catalog: Arc<Catalog>,
+    pub tokens: TokenVerifier,
+    pub metrics: Metrics,
+}
+
+impl AppState {
+    pub fn new(catalog: Arc<Catalog>) -> Self {
+        let tokens = TokenVerifier::new(Arc::clone(catalog.store()));
+        Self {
+            catalog,
+            tokens,
+            metrics: Metrics::new(),
+        }
+    }
+}
+
+/// Largest request body accepted (a FeatureCollection upload), in bytes.
+pub const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
+
+/// Mounts every route of the contract.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
+    .app_data(web::PathConfig::default().error_handler(|e, _| {
+        ApiError::not_found(format!("path: {e}")).into()
+    }))
+    .route("/", web::get().to(features::landing))
+    .route("/conformance", web::get().to(features::conformance))
+    .route("/collections", web::get().to(features::collections))
+    .route("/collections/{collection}", web::get().to(features::collection))
+    .route("/collections/{collection}/items", web::get().to(features::items))
+    .route("/collections/{collection}/items", web::post().to(features::create))
+    .route("/collections/{collection}/items/{id}", web::get().to(features::item))
+    .route("/collections/{collection}/items/{id}", web::put().to(features::replace))
+    .route("/collections/{collection}/items/{id}", web::patch().to(features::patch))
+    .route("/collections/{collection}/items/{id}", web::delete().to(features::delete))
+    .route("/nearest", web::get().to(nearest::nearest))
+    .route("/openapi.json", web::get().to(openapi::serve))
+    .route("/healthz", web::get().to(ops::healthz))
+    .route("/readyz", web::get().to(ops::readyz))
+    .route("/metrics", web::get().to(ops::metrics));
+}
+
+/// Answer for routes that do not exist.
+pub async fn not_found(req: actix_web::HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
+    Err(ApiError::not_found(format!(
+        "no route for {} {}",
+        req.method(),
+        req.path()
+    )))
+}
+
+pub use metrics::observe;

@@ -1,0 +1,126 @@
+//! Request counters and latency histograms in Prometheus text, and the request log line.
+//!
+//! The log names the route pattern and status, never the query string: a query can hold the
+//! position of an outreach team or of the people it serves.
+
+use std::sync::Mutex;
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::web;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use super::AppState;
+use crate::index::Snapshot;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    method: String,
+    route: String,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabels {
+    route: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CollectionLabels {
+    collection: String,
+}
+
+fn latency_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.000_1, 2.0, 16))
+}
+
+/// The process's metrics registry.
+pub struct Metrics {
+    registry: Mutex<Registry>,
+    requests: Family<RequestLabels, Counter>,
+    latency: Family<RouteLabels, Histogram, fn() -> Histogram>,
+    records: Family<CollectionLabels, Gauge>,
+    store_up: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("faro");
+        let requests = Family::<RequestLabels, Counter>::default();
+        let latency: Family<RouteLabels, Histogram, fn() -> Histogram> =
+            Family::new_with_constructor(latency_histogram);
+        let records = Family::<CollectionLabels, Gauge>::default();
+        let store_up = Gauge::default();
+        registry.register("http_requests", "HTTP requests by route and status", requests.clone());
+        registry.register("http_request_duration_seconds", "HTTP request latency", latency.clone());
+        registry.register("records", "Records in the index per collection", records.clone());
+        registry.register("store_up", "1 if the store answered at its last use", store_up.clone());
+        Self {
+            registry: Mutex::new(registry),
+            requests,
+            latency,
+            records,
+            store_up,
+        }
+    }
+
+    /// The Prometheus/OpenMetrics text.
+    pub fn render(&self, snapshot: &Snapshot, store_up: bool) -> String {
+        for (c, n) in snapshot.counts() {
+            self.records
+                .get_or_create(&CollectionLabels { collection: c.as_str().to_owned() })
+                .set(i64::try_from(n).unwrap_or(i64::MAX));
+        }
+        self.store_up.set(i64::from(store_up));
+        let mut out = String::new();
+        if let Ok(registry) = self.registry.lock() {
+            let _ = encode(&mut out, &registry);
+        }
+        out
+    }
+}
+
+/// Middleware: counts, times and logs every request.
+pub async fn observe(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let start = Instant::now();
+    let method = req.method().to_string();
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let res = next.call(req).await?;
+    let route = res
+        .request()
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let status = res.status().as_u16();
+    let elapsed = start.elapsed();
+    if let Some(state) = state {
+        state
+            .metrics
+            .requests
+            .get_or_create(&RequestLabels { method: method.clone(), route: route.clone(), status })
+            .inc();
+        state
+            .metrics
+            .latency
+            .get_or_create(&RouteLabels { route: route.clone() })
+            .observe(elapsed.as_secs_f64());
+    }
+    tracing::info!(%method, %route, status, elapsed_ms = elapsed.as_secs_f64() * 1000.0, "request");
+    Ok(res)
+}

@@ -1,0 +1,124 @@
+//! `GET /nearest`: the services nearest to where an outreach team stands.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::{DateTime, Utc};
+use chrono_tz::Europe::Rome;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use utoipa::IntoParams;
+
+use super::auth::Caller;
+use super::error::ApiError;
+use super::features::{GEOJSON, feature_with};
+use super::{AppState, params};
+use crate::analysis::nearest::{MAX_K, NearestQuery, nearest_services};
+use crate::domain::{Language, LonLat, ServiceKind};
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct NearestParams {
+    /// Longitude of the caller, WGS84 degrees.
+    lon: Option<String>,
+    /// Latitude of the caller, WGS84 degrees.
+    lat: Option<String>,
+    /// Comma list of service kinds (default: all).
+    kind: Option<String>,
+    /// How many services, 1 to 100 (default 5).
+    k: Option<String>,
+    /// Only services within this geodesic distance, metres.
+    max_distance_m: Option<String>,
+    /// `now` or an RFC 3339 time: only services open then (Europe/Rome local time).
+    open_at: Option<String>,
+    /// ISO 639-1 code: only services that speak it.
+    language: Option<String>,
+    /// `json` only.
+    f: Option<String>,
+}
+
+fn parse_query(p: &NearestParams) -> Result<NearestQuery, ApiError> {
+    let lon = params::number("lon", p.lon.as_deref())?;
+    let lat = params::number("lat", p.lat.as_deref())?;
+    let origin = LonLat::new(lon, lat).map_err(|e| ApiError::invalid_parameter(&e.field, e.reason))?;
+    let max_k = i64::try_from(MAX_K).unwrap_or(100);
+    let k = params::int_in("k", p.k.as_deref(), 1, max_k)?.unwrap_or(5);
+    let kinds = params::list::<ServiceKind>("kind", p.kind.as_deref())?;
+    let max_distance_m = match p.max_distance_m.as_deref() {
+        None => None,
+        Some(v) => {
+            let d = params::number("max_distance_m", Some(v))?;
+            if d <= 0.0 {
+                return Err(ApiError::invalid_parameter("max_distance_m", "must be greater than 0"));
+            }
+            Some(d)
+        }
+    };
+    let open_at = match p.open_at.as_deref().map(str::trim) {
+        None => None,
+        Some("now") => Some(Utc::now()),
+        Some(t) => Some(
+            DateTime::parse_from_rfc3339(t)
+                .map_err(|e| {
+                    ApiError::invalid_parameter(
+                        "open_at",
+                        format!("`{t}` is neither `now` nor an RFC 3339 time ({e})"),
+                    )
+                })?
+                .with_timezone(&Utc),
+        ),
+    }
+    .map(|t| t.with_timezone(&Rome).naive_local());
+    let language = p
+        .language
+        .as_deref()
+        .map(Language::parse)
+        .transpose()
+        .map_err(|e| ApiError::invalid_parameter("language", e))?;
+    Ok(NearestQuery {
+        origin,
+        k: usize::try_from(k).unwrap_or(5),
+        kinds,
+        max_distance_m,
+        open_at,
+        language,
+    })
+}
+
+/// Services nearest to a point by geodesic distance, nearest first (ties by id).
+#[utoipa::path(get, path = "/nearest", params(NearestParams), responses(
+    (status = 200, description = "FeatureCollection ordered by `properties.distance_m` (metres, WGS84 geodesic)", content_type = "application/geo+json"),
+    (status = 400, description = "Bad parameter; the message names it")))]
+pub async fn nearest(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: Caller,
+) -> Result<HttpResponse, ApiError> {
+    let p: NearestParams = params::raw(&req)?;
+    params::check_format(p.f.as_deref(), false)?;
+    let query = parse_query(&p)?;
+    let snapshot = state.catalog.snapshot();
+    let found = nearest_services(&snapshot, &query, &caller.0);
+    let features: Vec<Value> = found
+        .iter()
+        .map(|n| {
+            let mut extra = Map::new();
+            extra.insert("distance_m".into(), json!((n.distance_m * 1000.0).round() / 1000.0));
+            if let (Some(at), Some(s)) = (query.open_at, n.record.as_service()) {
+                extra.insert(
+                    "open".into(),
+                    json!(s.opening_hours.as_ref().map(|oh| oh.is_open(at))),
+                );
+            }
+            feature_with(&n.record, extra)
+        })
+        .collect();
+    let body = json!({
+        "type": "FeatureCollection",
+        "features": features,
+        "numberReturned": features.len(),
+    });
+    Ok(HttpResponse::build(StatusCode::OK)
+        .content_type(GEOJSON)
+        .body(body.to_string()))
+}
