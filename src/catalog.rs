@@ -80,8 +80,8 @@ impl Catalog {
         }
         let current = self.snapshot();
         // Copying a large layer is CPU work: keep it off the async workers.
-        let next = tokio::task::spawn_blocking(move || current.with_changes(&upserts, &deletes))
-            .await;
+        let next =
+            tokio::task::spawn_blocking(move || current.with_changes(&upserts, &deletes)).await;
         match next {
             Ok(next) => self.snapshot.store(Arc::new(next)),
             Err(e) => tracing::error!(error = %e, "index update failed; reloading"),
@@ -118,9 +118,7 @@ impl Catalog {
         Some(tokio::spawn(async move {
             while let Some(event) = events.recv().await {
                 let outcome = match event {
-                    StoreEvent::Changed { collection, id } => {
-                        catalog.refresh(collection, id).await
-                    }
+                    StoreEvent::Changed { collection, id } => catalog.refresh(collection, id).await,
                     StoreEvent::Resync => catalog.reload().await,
                     StoreEvent::Availability(up) => {
                         catalog.available.store(up, Ordering::Relaxed);

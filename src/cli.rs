@@ -12,7 +12,11 @@ use crate::storage::{self, WriteOp};
 use crate::tokens;
 
 #[derive(Debug, Parser)]
-#[command(name = "faro", version, about = "Service map of the territorial network against labour exploitation")]
+#[command(
+    name = "faro",
+    version,
+    about = "Service map of the territorial network against labour exploitation"
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -22,7 +26,7 @@ pub struct Cli {
 
 #[derive(Debug, Args, Clone)]
 struct DatabaseArgs {
-    /// sqlite://PATH (embedded, the default) or postgres://USER@HOST:PORT/DB
+    /// `sqlite://PATH` (embedded, the default) or `postgres://USER@HOST:PORT/DB`
     #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL, global = true)]
     database_url: String,
     /// Connections in the PostgreSQL pool.
@@ -91,20 +95,33 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         None => serve(cli.serve).await,
         Some(Command::Serve(args)) => serve(args).await,
-        Some(Command::Import { collection, file, db }) => import(&collection, &file, &db).await,
+        Some(Command::Import {
+            collection,
+            file,
+            db,
+        }) => import(&collection, &file, &db).await,
         Some(Command::Token { action, db }) => token(action, &db).await,
         Some(Command::Migrate { db }) => {
             let store = storage::open(&db.database_url, db.pool_size)
                 .await
                 .with_context(|| format!("opening {}", redact_url(&db.database_url)))?;
-            println!("schema of the {} store at {} is up to date", store.backend(), redact_url(&db.database_url));
+            println!(
+                "schema of the {} store at {} is up to date",
+                store.backend(),
+                redact_url(&db.database_url)
+            );
             Ok(())
         }
     }
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let config = Config::new(&args.listen, &args.db.database_url, !args.no_demo, args.db.pool_size)?;
+    let config = Config::new(
+        &args.listen,
+        &args.db.database_url,
+        !args.no_demo,
+        args.db.pool_size,
+    )?;
     let app = Application::build(&config).await?;
     app.run_until_stopped().await?;
     Ok(())
@@ -112,10 +129,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
 async fn import(collection: &str, file: &PathBuf, db: &DatabaseArgs) -> anyhow::Result<()> {
     let collection: Collection = collection.parse().map_err(|e: String| anyhow::anyhow!(e))?;
-    let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
     let doc: serde_json::Value = serde_json::from_str(&text)
         .with_context(|| format!("{} is not valid JSON", file.display()))?;
-    let n = doc.get("features").and_then(|f| f.as_array()).map_or(1, Vec::len);
+    let n = doc
+        .get("features")
+        .and_then(|f| f.as_array())
+        .map_or(1, Vec::len);
     let bar = indicatif::ProgressBar::new_spinner();
     if n > 10_000 {
         bar.set_message(format!("validating {n} features"));
@@ -131,7 +152,11 @@ async fn import(collection: &str, file: &PathBuf, db: &DatabaseArgs) -> anyhow::
             if errors.len() > 100 {
                 eprintln!("... and {} more problems", errors.len() - 100);
             }
-            bail!("{} problem(s) in {}; nothing was imported", errors.len(), file.display());
+            bail!(
+                "{} problem(s) in {}; nothing was imported",
+                errors.len(),
+                file.display()
+            );
         }
     };
     let ops: Vec<WriteOp> = inputs
@@ -163,25 +188,38 @@ async fn token(action: TokenAction, db: &DatabaseArgs) -> anyhow::Result<()> {
         .with_context(|| format!("opening {}", redact_url(&db.database_url)))?;
     match action {
         TokenAction::Create { role, name } => {
-            let role: Role = role.parse().map_err(|e: String| anyhow::anyhow!("--role: {e}"))?;
+            let role: Role = role
+                .parse()
+                .map_err(|e: String| anyhow::anyhow!("--role: {e}"))?;
             let name = name.trim();
             if name.is_empty() {
                 bail!("--name must not be empty");
             }
             let secret = tokens::generate_secret().context("generating a token")?;
-            let t = store.create_token(name, role, &tokens::hash_secret(&secret)).await?;
-            eprintln!("token {} for {} ({}) created; it is shown only once:", t.id, t.name, t.role);
+            let t = store
+                .create_token(name, role, &tokens::hash_secret(&secret))
+                .await?;
+            eprintln!(
+                "token {} for {} ({}) created; it is shown only once:",
+                t.id, t.name, t.role
+            );
             println!("{secret}");
         }
         TokenAction::List => {
-            println!("{:>5}  {:<8}  {:<25}  {:<25}  name", "id", "role", "created", "revoked");
+            println!(
+                "{:>5}  {:<8}  {:<25}  {:<25}  name",
+                "id", "role", "created", "revoked"
+            );
             for t in store.list_tokens().await? {
                 println!(
                     "{:>5}  {:<8}  {:<25}  {:<25}  {}",
                     t.id,
                     t.role.as_str(),
-                    t.created_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                    t.revoked_at.map(|r| r.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)).unwrap_or_default(),
+                    t.created_at
+                        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    t.revoked_at
+                        .map(|r| r.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                        .unwrap_or_default(),
                     t.name
                 );
             }

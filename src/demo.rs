@@ -8,10 +8,22 @@ use crate::storage::{StoreError, WriteOp};
 
 /// Each demo file with its collection.
 pub const FILES: [(Collection, &str); 4] = [
-    (Collection::Territories, include_str!("../data/territories.geojson")),
-    (Collection::Services, include_str!("../data/services.geojson")),
-    (Collection::Settlements, include_str!("../data/settlements.geojson")),
-    (Collection::Worksites, include_str!("../data/worksites.geojson")),
+    (
+        Collection::Territories,
+        include_str!("../data/territories.geojson"),
+    ),
+    (
+        Collection::Services,
+        include_str!("../data/services.geojson"),
+    ),
+    (
+        Collection::Settlements,
+        include_str!("../data/settlements.geojson"),
+    ),
+    (
+        Collection::Worksites,
+        include_str!("../data/worksites.geojson"),
+    ),
 ];
 
 /// Why the demo could not be loaded.
@@ -37,12 +49,15 @@ pub fn operations() -> Result<Vec<WriteOp>, DemoError> {
     for (collection, text) in FILES {
         let doc: serde_json::Value =
             serde_json::from_str(text).map_err(|source| DemoError::Json { collection, source })?;
-        let inputs = FeatureInput::parse_document(collection, doc).map_err(|errors| {
-            DemoError::Invalid {
+        let inputs =
+            FeatureInput::parse_document(collection, doc).map_err(|errors| DemoError::Invalid {
                 collection,
-                problems: errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "),
-            }
-        })?;
+                problems: errors
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            })?;
         ops.extend(inputs.into_iter().map(|f| WriteOp::Insert {
             id: f.id.unwrap_or_else(|| RecordId::generate(collection)),
             geometry: f.geometry,
@@ -87,8 +102,12 @@ mod tests {
         for op in operations().unwrap() {
             if let WriteOp::Insert { attributes, .. } = op {
                 match attributes {
-                    Attributes::Settlement(s) => assert!(s.fictional && s.notes.unwrap_or_default().contains("Fictional")),
-                    Attributes::Worksite(w) => assert!(w.fictional && w.notes.unwrap_or_default().contains("Fictional")),
+                    Attributes::Settlement(s) => {
+                        assert!(s.fictional && s.notes.unwrap_or_default().contains("Fictional"));
+                    }
+                    Attributes::Worksite(w) => {
+                        assert!(w.fictional && w.notes.unwrap_or_default().contains("Fictional"));
+                    }
                     _ => {}
                 }
             }

@@ -5,7 +5,7 @@ use std::net::TcpListener;
 use std::sync::Arc;
 
 use actix_web::dev::Server;
-use actix_web::middleware::{Compress, from_fn};
+use actix_web::middleware::{Compress, ErrorHandlers, from_fn};
 use actix_web::{App, HttpServer, web};
 
 use crate::catalog::Catalog;
@@ -46,10 +46,12 @@ impl Application {
                 url: redact_url(&config.database_url),
                 source,
             })?;
-        let catalog = Catalog::open(store).await.map_err(|source| StartupError::Store {
-            url: redact_url(&config.database_url),
-            source,
-        })?;
+        let catalog = Catalog::open(store)
+            .await
+            .map_err(|source| StartupError::Store {
+                url: redact_url(&config.database_url),
+                source,
+            })?;
         if config.demo {
             let n = crate::demo::load_if_empty(&catalog).await?;
             if n > 0 {
@@ -64,7 +66,10 @@ impl Application {
     }
 
     /// Serves an open catalog on a bound listener.
-    pub fn with_listener(catalog: Arc<Catalog>, listener: TcpListener) -> Result<Self, StartupError> {
+    pub fn with_listener(
+        catalog: Arc<Catalog>,
+        listener: TcpListener,
+    ) -> Result<Self, StartupError> {
         let addr = listener.local_addr().map_err(|source| StartupError::Bind {
             addr: "listener".to_owned(),
             source,
@@ -73,6 +78,7 @@ impl Application {
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
+                .wrap(ErrorHandlers::new().default_handler(http::json_errors))
                 .wrap(Compress::default())
                 .wrap(from_fn(http::observe))
                 .configure(http::configure)

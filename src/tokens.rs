@@ -55,7 +55,9 @@ impl TokenVerifier {
     pub async fn verify(&self, secret: &str) -> Result<Principal, TokenError> {
         let well_formed = secret.len() == PREFIX.len() + 64
             && secret.starts_with(PREFIX)
-            && secret[PREFIX.len()..].bytes().all(|b| b.is_ascii_hexdigit());
+            && secret[PREFIX.len()..]
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit());
         if !well_formed {
             return Err(TokenError::Malformed);
         }
@@ -100,6 +102,9 @@ mod tests {
         let b = generate_secret().unwrap();
         assert_ne!(a, b);
         assert!(a.starts_with("faro_") && a.len() == 69);
-        assert_eq!(hash_secret("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            hash_secret("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 }

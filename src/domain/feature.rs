@@ -18,7 +18,7 @@ pub struct FeatureInput {
 /// A problem with one feature of a document: its 1-based number, its id if it had one, and
 /// the field.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{}{}: {error}", .feature.map(|n| format!("feature {n}")).unwrap_or_else(|| "document".to_owned()), .id.as_ref().map(|i| format!(" (id {i})")).unwrap_or_default())]
+#[error("{}{}: {error}", .feature.map_or_else(|| "document".to_owned(), |n| format!("feature {n}")), .id.as_ref().map(|i| format!(" (id {i})")).unwrap_or_default())]
 pub struct FeatureError {
     pub feature: Option<usize>,
     pub id: Option<String>,
@@ -29,7 +29,10 @@ impl FeatureInput {
     /// Parses one GeoJSON Feature object for `collection`.
     pub fn parse(collection: Collection, value: Value) -> Result<Self, FieldError> {
         let Value::Object(mut obj) = value else {
-            return Err(FieldError::new("feature", "expected a GeoJSON Feature object"));
+            return Err(FieldError::new(
+                "feature",
+                "expected a GeoJSON Feature object",
+            ));
         };
         match obj.get("type").and_then(Value::as_str) {
             Some("Feature") => {}
@@ -49,7 +52,10 @@ impl FeatureInput {
         };
         let geometry = match obj.remove("geometry") {
             None | Some(Value::Null) => {
-                return Err(FieldError::new("geometry", "missing; every record has a geometry"));
+                return Err(FieldError::new(
+                    "geometry",
+                    "missing; every record has a geometry",
+                ));
             }
             Some(g) => parse_geometry(g, collection)?,
         };
@@ -136,7 +142,11 @@ impl FeatureInput {
                 }),
             }
         }
-        if errors.is_empty() { Ok(ok) } else { Err(errors) }
+        if errors.is_empty() {
+            Ok(ok)
+        } else {
+            Err(errors)
+        }
     }
 }
 
@@ -160,7 +170,10 @@ fn check_rings_closed(value: &geojson::GeometryValue) -> Result<(), FieldError> 
             if ring.len() < 4 {
                 return Err(FieldError::new(
                     "geometry",
-                    format!("ring {i} has {} positions; a linear ring needs at least 4", ring.len()),
+                    format!(
+                        "ring {i} has {} positions; a linear ring needs at least 4",
+                        ring.len()
+                    ),
                 ));
             }
             if ring.first() != ring.last() {
@@ -216,7 +229,7 @@ mod tests {
             "properties": {"name": "PAS", "kind": "pas", "languages": ["it", "en"]}});
         let f = FeatureInput::parse(Collection::Services, v).unwrap();
         assert_eq!(f.id.unwrap().as_str(), "svc-1");
-        assert_eq!(f.geometry.as_point().unwrap().lon(), 12.24);
+        assert!((f.geometry.as_point().unwrap().lon() - 12.24).abs() < 1e-12);
     }
 
     #[test]
@@ -266,7 +279,10 @@ mod tests {
         assert_eq!(errs[0].feature, Some(2));
         assert_eq!(errs[0].error.field, "kind");
         let text = errs[0].to_string();
-        assert!(text.starts_with("feature 2 (id bad): field `kind`"), "{text}");
+        assert!(
+            text.starts_with("feature 2 (id bad): field `kind`"),
+            "{text}"
+        );
     }
 
     #[test]

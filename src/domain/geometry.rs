@@ -173,7 +173,10 @@ impl ValidGeometry {
         }
         for c in geo::CoordsIter::coords_iter(&geometry) {
             LonLat::new(c.x, c.y).map_err(|e| {
-                FieldError::new("geometry", format!("coordinate ({}, {}): {}", c.x, c.y, e.reason))
+                FieldError::new(
+                    "geometry",
+                    format!("coordinate ({}, {}): {}", c.x, c.y, e.reason),
+                )
             })?;
         }
         if let Err(problem) = geometry.check_validation() {
@@ -204,7 +207,10 @@ impl ValidGeometry {
     /// The position when the geometry is a point.
     pub fn as_point(&self) -> Option<LonLat> {
         match &self.0 {
-            Geometry::Point(p) => Some(LonLat { lon: p.x(), lat: p.y() }),
+            Geometry::Point(p) => Some(LonLat {
+                lon: p.x(),
+                lat: p.y(),
+            }),
             _ => None,
         }
     }

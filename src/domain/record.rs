@@ -170,7 +170,11 @@ impl Attributes {
         fn de<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> Result<T, FieldError> {
             serde_path_to_error::deserialize(v).map_err(|e| {
                 let path = e.path().to_string();
-                let field = if path == "." { "properties".to_owned() } else { path };
+                let field = if path == "." {
+                    "properties".to_owned()
+                } else {
+                    path
+                };
                 let inner = e.into_inner().to_string();
                 // serde names the unknown field itself; say it plainly.
                 let reason = inner
@@ -186,9 +190,9 @@ impl Attributes {
             Collection::Settlements => Ok(Attributes::Settlement(
                 de::<Settlement>(properties)?.validate()?,
             )),
-            Collection::Worksites => {
-                Ok(Attributes::Worksite(de::<Worksite>(properties)?.validate()?))
-            }
+            Collection::Worksites => Ok(Attributes::Worksite(
+                de::<Worksite>(properties)?.validate()?,
+            )),
             Collection::Territories => Ok(Attributes::Territory(
                 de::<Territory>(properties)?.validate()?,
             )),
@@ -236,8 +240,10 @@ impl Record {
         attributes: Attributes,
         meta: Meta,
     ) -> Result<Self, FieldError> {
-        let geometry =
-            ValidGeometry::new(geometry.into_inner(), attributes.collection().geometry_rule())?;
+        let geometry = ValidGeometry::new(
+            geometry.into_inner(),
+            attributes.collection().geometry_rule(),
+        )?;
         Ok(Self {
             id,
             geometry,

@@ -134,6 +134,10 @@ impl<'de> Deserialize<'de> for OpeningHoursSpec {
 /// The properties of a service. Geometry (a Point) lives on the record.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[allow(
+    clippy::struct_excessive_bools,
+    reason = "independent HSDS flags, not a state machine"
+)]
 pub struct Service {
     pub name: String,
     pub kind: ServiceKind,
@@ -213,7 +217,10 @@ impl Service {
                 !user.is_empty() && host.contains('.') && !e.contains(char::is_whitespace)
             });
             if !ok {
-                return Err(FieldError::new("email", format!("`{e}` is not an e-mail address")));
+                return Err(FieldError::new(
+                    "email",
+                    format!("`{e}` is not an e-mail address"),
+                ));
             }
         }
         self.website = optional_text("website", self.website.as_deref(), 500)?;
@@ -275,7 +282,9 @@ mod tests {
 
     #[test]
     fn languages_must_be_iso_639_1() {
-        assert!(parse(json!({"name": "x", "kind": "pas", "languages": ["it", "ur", "wo"]})).is_ok());
+        assert!(
+            parse(json!({"name": "x", "kind": "pas", "languages": ["it", "ur", "wo"]})).is_ok()
+        );
         assert!(parse(json!({"name": "x", "kind": "pas", "languages": ["ita"]})).is_err());
         assert!(parse(json!({"name": "x", "kind": "pas", "languages": ["qq"]})).is_err());
     }
@@ -286,9 +295,18 @@ mod tests {
             .unwrap();
         let oh = s.opening_hours.unwrap();
         // 2026-11-25 is a Wednesday.
-        let wed_10 = NaiveDate::from_ymd_opt(2026, 11, 25).unwrap().and_hms_opt(10, 0, 0).unwrap();
-        let wed_14 = NaiveDate::from_ymd_opt(2026, 11, 25).unwrap().and_hms_opt(14, 0, 0).unwrap();
-        let sat_10 = NaiveDate::from_ymd_opt(2026, 11, 28).unwrap().and_hms_opt(10, 0, 0).unwrap();
+        let wed_10 = NaiveDate::from_ymd_opt(2026, 11, 25)
+            .unwrap()
+            .and_hms_opt(10, 0, 0)
+            .unwrap();
+        let wed_14 = NaiveDate::from_ymd_opt(2026, 11, 25)
+            .unwrap()
+            .and_hms_opt(14, 0, 0)
+            .unwrap();
+        let sat_10 = NaiveDate::from_ymd_opt(2026, 11, 28)
+            .unwrap()
+            .and_hms_opt(10, 0, 0)
+            .unwrap();
         assert!(oh.is_open(wed_10));
         assert!(!oh.is_open(wed_14));
         assert!(!oh.is_open(sat_10));
@@ -298,21 +316,31 @@ mod tests {
     fn public_holidays_are_italian() {
         let oh = OpeningHoursSpec::parse("Mo-Fr 09:00-13:00; PH off").unwrap();
         // 8 December (Immacolata) 2026 is a Tuesday and an Italian public holiday.
-        let immacolata = NaiveDate::from_ymd_opt(2026, 12, 8).unwrap().and_hms_opt(10, 0, 0).unwrap();
-        let day_before = NaiveDate::from_ymd_opt(2026, 12, 7).unwrap().and_hms_opt(10, 0, 0).unwrap();
+        let immacolata = NaiveDate::from_ymd_opt(2026, 12, 8)
+            .unwrap()
+            .and_hms_opt(10, 0, 0)
+            .unwrap();
+        let day_before = NaiveDate::from_ymd_opt(2026, 12, 7)
+            .unwrap()
+            .and_hms_opt(10, 0, 0)
+            .unwrap();
         assert!(!oh.is_open(immacolata));
         assert!(oh.is_open(day_before));
     }
 
     #[test]
     fn malformed_opening_hours_are_rejected() {
-        assert!(parse(json!({"name": "x", "kind": "pas", "opening_hours": "Mo-Fr 25:00-26:99"})).is_err());
+        assert!(
+            parse(json!({"name": "x", "kind": "pas", "opening_hours": "Mo-Fr 25:00-26:99"}))
+                .is_err()
+        );
         assert!(parse(json!({"name": "x", "kind": "pas", "opening_hours": "whenever"})).is_err());
     }
 
     #[test]
     fn vacancy_cannot_exceed_capacity() {
-        let e = parse(json!({"name": "x", "kind": "shelter", "capacity": 4, "vacancy": 5})).unwrap_err();
+        let e = parse(json!({"name": "x", "kind": "shelter", "capacity": 4, "vacancy": 5}))
+            .unwrap_err();
         assert!(e.contains("vacancy"), "{e}");
     }
 
@@ -322,6 +350,11 @@ mod tests {
         assert!(parse(json!({"name": "x", "kind": "pas", "website": "ftp://x"})).is_err());
         assert!(parse(json!({"name": "x", "kind": "pas", "phone": "call me"})).is_err());
         assert!(parse(json!({"name": "x", "kind": "pas", "comune": "26086"})).is_err());
-        assert!(parse(json!({"name": "x", "kind": "pas", "comune": "026086", "phone": "+39 0422 657111"})).is_ok());
+        assert!(
+            parse(
+                json!({"name": "x", "kind": "pas", "comune": "026086", "phone": "+39 0422 657111"})
+            )
+            .is_ok()
+        );
     }
 }

@@ -14,7 +14,7 @@ string_enum! {
     }
 }
 
-/// The properties of a territory. Geometry (Polygon or MultiPolygon) lives on the record.
+/// The properties of a territory. Geometry (`Polygon` or `MultiPolygon`) lives on the record.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Territory {

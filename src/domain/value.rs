@@ -4,7 +4,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::FieldError;
 
-/// Declares a closed set of snake_case names with `as_str`, `ALL`, `FromStr` (whose error lists
+/// Declares a closed set of `snake_case` names with `as_str`, `ALL`, `FromStr` (whose error lists
 /// the accepted names) and serde in both directions.
 macro_rules! string_enum {
     ($(#[$meta:meta])* $name:ident, $what:literal { $($variant:ident => $text:literal),+ $(,)? }) => {
@@ -161,7 +161,10 @@ mod tests {
 
     #[test]
     fn required_text_is_trimmed_and_not_empty() {
-        assert_eq!(required_text("name", "  a b ", 10).ok(), Some("a b".to_owned()));
+        assert_eq!(
+            required_text("name", "  a b ", 10).ok(),
+            Some("a b".to_owned())
+        );
         assert!(required_text("name", "   ", 10).is_err());
         assert!(required_text("name", "abcdef", 3).is_err());
         assert!(required_text("name", "a\u{0}b", 10).is_err());

@@ -21,13 +21,20 @@ impl FromRequest for Caller {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let state = req.app_data::<web::Data<AppState>>().cloned();
-        let header = req.headers().get(AUTHORIZATION).map(|h| h.to_str().map(str::to_owned));
+        let header = req
+            .headers()
+            .get(AUTHORIZATION)
+            .map(|h| h.to_str().map(str::to_owned));
         Box::pin(async move {
             let Some(header) = header else {
                 return Ok(Caller(Principal::Anonymous));
             };
             let header = header.map_err(|_| {
-                ApiError::new(StatusCode::UNAUTHORIZED, "invalid_token", "Authorization header is not text")
+                ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "invalid_token",
+                    "Authorization header is not text",
+                )
             })?;
             let secret = header
                 .strip_prefix("Bearer ")

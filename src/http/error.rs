@@ -21,7 +21,13 @@ pub struct ApiError {
 
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}: {}", self.status.as_u16(), self.code, self.message)
+        write!(
+            f,
+            "{} {}: {}",
+            self.status.as_u16(),
+            self.code,
+            self.message
+        )
     }
 }
 
@@ -156,7 +162,10 @@ impl From<Vec<FeatureError>> for ApiError {
     fn from(errors: Vec<FeatureError>) -> Self {
         let first = errors.first().map(ToString::to_string).unwrap_or_default();
         let message = if errors.len() > 1 {
-            format!("{first} (and {} more problems; see details)", errors.len() - 1)
+            format!(
+                "{first} (and {} more problems; see details)",
+                errors.len() - 1
+            )
         } else {
             first
         };

@@ -32,12 +32,11 @@ pub fn base_url(req: &HttpRequest) -> String {
 }
 
 fn link(href: String, rel: &str, kind: &str, title: &str) -> Value {
-    json!({"href": href, "rel": rel, "type": kind, "title": title})
+    json!({"href": Value::String(href), "rel": rel, "type": kind, "title": title})
 }
 
 fn parse_collection(name: &str) -> Result<Collection, ApiError> {
-    name.parse()
-        .map_err(|e: String| ApiError::not_found(format!("{e}")))
+    name.parse().map_err(ApiError::not_found)
 }
 
 fn parse_id(id: &str) -> Result<RecordId, ApiError> {
@@ -124,7 +123,11 @@ fn collection_json(
     }
     let snapshot = state.catalog.snapshot();
     let mut extent: Option<geo::Rect<f64>> = None;
-    for r in snapshot.layer(collection).iter().filter(|r| principal.can_see(r)) {
+    for r in snapshot
+        .layer(collection)
+        .iter()
+        .filter(|r| principal.can_see(r))
+    {
         if let Some(b) = geo::BoundingRect::bounding_rect(r.geometry()) {
             extent = Some(match extent {
                 None => b,
@@ -177,7 +180,12 @@ pub async fn collection(
     let collection = parse_collection(&path)?;
     let p: FormatParams = params::raw(&req)?;
     params::check_format(p.f.as_deref(), false)?;
-    Ok(HttpResponse::Ok().json(collection_json(&base_url(&req), collection, &state, &caller.0)))
+    Ok(HttpResponse::Ok().json(collection_json(
+        &base_url(&req),
+        collection,
+        &state,
+        &caller.0,
+    )))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -274,17 +282,23 @@ pub async fn items(
         .transpose()
         .map_err(|e| ApiError::invalid_parameter("bbox", e.reason))?;
     let kinds = kind_filter(collection, p.kind.as_deref())?;
-    let needle = p.q.as_deref().map(|q| q.trim().to_lowercase()).filter(|q| !q.is_empty());
+    let needle =
+        p.q.as_deref()
+            .map(|q| q.trim().to_lowercase())
+            .filter(|q| !q.is_empty());
 
     let snapshot = state.catalog.snapshot();
     let territory = match p.territory.as_deref() {
         None => None,
         Some(t) => {
-            let id = RecordId::parse(t).map_err(|e| ApiError::invalid_parameter("territory", e.reason))?;
+            let id = RecordId::parse(t)
+                .map_err(|e| ApiError::invalid_parameter("territory", e.reason))?;
             let rec = snapshot
                 .layer(Collection::Territories)
                 .get(&id)
-                .ok_or_else(|| ApiError::invalid_parameter("territory", format!("no territory with id `{t}`")))?;
+                .ok_or_else(|| {
+                    ApiError::invalid_parameter("territory", format!("no territory with id `{t}`"))
+                })?;
             Some(Arc::clone(rec))
         }
     };
@@ -297,7 +311,12 @@ pub async fn items(
     let matched: Vec<&Arc<Record>> = candidates
         .into_iter()
         .filter(|r| caller.0.can_see(r))
-        .filter(|r| kinds.is_empty() || r.attributes().kind_str().is_some_and(|k| kinds.contains(&k)))
+        .filter(|r| {
+            kinds.is_empty()
+                || r.attributes()
+                    .kind_str()
+                    .is_some_and(|k| kinds.contains(&k))
+        })
         .filter(|r| needle.as_deref().is_none_or(|n| text_matches(r, n)))
         .filter(|r| {
             bbox.is_none()
@@ -307,7 +326,9 @@ pub async fn items(
         })
         .collect();
     let number_matched = matched.len();
-    let start = usize::try_from(offset).unwrap_or(usize::MAX).min(number_matched);
+    let start = usize::try_from(offset)
+        .unwrap_or(usize::MAX)
+        .min(number_matched);
     let page: Vec<Value> = matched
         .iter()
         .skip(start)
@@ -323,7 +344,12 @@ pub async fn items(
     };
     let mut links = vec![
         link(self_href, "self", GEOJSON, "This page"),
-        link(format!("{base}/collections/{collection}"), "collection", "application/json", collection.title()),
+        link(
+            format!("{base}/collections/{collection}"),
+            "collection",
+            "application/json",
+            collection.title(),
+        ),
     ];
     let next = start + returned;
     if next < number_matched {
@@ -359,8 +385,18 @@ fn item_response(status: StatusCode, base: &str, record: &Record) -> HttpRespons
     let mut feature = to_feature(record);
     let c = record.collection();
     feature["links"] = json!([
-        link(format!("{base}/collections/{c}/items/{}", record.id()), "self", GEOJSON, "This item"),
-        link(format!("{base}/collections/{c}"), "collection", "application/json", c.title()),
+        link(
+            format!("{base}/collections/{c}/items/{}", record.id()),
+            "self",
+            GEOJSON,
+            "This item"
+        ),
+        link(
+            format!("{base}/collections/{c}"),
+            "collection",
+            "application/json",
+            c.title()
+        ),
     ]);
     HttpResponse::build(status)
         .content_type(GEOJSON)
@@ -392,8 +428,13 @@ pub async fn item(
         .get(&id)
         .filter(|r| caller.0.can_see(r))
         .ok_or_else(|| ApiError::not_found(format!("{collection} record `{id}` not found")))?;
-    if let Some(inm) = req.headers().get(header::IF_NONE_MATCH).and_then(|h| h.to_str().ok())
-        && inm.split(',').any(|t| t.trim().trim_start_matches("W/") == record.etag())
+    if let Some(inm) = req
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|h| h.to_str().ok())
+        && inm
+            .split(',')
+            .any(|t| t.trim().trim_start_matches("W/") == record.etag())
     {
         return Ok(HttpResponse::NotModified()
             .insert_header((header::ETAG, record.etag()))
@@ -404,9 +445,12 @@ pub async fn item(
 
 fn parse_json_body(body: &[u8]) -> Result<Value, ApiError> {
     if body.is_empty() {
-        return Err(ApiError::bad_body("the request body is empty; send GeoJSON"));
+        return Err(ApiError::bad_body(
+            "the request body is empty; send GeoJSON",
+        ));
     }
-    serde_json::from_slice(body).map_err(|e| ApiError::bad_body(format!("the body is not valid JSON: {e}")))
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_body(format!("the body is not valid JSON: {e}")))
 }
 
 /// The version an `If-Match` header demands, if any (`*` demands none).
@@ -416,7 +460,13 @@ fn if_match(req: &HttpRequest) -> Result<Option<i64>, ApiError> {
     };
     let text = h
         .to_str()
-        .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "invalid_header", "If-Match is not text"))?
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_header",
+                "If-Match is not text",
+            )
+        })?
         .trim();
     if text == "*" {
         return Ok(None);
@@ -471,7 +521,10 @@ pub async fn create(
     let base = base_url(&req);
     if single && let Some(r) = records.first() {
         let mut resp = item_response(StatusCode::CREATED, &base, r);
-        if let Ok(v) = header::HeaderValue::from_str(&format!("{base}/collections/{collection}/items/{}", r.id())) {
+        if let Ok(v) = header::HeaderValue::from_str(&format!(
+            "{base}/collections/{collection}/items/{}",
+            r.id()
+        )) {
             resp.headers_mut().insert(header::LOCATION, v);
         }
         return Ok(resp);
@@ -508,12 +561,17 @@ pub async fn replace(
             "field `id`: the body's id `{body_id}` differs from the path's `{id}`"
         )));
     }
-    write_one(&req, &state, &caller.0, WriteOp::Replace {
-        id,
-        expected_version: expected,
-        geometry: input.geometry,
-        attributes: input.attributes,
-    })
+    write_one(
+        &req,
+        &state,
+        &caller.0,
+        WriteOp::Replace {
+            id,
+            expected_version: expected,
+            geometry: input.geometry,
+            attributes: input.attributes,
+        },
+    )
     .await
 }
 
@@ -525,7 +583,9 @@ async fn write_one(
 ) -> Result<HttpResponse, ApiError> {
     let changes = state.catalog.write(vec![op], &principal.actor()).await?;
     match changes.into_iter().next() {
-        Some(crate::storage::Change::Upsert(r)) => Ok(item_response(StatusCode::OK, &base_url(req), &r)),
+        Some(crate::storage::Change::Upsert(r)) => {
+            Ok(item_response(StatusCode::OK, &base_url(req), &r))
+        }
         _ => Ok(HttpResponse::NoContent().finish()),
     }
 }
@@ -546,8 +606,10 @@ pub async fn patch(
     let collection = parse_collection(&c)?;
     caller.0.check_write(collection)?;
     let id = parse_id(&id)?;
-    let Value::Object(mut patch) = parse_json_body(&body)? else {
-        return Err(ApiError::bad_body("a patch is a JSON object with `properties` and/or `geometry`"));
+    let Value::Object(mut doc) = parse_json_body(&body)? else {
+        return Err(ApiError::bad_body(
+            "a patch is a JSON object with `properties` and/or `geometry`",
+        ));
     };
     let current = state
         .catalog
@@ -558,7 +620,7 @@ pub async fn patch(
         .ok_or_else(|| ApiError::not_found(format!("{collection} record `{id}` not found")))?;
     let expected = if_match(&req)?.or(Some(current.meta().version));
     let mut props: Map<String, Value> = current.attributes().to_json();
-    match patch.remove("properties") {
+    match doc.remove("properties") {
         None | Some(Value::Null) => {}
         Some(Value::Object(changes)) => {
             for (k, v) in changes {
@@ -571,11 +633,11 @@ pub async fn patch(
         }
         Some(_) => return Err(ApiError::bad_body("field `properties`: must be an object")),
     }
-    let geometry = match patch.remove("geometry") {
+    let geometry = match doc.remove("geometry") {
         None | Some(Value::Null) => crate::domain::feature::geometry_json(current.geometry()),
         Some(g) => g,
     };
-    for key in patch.keys() {
+    for key in doc.keys() {
         if key != "type" && key != "id" {
             return Err(ApiError::bad_body(format!(
                 "field `{key}`: a patch holds only `properties` and `geometry`"
@@ -584,12 +646,17 @@ pub async fn patch(
     }
     let feature = json!({"type": "Feature", "geometry": geometry, "properties": props});
     let input = FeatureInput::parse(collection, feature)?;
-    write_one(&req, &state, &caller.0, WriteOp::Replace {
-        id,
-        expected_version: expected,
-        geometry: input.geometry,
-        attributes: input.attributes,
-    })
+    write_one(
+        &req,
+        &state,
+        &caller.0,
+        WriteOp::Replace {
+            id,
+            expected_version: expected,
+            geometry: input.geometry,
+            attributes: input.attributes,
+        },
+    )
     .await
 }
 
@@ -610,7 +677,14 @@ pub async fn delete(
     let expected = if_match(&req)?;
     state
         .catalog
-        .write(vec![WriteOp::Delete { collection, id, expected_version: expected }], &caller.0.actor())
+        .write(
+            vec![WriteOp::Delete {
+                collection,
+                id,
+                expected_version: expected,
+            }],
+            &caller.0.actor(),
+        )
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }

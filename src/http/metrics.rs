@@ -65,10 +65,26 @@ impl Metrics {
             Family::new_with_constructor(latency_histogram);
         let records = Family::<CollectionLabels, Gauge>::default();
         let store_up = Gauge::default();
-        registry.register("http_requests", "HTTP requests by route and status", requests.clone());
-        registry.register("http_request_duration_seconds", "HTTP request latency", latency.clone());
-        registry.register("records", "Records in the index per collection", records.clone());
-        registry.register("store_up", "1 if the store answered at its last use", store_up.clone());
+        registry.register(
+            "http_requests",
+            "HTTP requests by route and status",
+            requests.clone(),
+        );
+        registry.register(
+            "http_request_duration_seconds",
+            "HTTP request latency",
+            latency.clone(),
+        );
+        registry.register(
+            "records",
+            "Records in the index per collection",
+            records.clone(),
+        );
+        registry.register(
+            "store_up",
+            "1 if the store answered at its last use",
+            store_up.clone(),
+        );
         Self {
             registry: Mutex::new(registry),
             requests,
@@ -82,7 +98,9 @@ impl Metrics {
     pub fn render(&self, snapshot: &Snapshot, store_up: bool) -> String {
         for (c, n) in snapshot.counts() {
             self.records
-                .get_or_create(&CollectionLabels { collection: c.as_str().to_owned() })
+                .get_or_create(&CollectionLabels {
+                    collection: c.as_str().to_owned(),
+                })
                 .set(i64::try_from(n).unwrap_or(i64::MAX));
         }
         self.store_up.set(i64::from(store_up));
@@ -113,12 +131,18 @@ pub async fn observe(
         state
             .metrics
             .requests
-            .get_or_create(&RequestLabels { method: method.clone(), route: route.clone(), status })
+            .get_or_create(&RequestLabels {
+                method: method.clone(),
+                route: route.clone(),
+                status,
+            })
             .inc();
         state
             .metrics
             .latency
-            .get_or_create(&RouteLabels { route: route.clone() })
+            .get_or_create(&RouteLabels {
+                route: route.clone(),
+            })
             .observe(elapsed.as_secs_f64());
     }
     tracing::info!(%method, %route, status, elapsed_ms = elapsed.as_secs_f64() * 1000.0, "request");

@@ -7,8 +7,8 @@ pub mod error;
 mod features;
 mod metrics;
 mod nearest;
-mod ops;
 mod openapi;
+mod ops;
 mod params;
 
 use std::sync::Arc;
@@ -46,24 +46,46 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
 /// Mounts every route of the contract.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
-    .app_data(web::PathConfig::default().error_handler(|e, _| {
-        ApiError::not_found(format!("path: {e}")).into()
-    }))
-    .route("/", web::get().to(features::landing))
-    .route("/conformance", web::get().to(features::conformance))
-    .route("/collections", web::get().to(features::collections))
-    .route("/collections/{collection}", web::get().to(features::collection))
-    .route("/collections/{collection}/items", web::get().to(features::items))
-    .route("/collections/{collection}/items", web::post().to(features::create))
-    .route("/collections/{collection}/items/{id}", web::get().to(features::item))
-    .route("/collections/{collection}/items/{id}", web::put().to(features::replace))
-    .route("/collections/{collection}/items/{id}", web::patch().to(features::patch))
-    .route("/collections/{collection}/items/{id}", web::delete().to(features::delete))
-    .route("/nearest", web::get().to(nearest::nearest))
-    .route("/openapi.json", web::get().to(openapi::serve))
-    .route("/healthz", web::get().to(ops::healthz))
-    .route("/readyz", web::get().to(ops::readyz))
-    .route("/metrics", web::get().to(ops::metrics));
+        .app_data(
+            web::PathConfig::default()
+                .error_handler(|e, _| ApiError::not_found(format!("path: {e}")).into()),
+        )
+        .route("/", web::get().to(features::landing))
+        .route("/conformance", web::get().to(features::conformance))
+        .route("/collections", web::get().to(features::collections))
+        .route(
+            "/collections/{collection}",
+            web::get().to(features::collection),
+        )
+        .route(
+            "/collections/{collection}/items",
+            web::get().to(features::items),
+        )
+        .route(
+            "/collections/{collection}/items",
+            web::post().to(features::create),
+        )
+        .route(
+            "/collections/{collection}/items/{id}",
+            web::get().to(features::item),
+        )
+        .route(
+            "/collections/{collection}/items/{id}",
+            web::put().to(features::replace),
+        )
+        .route(
+            "/collections/{collection}/items/{id}",
+            web::patch().to(features::patch),
+        )
+        .route(
+            "/collections/{collection}/items/{id}",
+            web::delete().to(features::delete),
+        )
+        .route("/nearest", web::get().to(nearest::nearest))
+        .route("/openapi.json", web::get().to(openapi::serve))
+        .route("/healthz", web::get().to(ops::healthz))
+        .route("/readyz", web::get().to(ops::readyz))
+        .route("/metrics", web::get().to(ops::metrics));
 }
 
 /// Answer for routes that do not exist.
@@ -76,3 +98,43 @@ pub async fn not_found(req: actix_web::HttpRequest) -> Result<actix_web::HttpRes
 }
 
 pub use metrics::observe;
+
+/// Middleware hook: any error response not already in faro's JSON shape (such as actix's own
+/// 413 for an oversized body) is rewritten as `{"error", "message"}`.
+pub fn json_errors<B: 'static>(
+    res: actix_web::dev::ServiceResponse<B>,
+) -> actix_web::Result<actix_web::middleware::ErrorHandlerResponse<B>> {
+    use actix_web::ResponseError;
+    use actix_web::middleware::ErrorHandlerResponse;
+    let is_json = res
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if is_json {
+        return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
+    }
+    let status = res.status();
+    let (code, message) = match status.as_u16() {
+        413 => (
+            "payload_too_large",
+            format!("the request body is larger than {MAX_BODY_BYTES} bytes"),
+        ),
+        405 => ("method_not_allowed", "method not allowed here".to_owned()),
+        s if s >= 500 => (
+            "internal",
+            "an internal error occurred; it has been logged".to_owned(),
+        ),
+        _ => (
+            "bad_request",
+            status
+                .canonical_reason()
+                .unwrap_or("bad request")
+                .to_lowercase(),
+        ),
+    };
+    let (req, _) = res.into_parts();
+    let response = ApiError::new(status, code, message).error_response();
+    Ok(ErrorHandlerResponse::Response(
+        actix_web::dev::ServiceResponse::new(req, response).map_into_right_body(),
+    ))
+}

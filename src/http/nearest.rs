@@ -40,7 +40,8 @@ pub struct NearestParams {
 fn parse_query(p: &NearestParams) -> Result<NearestQuery, ApiError> {
     let lon = params::number("lon", p.lon.as_deref())?;
     let lat = params::number("lat", p.lat.as_deref())?;
-    let origin = LonLat::new(lon, lat).map_err(|e| ApiError::invalid_parameter(&e.field, e.reason))?;
+    let origin =
+        LonLat::new(lon, lat).map_err(|e| ApiError::invalid_parameter(&e.field, e.reason))?;
     let max_k = i64::try_from(MAX_K).unwrap_or(100);
     let k = params::int_in("k", p.k.as_deref(), 1, max_k)?.unwrap_or(5);
     let kinds = params::list::<ServiceKind>("kind", p.kind.as_deref())?;
@@ -49,7 +50,10 @@ fn parse_query(p: &NearestParams) -> Result<NearestQuery, ApiError> {
         Some(v) => {
             let d = params::number("max_distance_m", Some(v))?;
             if d <= 0.0 {
-                return Err(ApiError::invalid_parameter("max_distance_m", "must be greater than 0"));
+                return Err(ApiError::invalid_parameter(
+                    "max_distance_m",
+                    "must be greater than 0",
+                ));
             }
             Some(d)
         }
@@ -103,7 +107,10 @@ pub async fn nearest(
         .iter()
         .map(|n| {
             let mut extra = Map::new();
-            extra.insert("distance_m".into(), json!((n.distance_m * 1000.0).round() / 1000.0));
+            extra.insert(
+                "distance_m".into(),
+                json!((n.distance_m * 1000.0).round() / 1000.0),
+            );
             if let (Some(at), Some(s)) = (query.open_at, n.record.as_service()) {
                 extra.insert(
                     "open".into(),

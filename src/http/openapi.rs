@@ -33,7 +33,9 @@ impl utoipa::Modify for BearerAuth {
 
 /// The OpenAPI document as JSON text.
 pub fn openapi_json() -> String {
-    ApiDoc::openapi().to_json().unwrap_or_else(|_| "{}".to_owned())
+    ApiDoc::openapi()
+        .to_json()
+        .unwrap_or_else(|_| "{}".to_owned())
 }
 
 /// This API's OpenAPI 3 definition.

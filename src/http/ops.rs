@@ -51,5 +51,9 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     let snapshot = state.catalog.snapshot();
     HttpResponse::Ok()
         .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
-        .body(state.metrics.render(&snapshot, state.catalog.is_available()))
+        .body(
+            state
+                .metrics
+                .render(&snapshot, state.catalog.is_available()),
+        )
 }

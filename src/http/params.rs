@@ -9,8 +9,13 @@ use super::error::ApiError;
 /// Parses the query string into a raw parameter struct (`Option<String>` fields,
 /// `deny_unknown_fields`).
 pub fn raw<T: DeserializeOwned>(req: &HttpRequest) -> Result<T, ApiError> {
-    serde_urlencoded::from_str(req.query_string())
-        .map_err(|e| ApiError::new(actix_web::http::StatusCode::BAD_REQUEST, "invalid_parameter", format!("query string: {e}")))
+    serde_urlencoded::from_str(req.query_string()).map_err(|e| {
+        ApiError::new(
+            actix_web::http::StatusCode::BAD_REQUEST,
+            "invalid_parameter",
+            format!("query string: {e}"),
+        )
+    })
 }
 
 /// An optional integer within `min..=max`.
@@ -52,19 +57,23 @@ pub fn list<T: std::str::FromStr<Err = String>>(
     name: &str,
     value: Option<&str>,
 ) -> Result<Vec<T>, ApiError> {
-    let Some(v) = value else { return Ok(Vec::new()) };
+    let Some(v) = value else {
+        return Ok(Vec::new());
+    };
     v.split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
-        .map(|s| s.parse::<T>().map_err(|e| ApiError::invalid_parameter(name, e)))
+        .map(|s| {
+            s.parse::<T>()
+                .map_err(|e| ApiError::invalid_parameter(name, e))
+        })
         .collect()
 }
 
 /// `f=json` is the only output format besides the viewer's HTML.
 pub fn check_format(value: Option<&str>, allow_html: bool) -> Result<bool, ApiError> {
     match value {
-        None => Ok(false),
-        Some("json" | "geojson") => Ok(false),
+        None | Some("json" | "geojson") => Ok(false),
         Some("html") if allow_html => Ok(true),
         Some(other) => Err(ApiError::invalid_parameter(
             "f",

@@ -10,8 +10,8 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::{
-    AuditEntry, Change, Result, Store, StoreError, TokenRecord, WriteOp, audit_json,
-    now_micros, record_from_parts, wkb_decode, wkb_encode,
+    AuditEntry, Change, Result, Store, StoreError, TokenRecord, WriteOp, audit_json, now_micros,
+    record_from_parts, wkb_decode, wkb_encode,
 };
 use crate::domain::{Collection, Meta, Record, RecordId, Role};
 
@@ -95,7 +95,9 @@ fn ts(t: DateTime<Utc>) -> String {
 fn parse_ts(s: &str) -> rusqlite::Result<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(s)
         .map(|d| d.with_timezone(&Utc))
-        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))
+        .map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+        })
 }
 
 struct Row {
@@ -108,7 +110,8 @@ struct Row {
     updated_at: DateTime<Utc>,
 }
 
-const SELECT_RECORD: &str = "SELECT collection, id, geometry, properties, version, created_at, updated_at FROM records";
+const SELECT_RECORD: &str =
+    "SELECT collection, id, geometry, properties, version, created_at, updated_at FROM records";
 
 fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
     Ok(Row {
@@ -122,12 +125,15 @@ fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
     })
 }
 
-fn to_record(row: Row) -> Result<Record> {
-    let collection: Collection = row.collection.parse().map_err(|e: String| StoreError::Corrupt {
-        collection: Collection::Services,
-        id: row.id.clone(),
-        error: crate::domain::FieldError::new("collection", e),
-    })?;
+fn to_record(row: &Row) -> Result<Record> {
+    let collection: Collection =
+        row.collection
+            .parse()
+            .map_err(|e: String| StoreError::Corrupt {
+                collection: Collection::Services,
+                id: row.id.clone(),
+                error: crate::domain::FieldError::new("collection", e),
+            })?;
     let geometry = wkb_decode(&row.geometry)?;
     let properties: serde_json::Value = serde_json::from_str(&row.properties)
         .map_err(|e| StoreError::backend("parsing stored properties", e))?;
@@ -153,7 +159,7 @@ fn current(tx: &Transaction<'_>, collection: Collection, id: &RecordId) -> Resul
         )
         .optional()
         .map_err(db_err("reading a record"))?;
-    row.map(to_record).transpose()
+    row.as_ref().map(to_record).transpose()
 }
 
 fn check_version(
@@ -221,11 +227,13 @@ fn audit(
     at: DateTime<Utc>,
     actor: &str,
     action: &str,
-    collection: Collection,
-    id: &RecordId,
     before: Option<&Record>,
     after: Option<&Record>,
 ) -> Result<()> {
+    let Some(subject) = after.or(before) else {
+        return Ok(());
+    };
+    let (collection, id) = (subject.collection(), subject.id());
     tx.execute(
         "INSERT INTO audit_log (at, actor, action, collection, record_id, before, after) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         params![
@@ -243,7 +251,9 @@ fn audit(
 }
 
 fn apply_ops(conn: &mut Connection, ops: Vec<WriteOp>, actor: &str) -> Result<Vec<Change>> {
-    let tx = conn.transaction().map_err(db_err("starting a transaction"))?;
+    let tx = conn
+        .transaction()
+        .map_err(db_err("starting a transaction"))?;
     let now = now_micros();
     let mut changes = Vec::with_capacity(ops.len());
     for op in ops {
@@ -270,7 +280,7 @@ fn apply_ops(conn: &mut Connection, ops: Vec<WriteOp>, actor: &str) -> Result<Ve
                     }
                 })?;
                 write_record(&tx, &record, true)?;
-                audit(&tx, now, actor, "create", collection, record.id(), None, Some(&record))?;
+                audit(&tx, now, actor, "create", None, Some(&record))?;
                 changes.push(Change::Upsert(Arc::new(record)));
             }
             WriteOp::Replace {
@@ -280,8 +290,12 @@ fn apply_ops(conn: &mut Connection, ops: Vec<WriteOp>, actor: &str) -> Result<Ve
                 attributes,
             } => {
                 let collection = attributes.collection();
-                let before =
-                    check_version(current(&tx, collection, &id)?, collection, &id, expected_version)?;
+                let before = check_version(
+                    current(&tx, collection, &id)?,
+                    collection,
+                    &id,
+                    expected_version,
+                )?;
                 let meta = Meta {
                     version: before.meta().version + 1,
                     created_at: before.meta().created_at,
@@ -295,7 +309,7 @@ fn apply_ops(conn: &mut Connection, ops: Vec<WriteOp>, actor: &str) -> Result<Ve
                     }
                 })?;
                 write_record(&tx, &record, false)?;
-                audit(&tx, now, actor, "update", collection, record.id(), Some(&before), Some(&record))?;
+                audit(&tx, now, actor, "update", Some(&before), Some(&record))?;
                 changes.push(Change::Upsert(Arc::new(record)));
             }
             WriteOp::Delete {
@@ -303,14 +317,18 @@ fn apply_ops(conn: &mut Connection, ops: Vec<WriteOp>, actor: &str) -> Result<Ve
                 id,
                 expected_version,
             } => {
-                let before =
-                    check_version(current(&tx, collection, &id)?, collection, &id, expected_version)?;
+                let before = check_version(
+                    current(&tx, collection, &id)?,
+                    collection,
+                    &id,
+                    expected_version,
+                )?;
                 tx.execute(
                     "DELETE FROM records WHERE collection = ?1 AND id = ?2",
                     params![collection.as_str(), id.as_str()],
                 )
                 .map_err(db_err("deleting a record"))?;
-                audit(&tx, now, actor, "delete", collection, &id, Some(&before), None)?;
+                audit(&tx, now, actor, "delete", Some(&before), None)?;
                 changes.push(Change::Delete { collection, id });
             }
         }
@@ -319,7 +337,9 @@ fn apply_ops(conn: &mut Connection, ops: Vec<WriteOp>, actor: &str) -> Result<Ve
     Ok(changes)
 }
 
-fn read_token(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, String, String, String, Option<String>)> {
+fn read_token(
+    r: &rusqlite::Row<'_>,
+) -> rusqlite::Result<(i64, String, String, String, Option<String>)> {
     Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
 }
 
@@ -364,7 +384,7 @@ impl Store for SqliteStore {
                 .map_err(db_err("loading all records"))?;
             let mut out = Vec::new();
             for row in rows {
-                out.push(to_record(row.map_err(db_err("loading all records"))?)?);
+                out.push(to_record(&row.map_err(db_err("loading all records"))?)?);
             }
             Ok(out)
         })
@@ -382,7 +402,7 @@ impl Store for SqliteStore {
                 )
                 .optional()
                 .map_err(db_err("reading a record"))?;
-            row.map(to_record).transpose()
+            row.as_ref().map(to_record).transpose()
         })
         .await
     }
@@ -484,7 +504,9 @@ impl Store for SqliteStore {
             let mut stmt = c
                 .prepare("SELECT id, name, role, created_at, revoked_at FROM tokens ORDER BY id")
                 .map_err(db_err("listing tokens"))?;
-            let rows = stmt.query_map([], read_token).map_err(db_err("listing tokens"))?;
+            let rows = stmt
+                .query_map([], read_token)
+                .map_err(db_err("listing tokens"))?;
             let mut out = Vec::new();
             for r in rows {
                 out.push(to_token(r.map_err(db_err("listing tokens"))?)?);

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# The whole test suite of faro, as CI runs it: formatting, lints, unit/property/black-box tests
+# on the embedded SQLite store, the same black-box suite on PostgreSQL + PostGIS (installed from
+# apt and started on a throwaway loopback cluster when missing), and a compile check of the
+# benches. Run as root on Debian 12 with only package registries reachable.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+need_apt=()
+command -v cc >/dev/null 2>&1 || need_apt+=(build-essential)
+command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  step "installing ${need_apt[*]} from apt"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+step "demo data is what its generator makes"
+python3 scripts/make_demo_data.py --check
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy (pedantic, warnings are errors)"
+cargo clippy --all-targets --locked -- -D warnings
+
+step "tests on the embedded SQLite store"
+cargo test --locked --all-targets
+
+step "doc tests"
+cargo test --locked --doc
+
+step "black-box and store tests on PostgreSQL + PostGIS"
+scripts/with-postgres.sh env FARO_TEST_BACKEND=postgres \
+  cargo test --locked --test api --test postgres_store
+
+step "benches compile"
+cargo bench --locked --no-run
+
+step "all passed"

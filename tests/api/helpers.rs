@@ -1,0 +1,201 @@
+//! `spawn_app()`: a faro server on a free port over a fresh database, with tokens for each role.
+//!
+//! The backend is SQLite (a new file per test) unless `FARO_TEST_BACKEND=postgres`, in which case
+//! each test gets a new database on the server at `FARO_TEST_DATABASE_URL`, dropped afterwards.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use faro::catalog::Catalog;
+use faro::domain::Role;
+use faro::startup::Application;
+use faro::storage::{self, Store};
+use serde_json::Value;
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub catalog: Arc<Catalog>,
+    pub operator: String,
+    pub editor: String,
+    pub admin: String,
+    pub database_url: String,
+    _db: TestDatabase,
+}
+
+/// A database that lives as long as the test.
+pub enum TestDatabase {
+    Sqlite(#[allow(dead_code)] tempfile::TempDir),
+    Postgres { admin_url: String, name: String },
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let TestDatabase::Postgres { admin_url, name } = self {
+            let (admin_url, name) = (admin_url.clone(), name.clone());
+            // Drop runs outside async context: use a thread with its own runtime.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                rt.block_on(async move {
+                    if let Ok((client, conn)) =
+                        tokio_postgres::connect(&admin_url, tokio_postgres::NoTls).await
+                    {
+                        tokio::spawn(conn);
+                        let _ = client
+                            .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                            .await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
+
+pub fn backend() -> String {
+    std::env::var("FARO_TEST_BACKEND").unwrap_or_else(|_| "sqlite".to_owned())
+}
+
+/// A fresh, empty database URL for one test.
+pub async fn fresh_database() -> (String, TestDatabase) {
+    if backend() == "postgres" {
+        let admin_url = std::env::var("FARO_TEST_DATABASE_URL")
+            .expect("FARO_TEST_BACKEND=postgres needs FARO_TEST_DATABASE_URL");
+        let name = format!("faro_test_{}", hex::encode(rand::random::<[u8; 6]>()));
+        let (client, conn) = tokio_postgres::connect(&admin_url, tokio_postgres::NoTls)
+            .await
+            .expect("connect to the test PostgreSQL server");
+        tokio::spawn(conn);
+        client
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .expect("create test database");
+        let url = match admin_url.rsplit_once('/') {
+            Some((server, _)) => format!("{server}/{name}"),
+            None => panic!("FARO_TEST_DATABASE_URL has no database part"),
+        };
+        (url, TestDatabase::Postgres { admin_url, name })
+    } else {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}", dir.path().join("faro.db").display());
+        (url, TestDatabase::Sqlite(dir))
+    }
+}
+
+/// A server with the demo data loaded.
+pub async fn spawn_app() -> TestApp {
+    spawn(true).await
+}
+
+/// A server over an empty store.
+pub async fn spawn_empty_app() -> TestApp {
+    spawn(false).await
+}
+
+async fn spawn(demo: bool) -> TestApp {
+    if std::env::var_os("RUST_LOG").is_some() {
+        faro::telemetry::init();
+    }
+    let (database_url, db) = fresh_database().await;
+    let store: Arc<dyn Store> = storage::open(&database_url, 4).await.expect("open store");
+    let catalog = Catalog::open(Arc::clone(&store))
+        .await
+        .expect("open catalog");
+    if demo {
+        faro::demo::load_if_empty(&catalog)
+            .await
+            .expect("load demo");
+    }
+    let token = |role: Role| {
+        let store = Arc::clone(&store);
+        async move {
+            let secret = faro::tokens::generate_secret().unwrap();
+            store
+                .create_token(
+                    &format!("test {role}"),
+                    role,
+                    &faro::tokens::hash_secret(&secret),
+                )
+                .await
+                .unwrap();
+            secret
+        }
+    };
+    let operator = token(Role::Operator).await;
+    let editor = token(Role::Editor).await;
+    let admin = token(Role::Admin).await;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let app = Application::with_listener(Arc::clone(&catalog), listener).expect("build app");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        address,
+        client: reqwest::Client::new(),
+        catalog,
+        operator,
+        editor,
+        admin,
+        database_url,
+        _db: db,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    /// GET as anonymous.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// GET with a bearer token.
+    pub async fn get_as(&self, token: &str, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// GET, asserting the status, returning the JSON body.
+    pub async fn json(&self, token: Option<&str>, path: &str, status: u16) -> Value {
+        let resp = match token {
+            Some(t) => self.get_as(t, path).await,
+            None => self.get(path).await,
+        };
+        let got = resp.status().as_u16();
+        let body: Value = resp.json().await.unwrap_or(Value::Null);
+        assert_eq!(got, status, "GET {path}: body {body}");
+        body
+    }
+}
+
+/// Asserts a 4xx error body names something.
+pub fn assert_error(body: &Value, code: &str, mentions: &str) {
+    assert_eq!(body["error"], code, "{body}");
+    let message = body["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains(mentions),
+        "message `{message}` should mention `{mentions}`"
+    );
+}
+
+/// Ids of a FeatureCollection's features, in order.
+pub fn ids(fc: &Value) -> Vec<String> {
+    fc["features"]
+        .as_array()
+        .expect("features")
+        .iter()
+        .map(|f| f["id"].as_str().unwrap().to_owned())
+        .collect()
+}

@@ -1,0 +1,11 @@
+//! Black-box tests of faro through HTTP. One binary; each test spawns its own server over a
+//! fresh database (SQLite by default, PostGIS with `FARO_TEST_BACKEND=postgres`).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::too_many_lines)]
+
+mod access;
+mod features;
+mod helpers;
+mod nearest;
+mod ops;
+mod writes;
