@@ -50,42 +50,50 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::PathConfig::default()
                 .error_handler(|e, _| ApiError::not_found(format!("path: {e}")).into()),
         )
-        .route("/", web::get().to(features::landing))
-        .route("/conformance", web::get().to(features::conformance))
-        .route("/collections", web::get().to(features::collections))
-        .route(
+        .service(get("/", web::get().to(features::landing)))
+        .service(get("/conformance", web::get().to(features::conformance)))
+        .service(get("/collections", web::get().to(features::collections)))
+        .service(get(
             "/collections/{collection}",
             web::get().to(features::collection),
+        ))
+        .service(
+            web::resource("/collections/{collection}/items")
+                .route(web::get().to(features::items))
+                .route(web::post().to(features::create))
+                .default_service(web::to(method_not_allowed)),
         )
-        .route(
-            "/collections/{collection}/items",
-            web::get().to(features::items),
+        .service(
+            web::resource("/collections/{collection}/items/{id}")
+                .route(web::get().to(features::item))
+                .route(web::put().to(features::replace))
+                .route(web::patch().to(features::patch))
+                .route(web::delete().to(features::delete))
+                .default_service(web::to(method_not_allowed)),
         )
-        .route(
-            "/collections/{collection}/items",
-            web::post().to(features::create),
-        )
-        .route(
-            "/collections/{collection}/items/{id}",
-            web::get().to(features::item),
-        )
-        .route(
-            "/collections/{collection}/items/{id}",
-            web::put().to(features::replace),
-        )
-        .route(
-            "/collections/{collection}/items/{id}",
-            web::patch().to(features::patch),
-        )
-        .route(
-            "/collections/{collection}/items/{id}",
-            web::delete().to(features::delete),
-        )
-        .route("/nearest", web::get().to(nearest::nearest))
-        .route("/openapi.json", web::get().to(openapi::serve))
-        .route("/healthz", web::get().to(ops::healthz))
-        .route("/readyz", web::get().to(ops::readyz))
-        .route("/metrics", web::get().to(ops::metrics));
+        .service(get("/nearest", web::get().to(nearest::nearest)))
+        .service(get("/openapi.json", web::get().to(openapi::serve)))
+        .service(get("/healthz", web::get().to(ops::healthz)))
+        .service(get("/readyz", web::get().to(ops::readyz)))
+        .service(get("/metrics", web::get().to(ops::metrics)));
+}
+
+/// A read-only resource: GET (and HEAD) only, 405 otherwise.
+fn get(path: &str, route: actix_web::Route) -> actix_web::Resource {
+    web::resource(path)
+        .route(route)
+        .default_service(web::to(method_not_allowed))
+}
+
+/// Answer for a method a resource does not support.
+async fn method_not_allowed(
+    req: actix_web::HttpRequest,
+) -> Result<actix_web::HttpResponse, ApiError> {
+    Err(ApiError::new(
+        actix_web::http::StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{} is not supported on {}", req.method(), req.path()),
+    ))
 }
 
 /// Answer for routes that do not exist.

@@ -57,3 +57,19 @@ async fn openapi_describes_every_route() {
         assert!(params.contains(&p), "{p} missing from {params:?}");
     }
 }
+
+#[tokio::test]
+async fn unsupported_methods_are_405_with_a_json_error() {
+    let app = spawn_app().await;
+    let resp = app.client.post(app.url("/nearest")).send().await.unwrap();
+    assert_eq!(resp.status(), 405);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["error"], "method_not_allowed");
+    let resp = app
+        .client
+        .delete(app.url("/collections/services/items"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 405);
+}
