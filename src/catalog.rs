@@ -116,26 +116,69 @@ impl Catalog {
         let mut events = self.store.subscribe()?;
         let catalog = Arc::clone(self);
         Some(tokio::spawn(async move {
-            while let Some(event) = events.recv().await {
-                let outcome = match event {
-                    StoreEvent::Changed { collection, id } => catalog.refresh(collection, id).await,
-                    StoreEvent::Resync => catalog.reload().await,
-                    StoreEvent::Availability(up) => {
-                        catalog.available.store(up, Ordering::Relaxed);
-                        Ok(())
+            while let Some(first) = events.recv().await {
+                // Take what else is already queued: a bulk change elsewhere arrives as a burst,
+                // better answered by one reload than by thousands of single-record reads.
+                let mut batch = vec![first];
+                while batch.len() < FOLLOW_BATCH {
+                    match events.try_recv() {
+                        Ok(e) => batch.push(e),
+                        Err(_) => break,
                     }
-                };
-                if let Err(e) = outcome {
-                    tracing::warn!(error = %e, "could not apply a change from the database; will resync");
+                }
+                if let Err(e) = catalog.apply_events(batch).await {
+                    tracing::warn!(error = %e, "could not apply changes from the database; will resync");
+                    if let Err(e) = catalog.reload().await {
+                        tracing::warn!(error = %e, "resync failed; waiting for the next event");
+                    }
                 }
             }
         }))
     }
 }
 
+/// Events taken at once by [`Catalog::follow`]; a fuller batch means a reload.
+const FOLLOW_BATCH: usize = 256;
+
+impl Catalog {
+    async fn apply_events(&self, batch: Vec<StoreEvent>) -> Result<(), StoreError> {
+        let mut changed = Vec::new();
+        let mut resync = batch.len() >= FOLLOW_BATCH;
+        for event in batch {
+            match event {
+                StoreEvent::Changed { collection, id } => {
+                    if !changed.contains(&(collection, id.clone())) {
+                        changed.push((collection, id));
+                    }
+                }
+                StoreEvent::Resync => resync = true,
+                StoreEvent::Availability(up) => self.available.store(up, Ordering::Relaxed),
+            }
+        }
+        if resync {
+            return self.reload().await;
+        }
+        for (collection, id) in changed {
+            self.refresh(collection, id).await?;
+        }
+        Ok(())
+    }
+}
+
 async fn load_snapshot(store: &dyn Store) -> Result<Snapshot, StoreError> {
+    let started = std::time::Instant::now();
     let records: Vec<Record> = store.load_all().await?;
-    tokio::task::spawn_blocking(move || Snapshot::build(records))
+    let read = started.elapsed();
+    let n = records.len();
+    let snapshot = tokio::task::spawn_blocking(move || Snapshot::build(records))
         .await
-        .map_err(|e| StoreError::backend("building the index", e))
+        .map_err(|e| StoreError::backend("building the index", e))?;
+    tracing::info!(
+        records = n,
+        store = store.backend(),
+        read_ms = read.as_millis(),
+        build_ms = (started.elapsed() - read).as_millis(),
+        "index loaded from the store"
+    );
+    Ok(snapshot)
 }
