@@ -35,7 +35,7 @@ cargo test --locked --doc
 
 step "black-box and store tests on PostgreSQL + PostGIS"
 scripts/with-postgres.sh env FARO_TEST_BACKEND=postgres \
-  cargo test --locked --test api --test postgres_store
+  cargo test --locked --test api --test postgres_store --test pg_outage
 
 step "benches compile"
 cargo bench --locked --no-run

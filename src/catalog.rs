@@ -23,17 +23,21 @@ pub struct Catalog {
     writer: Mutex<()>,
     /// Whether the store answered the last time it was asked.
     available: AtomicBool,
+    /// Changes by other instances, subscribed to before the first load so none falls between.
+    events: std::sync::Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<StoreEvent>>>,
 }
 
 impl Catalog {
     /// Loads every record from the store and builds the index.
     pub async fn open(store: Arc<dyn Store>) -> Result<Arc<Self>, StoreError> {
+        let events = store.subscribe();
         let snapshot = load_snapshot(store.as_ref()).await?;
         Ok(Arc::new(Self {
             store,
             snapshot: ArcSwap::from_pointee(snapshot),
             writer: Mutex::new(()),
             available: AtomicBool::new(true),
+            events: std::sync::Mutex::new(events),
         }))
     }
 
@@ -113,7 +117,7 @@ impl Catalog {
     /// Follows changes made by other instances on a shared database, until the store's event
     /// stream ends. Returns at once for stores that have no events.
     pub fn follow(self: &Arc<Self>) -> Option<tokio::task::JoinHandle<()>> {
-        let mut events = self.store.subscribe()?;
+        let mut events = self.events.lock().ok()?.take()?;
         let catalog = Arc::clone(self);
         Some(tokio::spawn(async move {
             while let Some(first) = events.recv().await {
@@ -137,6 +141,25 @@ impl Catalog {
     }
 }
 
+impl Catalog {
+    /// Whether the index already shows this change (typically this instance's own write).
+    fn is_current(
+        &self,
+        collection: Collection,
+        id: &RecordId,
+        version: Option<i64>,
+        deleted: bool,
+    ) -> bool {
+        let snapshot = self.snapshot();
+        let indexed = snapshot.layer(collection).get(id);
+        match (deleted, version, indexed) {
+            (true, _, None) => true,
+            (false, Some(v), Some(r)) => r.meta().version >= v,
+            _ => false,
+        }
+    }
+}
+
 /// Events taken at once by [`Catalog::follow`]; a fuller batch means a reload.
 const FOLLOW_BATCH: usize = 256;
 
@@ -146,8 +169,15 @@ impl Catalog {
         let mut resync = batch.len() >= FOLLOW_BATCH;
         for event in batch {
             match event {
-                StoreEvent::Changed { collection, id } => {
-                    if !changed.contains(&(collection, id.clone())) {
+                StoreEvent::Changed {
+                    collection,
+                    id,
+                    version,
+                    deleted,
+                } => {
+                    if !self.is_current(collection, &id, version, deleted)
+                        && !changed.contains(&(collection, id.clone()))
+                    {
                         changed.push((collection, id));
                     }
                 }
@@ -157,6 +187,9 @@ impl Catalog {
         }
         if resync {
             return self.reload().await;
+        }
+        if changed.is_empty() {
+            return Ok(());
         }
         for (collection, id) in changed {
             self.refresh(collection, id).await?;
@@ -177,7 +210,7 @@ async fn load_snapshot(store: &dyn Store) -> Result<Snapshot, StoreError> {
         records = n,
         store = store.backend(),
         read_ms = read.as_millis(),
-        build_ms = (started.elapsed() - read).as_millis(),
+        build_ms = started.elapsed().saturating_sub(read).as_millis(),
         "index loaded from the store"
     );
     Ok(snapshot)

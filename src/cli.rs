@@ -102,14 +102,26 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }) => import(&collection, &file, &db).await,
         Some(Command::Token { action, db }) => token(action, &db).await,
         Some(Command::Migrate { db }) => {
-            let store = storage::open(&db.database_url, db.pool_size)
-                .await
-                .with_context(|| format!("opening {}", redact_url(&db.database_url)))?;
-            println!(
-                "schema of the {} store at {} is up to date",
-                store.backend(),
-                redact_url(&db.database_url)
-            );
+            let url = &db.database_url;
+            if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+                let applied = storage::postgres::PostgresStore::migrate(url)
+                    .await
+                    .with_context(|| format!("migrating {}", redact_url(url)))?;
+                if applied.is_empty() {
+                    println!("schema of {} is up to date", redact_url(url));
+                } else {
+                    println!("applied migrations {applied:?} to {}", redact_url(url));
+                }
+            } else {
+                let store = storage::open(url, db.pool_size)
+                    .await
+                    .with_context(|| format!("opening {}", redact_url(url)))?;
+                println!(
+                    "schema of the {} store at {} is up to date",
+                    store.backend(),
+                    redact_url(url)
+                );
+            }
             Ok(())
         }
     }

@@ -92,6 +92,17 @@ fn point_entry(record: &Arc<Record>) -> Option<PointEntry> {
     })
 }
 
+/// How much a computed chord may exceed the computed geodesic between the same two points.
+///
+/// In exact arithmetic the chord is never longer than the geodesic. In `f64` each ECEF
+/// coordinate (up to 6.4e6 m) carries a rounding error of a few 1e-9 m and the geodesic one of
+/// about 1e-8 m, so for points a few metres apart, or the same pole or meridian written with
+/// two longitudes (geodesic exactly 0, chord ~1e-9 m), the computed chord can be the longer.
+/// Pruning on the bare chord then drops a point at exactly the k-th distance (a tie it should
+/// win by id) or at exactly `max_distance_m`. A millimetre is five orders of magnitude above
+/// those errors and costs at most a few extra geodesic evaluations.
+const CHORD_SLACK_M: f64 = 1e-3;
+
 /// A record and its geodesic distance from a query point, in metres.
 #[derive(Debug, Clone)]
 pub struct Neighbour {
@@ -111,16 +122,12 @@ impl Layer {
     /// Bulk-loads a layer (both trees built in parallel).
     pub fn build(records: Vec<Arc<Record>>) -> Self {
         let (envelopes, points) = std::thread::scope(|s| {
-            let env = s.spawn(|| {
-                RTree::bulk_load(records.iter().filter_map(envelope_entry).collect())
-            });
+            let env =
+                s.spawn(|| RTree::bulk_load(records.iter().filter_map(envelope_entry).collect()));
             let points = RTree::bulk_load(records.iter().filter_map(point_entry).collect());
             (env.join().unwrap_or_default(), points)
         });
-        let records = records
-            .into_iter()
-            .map(|r| (r.id().clone(), r))
-            .collect();
+        let records = records.into_iter().map(|r| (r.id().clone(), r)).collect();
         Self {
             records,
             envelopes,
@@ -157,7 +164,7 @@ impl Layer {
             .locate_in_envelope_intersecting(&envelope)
             .filter(|e| {
                 // A point's envelope inside a rectangle is the point itself: no exact test needed.
-                (area_is_rect && e.envelope.lower() == e.envelope.upper())
+                (area_is_rect && matches!(e.record.geometry(), geo::Geometry::Point(_)))
                     || e.record.geometry().intersects(area)
             })
             .map(|e| &e.record)
@@ -182,12 +189,13 @@ impl Layer {
         let origin_point = origin.to_point();
         let mut best: Vec<Neighbour> = Vec::with_capacity(k + 1);
         for (entry, chord_2) in self.points.nearest_neighbor_iter_with_distance_2(&query) {
-            let chord = chord_2.sqrt();
-            if max_distance_m.is_some_and(|max| chord > max) {
+            // Every later candidate has a chord (so a geodesic) at least this long. The slack
+            // keeps the bound sound in floating point: see `CHORD_SLACK_M`.
+            let bound = chord_2.sqrt() - CHORD_SLACK_M;
+            if max_distance_m.is_some_and(|max| bound > max) {
                 break;
             }
-            // Every later candidate has a chord (so a geodesic) at least this long.
-            if best.len() == k && chord > best[k - 1].distance_m {
+            if best.len() == k && bound > best[k - 1].distance_m {
                 break;
             }
             if !keep(&entry.record) {
@@ -217,7 +225,11 @@ impl Layer {
 
     fn upsert(&mut self, record: &Arc<Record>) -> bool {
         if let Some(old) = self.records.get(record.id()) {
-            if old.meta().version >= record.meta().version {
+            // The same incarnation of a record (deleting and re-creating an id starts a new
+            // one, at version 1 again) only moves forward.
+            if old.meta().created_at == record.meta().created_at
+                && old.meta().version >= record.meta().version
+            {
                 return false;
             }
             let old = Arc::clone(old);
@@ -275,7 +287,8 @@ impl Snapshot {
     }
 
     /// A new snapshot with these upserts and deletions applied. An upsert older than or equal
-    /// to the indexed version is ignored, so replaying a change is harmless.
+    /// to the indexed version of the same record (same `created_at`) is ignored, so replaying a
+    /// change is harmless; a re-created record replaces the old one whatever its version.
     #[must_use]
     pub fn with_changes(
         &self,

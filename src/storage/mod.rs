@@ -44,14 +44,24 @@ pub enum WriteOp {
 #[derive(Debug, Clone)]
 pub enum Change {
     Upsert(Arc<Record>),
-    Delete { collection: Collection, id: RecordId },
+    Delete {
+        collection: Collection,
+        id: RecordId,
+    },
 }
 
 /// A notification from a store shared with other processes.
 #[derive(Debug, Clone)]
 pub enum StoreEvent {
     /// Another writer changed this record (or deleted it).
-    Changed { collection: Collection, id: RecordId },
+    Changed {
+        collection: Collection,
+        id: RecordId,
+        /// The version written (`None` if the notifier did not say).
+        version: Option<i64>,
+        /// The record was deleted.
+        deleted: bool,
+    },
     /// Notifications may have been missed (reconnection): reload everything.
     Resync,
     /// The backend is reachable again after an outage, or not.
@@ -84,9 +94,15 @@ pub struct AuditEntry {
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("{collection} record `{id}` not found")]
-    NotFound { collection: Collection, id: RecordId },
+    NotFound {
+        collection: Collection,
+        id: RecordId,
+    },
     #[error("{collection} record `{id}` already exists")]
-    AlreadyExists { collection: Collection, id: RecordId },
+    AlreadyExists {
+        collection: Collection,
+        id: RecordId,
+    },
     #[error("{collection} record `{id}` is at version {actual}, not {expected}")]
     VersionMismatch {
         collection: Collection,
@@ -95,7 +111,10 @@ pub enum StoreError {
         actual: i64,
     },
     #[error("the database is unavailable while {context}: {message}")]
-    Unavailable { context: &'static str, message: String },
+    Unavailable {
+        context: &'static str,
+        message: String,
+    },
     #[error("stored {collection} record `{id}` is invalid: {error}")]
     Corrupt {
         collection: Collection,
@@ -151,8 +170,7 @@ pub trait Store: Send + Sync + 'static {
     async fn audit_log(&self, limit: u32) -> Result<Vec<AuditEntry>>;
 
     /// Stores a new token by the hash of its secret.
-    async fn create_token(&self, name: &str, role: Role, secret_hash: &str)
-    -> Result<TokenRecord>;
+    async fn create_token(&self, name: &str, role: Role, secret_hash: &str) -> Result<TokenRecord>;
 
     /// The live (not revoked) token with this secret hash.
     async fn find_token(&self, secret_hash: &str) -> Result<Option<TokenRecord>>;
@@ -171,8 +189,9 @@ pub trait Store: Send + Sync + 'static {
 /// Opens the store a URL names: `sqlite://PATH` (or a bare path) or `postgres://…`.
 pub async fn open(url: &str, pool_size: usize) -> Result<Arc<dyn Store>> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        let _ = (url, pool_size);
-        Err(StoreError::BadUrl("PostgreSQL support is being written".to_owned()))
+        Ok(Arc::new(
+            postgres::PostgresStore::connect(url, pool_size).await?,
+        ))
     } else if let Some(path) = url.strip_prefix("sqlite://") {
         if path.is_empty() {
             return Err(StoreError::BadUrl("sqlite:// needs a file path".to_owned()));

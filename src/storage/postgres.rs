@@ -1,11 +1,1216 @@
-//! PostgreSQL + PostGIS store (being written).
+//! The `PostgreSQL` + `PostGIS` store, for servers: several faro instances share one database.
+//!
+//! - Schema: `migrations/*.sql`, embedded in the binary and applied in order at
+//!   [`PostgresStore::connect`] (and by `faro migrate` through [`PostgresStore::migrate`]). Each
+//!   migration runs in its own transaction under an advisory lock and is recorded in
+//!   `faro_migrations`, so instances starting together don't race and re-running is a no-op.
+//! - Records: geometry in a `PostGIS` `geometry(Geometry, 4326)` column, sent as WKB
+//!   (`ST_GeomFromWKB`) and read back as WKB (`ST_AsBinary`), so coordinates round-trip
+//!   bit for bit; attributes in `jsonb`. Same semantics as the `SQLite` store: versions start at 1
+//!   and grow by one per change, `created_at` survives a replace, one batch is one transaction
+//!   with its audit rows. A batch first locks (`FOR UPDATE`, in key order, so concurrent
+//!   batches don't deadlock) and reads every record it replaces or deletes, checks versions
+//!   against that, then sends its writes pipelined; deadlocks and serialization failures are
+//!   retried.
+//! - Changes: a trigger on `records` sends `pg_notify('faro_changes', {"collection", "id",
+//!   "version", "op"})` for every row written, delivered at commit. One dedicated connection per
+//!   store `LISTEN`s from [`PostgresStore::connect`] on, so a subscriber that subscribes before
+//!   loading the records misses nothing; see [`Store::subscribe`] for the events.
+//! - Outages: connection failures become [`StoreError::Unavailable`]; the pool gives up after
+//!   [`TIMEOUT`] rather than hanging.
 
-use super::{Result, StoreError};
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::Poll;
+use std::time::Duration;
 
-pub struct PostgresStore;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use deadpool_postgres::{
+    Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime, Transaction,
+};
+use futures_util::{StreamExt, TryStreamExt};
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
+use tokio::task::JoinHandle;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{AsyncMessage, NoTls, Notification, Row};
+
+use super::{
+    AuditEntry, Change, Result, Store, StoreError, StoreEvent, TokenRecord, WriteOp, audit_json,
+    now_micros, record_from_parts, wkb_decode, wkb_encode,
+};
+use crate::domain::{
+    Attributes, Collection, FieldError, Meta, Record, RecordId, Role, ValidGeometry,
+};
+
+/// The migrations, in order: `(version, SQL)`. Add new files here.
+const MIGRATIONS: &[(i32, &str)] = &[(1, include_str!("../../migrations/0001_init.sql"))];
+
+/// Key of the advisory lock held while migrating ("faro" "migr").
+const MIGRATION_LOCK: i64 = 0x6661_726f_6d69_6772;
+
+/// The channel the `records` trigger notifies.
+pub const CHANNEL: &str = "faro_changes";
+
+/// How long to wait for a connection (or a ping) before calling the database unavailable.
+pub const TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How often the listening connection checks that the server still answers.
+const HEALTH_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Reconnection backoff of the listening connection.
+const BACKOFF_MIN: Duration = Duration::from_millis(200);
+const BACKOFF_MAX: Duration = Duration::from_secs(2);
+
+/// Transactions that failed on a deadlock or serialization conflict are retried this often.
+const RETRIES: u32 = 3;
+
+/// A `PostgreSQL` + `PostGIS` database holding records, tokens and the audit log.
+pub struct PostgresStore {
+    pool: Pool,
+    subscribers: Arc<Mutex<Subscribers>>,
+    listener: JoinHandle<()>,
+}
+
+impl Drop for PostgresStore {
+    fn drop(&mut self) {
+        self.listener.abort();
+    }
+}
+
+impl fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("pool", &self.pool.status())
+            .finish_non_exhaustive()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+
+/// A `PostgreSQL` error with the server's message (tokio-postgres alone says only "db error").
+#[derive(Debug)]
+struct PgFailure {
+    message: String,
+    source: tokio_postgres::Error,
+}
+
+impl fmt::Display for PgFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for PgFailure {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+impl PgFailure {
+    /// A deadlock or serialization failure: the transaction may succeed if run again.
+    fn is_retryable(&self) -> bool {
+        self.source.code().is_some_and(|c| {
+            *c == tokio_postgres::error::SqlState::T_R_DEADLOCK_DETECTED
+                || *c == tokio_postgres::error::SqlState::T_R_SERIALIZATION_FAILURE
+        })
+    }
+}
+
+/// The error in words, with the server's message, SQLSTATE and detail when there is one.
+fn describe(e: &tokio_postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        let mut text = format!("{} (SQLSTATE {})", db.message(), db.code().code());
+        if let Some(detail) = db.detail() {
+            text.push_str(": ");
+            text.push_str(detail);
+        }
+        return text;
+    }
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(inner) = source {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    text
+}
+
+/// Whether an error means the server can't be reached (rather than that the request was bad).
+fn is_unavailable(e: &tokio_postgres::Error) -> bool {
+    if e.is_closed() {
+        return true;
+    }
+    if let Some(code) = e.code() {
+        let code = code.code();
+        // 08: connection exception; 57P01-03: admin/crash shutdown, cannot connect now;
+        // 53300: too many connections.
+        return code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "53300");
+    }
+    let mut source = std::error::Error::source(e);
+    while let Some(inner) = source {
+        if inner.is::<std::io::Error>() {
+            return true;
+        }
+        source = inner.source();
+    }
+    // tokio-postgres keeps its error kinds private; these have no io source.
+    let text = e.to_string();
+    text.starts_with("error connecting to server")
+        || text.starts_with("timeout waiting for server")
+        || text.starts_with("error communicating with the server")
+}
+
+fn store_error(context: &'static str, e: tokio_postgres::Error) -> StoreError {
+    if is_unavailable(&e) {
+        StoreError::Unavailable {
+            context,
+            message: describe(&e),
+        }
+    } else {
+        StoreError::Backend {
+            context,
+            source: Box::new(PgFailure {
+                message: describe(&e),
+                source: e,
+            }),
+        }
+    }
+}
+
+fn pg_err(context: &'static str) -> impl FnOnce(tokio_postgres::Error) -> StoreError {
+    move |e| store_error(context, e)
+}
+
+fn pool_err(context: &'static str) -> impl FnOnce(PoolError) -> StoreError {
+    move |e| match e {
+        PoolError::Backend(e) => store_error(context, e),
+        PoolError::Timeout(_) => StoreError::Unavailable {
+            context,
+            message: format!("no database connection within {} s", TIMEOUT.as_secs()),
+        },
+        PoolError::Closed => StoreError::Unavailable {
+            context,
+            message: "the connection pool is closed".to_owned(),
+        },
+        other => StoreError::backend(context, std::io::Error::other(other.to_string())),
+    }
+}
+
+fn is_retryable(e: &StoreError) -> bool {
+    match e {
+        StoreError::Backend { source, .. } => source
+            .downcast_ref::<PgFailure>()
+            .is_some_and(PgFailure::is_retryable),
+        _ => false,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Connecting and migrating
+
+/// Parses a `postgres://` URL (or key=value string) and sets faro's timeouts where it has none.
+fn pg_config(url: &str) -> Result<tokio_postgres::Config> {
+    // Never echo the URL: it may hold a password.
+    let mut config: tokio_postgres::Config = url
+        .parse()
+        .map_err(|e: tokio_postgres::Error| StoreError::BadUrl(describe(&e)))?;
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(TIMEOUT);
+    }
+    if config.get_application_name().is_none() {
+        config.application_name("faro");
+    }
+    config
+        .keepalives(true)
+        .keepalives_idle(Duration::from_secs(30));
+    Ok(config)
+}
+
+/// Applies the migrations not yet applied, each in its own transaction under the advisory
+/// lock; returns the versions it applied (none when the schema was up to date).
+async fn run_migrations(client: &mut tokio_postgres::Client) -> Result<Vec<i32>> {
+    const CONTEXT: &str = "migrating the database";
+    let known = MIGRATIONS.last().map_or(0, |m| m.0);
+    let mut applied = Vec::new();
+    for &(version, sql) in MIGRATIONS {
+        let tx = client.transaction().await.map_err(pg_err(CONTEXT))?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+            .await
+            .map_err(pg_err(CONTEXT))?;
+        // No "already exists, skipping" notices in the log at every start.
+        tx.batch_execute("SET LOCAL client_min_messages = warning")
+            .await
+            .map_err(pg_err(CONTEXT))?;
+        tx.batch_execute(
+            "CREATE TABLE IF NOT EXISTS faro_migrations (
+                 version    integer PRIMARY KEY,
+                 applied_at timestamptz NOT NULL DEFAULT now()
+             )",
+        )
+        .await
+        .map_err(pg_err(CONTEXT))?;
+        let newest: Option<i32> = tx
+            .query_one("SELECT max(version) FROM faro_migrations", &[])
+            .await
+            .map_err(pg_err(CONTEXT))?
+            .try_get(0)
+            .map_err(pg_err(CONTEXT))?;
+        if let Some(newest) = newest
+            && newest > known
+        {
+            return Err(StoreError::BadUrl(format!(
+                "the database has schema version {newest}, newer than this faro knows ({known})"
+            )));
+        }
+        let done = tx
+            .query_opt(
+                "SELECT 1 FROM faro_migrations WHERE version = $1",
+                &[&version],
+            )
+            .await
+            .map_err(pg_err(CONTEXT))?
+            .is_some();
+        if done {
+            tx.commit().await.map_err(pg_err(CONTEXT))?;
+            continue;
+        }
+        if let Err(e) = tx.batch_execute(sql).await {
+            let message = format!("migration {version:04}: {}", describe(&e));
+            return Err(match store_error(CONTEXT, e) {
+                StoreError::Backend { context, source } => StoreError::Backend {
+                    context,
+                    source: Box::new(std::io::Error::other(format!("{message} ({source})"))),
+                },
+                other => other,
+            });
+        }
+        tx.execute(
+            "INSERT INTO faro_migrations (version, applied_at) VALUES ($1, now())",
+            &[&version],
+        )
+        .await
+        .map_err(pg_err(CONTEXT))?;
+        tx.commit().await.map_err(pg_err(CONTEXT))?;
+        tracing::info!(version, "applied PostgreSQL migration");
+        applied.push(version);
+    }
+    Ok(applied)
+}
+
+/// Connects one client outside the pool, with its connection driven on a task.
+async fn connect_one(
+    config: &tokio_postgres::Config,
+    context: &'static str,
+) -> Result<(tokio_postgres::Client, JoinHandle<()>)> {
+    let (client, connection) = tokio::time::timeout(TIMEOUT, config.connect(NoTls))
+        .await
+        .map_err(|_| StoreError::Unavailable {
+            context,
+            message: format!("no connection within {} s", TIMEOUT.as_secs()),
+        })?
+        .map_err(pg_err(context))?;
+    let driver = tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::debug!(error = %describe(&e), "PostgreSQL connection ended");
+        }
+    });
+    Ok((client, driver))
+}
 
 impl PostgresStore {
-    pub async fn connect(_url: &str, _pool_size: usize) -> Result<Self> {
-        Err(StoreError::BadUrl("postgres store not built yet".into()))
+    /// Connects a pool of `pool_size` connections to the database at `url`, brings its schema
+    /// up to date and starts listening for changes.
+    pub async fn connect(url: &str, pool_size: usize) -> Result<Self> {
+        let config = pg_config(url)?;
+        let manager = Manager::from_config(
+            config.clone(),
+            NoTls,
+            ManagerConfig {
+                // One empty round trip per checkout: a connection that died with the server
+                // is replaced instead of failing the request.
+                recycling_method: RecyclingMethod::Verified,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(pool_size.max(1))
+            .wait_timeout(Some(TIMEOUT))
+            .create_timeout(Some(TIMEOUT))
+            .recycle_timeout(Some(TIMEOUT))
+            .runtime(Runtime::Tokio1)
+            .build()
+            .map_err(|e| StoreError::backend("creating the connection pool", e))?;
+        {
+            let mut client = pool
+                .get()
+                .await
+                .map_err(pool_err("connecting to PostgreSQL"))?;
+            run_migrations(&mut client).await?;
+        }
+        let subscribers = Arc::new(Mutex::new(Subscribers {
+            senders: Vec::new(),
+            available: true,
+        }));
+        let session = tokio::time::timeout(TIMEOUT, ListenSession::open(&config))
+            .await
+            .map_err(|_| StoreError::Unavailable {
+                context: "listening for changes",
+                message: format!("no connection within {} s", TIMEOUT.as_secs()),
+            })?
+            .map_err(pg_err("listening for changes"))?;
+        let listener = tokio::spawn(run_listener(config, Arc::clone(&subscribers), session));
+        Ok(Self {
+            pool,
+            subscribers,
+            listener,
+        })
+    }
+
+    /// Brings the schema of the database at `url` up to date (`faro migrate`); returns the
+    /// versions applied, empty when there was nothing to do.
+    pub async fn migrate(url: &str) -> Result<Vec<i32>> {
+        let config = pg_config(url)?;
+        let (mut client, driver) = connect_one(&config, "connecting to PostgreSQL").await?;
+        let applied = run_migrations(&mut client).await;
+        drop(client);
+        let _ = driver.await;
+        applied
+    }
+
+    /// Every migration this faro knows: `(version, SQL)`.
+    pub fn migrations() -> &'static [(i32, &'static str)] {
+        MIGRATIONS
+    }
+
+    /// The connection pool, for queries outside the [`Store`] trait (e.g. tiles by `PostGIS`).
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    async fn client(&self, context: &'static str) -> Result<deadpool_postgres::Client> {
+        self.pool.get().await.map_err(pool_err(context))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rows
+
+/// The columns of a record, in the order [`to_record`] reads them.
+macro_rules! select_record {
+    () => {
+        "SELECT collection, id, ST_AsBinary(geom), properties, version, created_at, updated_at \
+         FROM records"
+    };
+}
+
+const LOAD_ALL: &str = concat!(select_record!(), " ORDER BY collection, id");
+const GET: &str = concat!(select_record!(), " WHERE collection = $1 AND id = $2");
+/// Locks (in key order) and reads the records a batch replaces or deletes.
+const LOCK_MANY: &str = concat!(
+    select_record!(),
+    " WHERE (collection, id) IN (SELECT * FROM unnest($1::text[], $2::text[]))",
+    " ORDER BY collection, id FOR UPDATE"
+);
+const INSERT: &str = "INSERT INTO records
+    (collection, id, geom, properties, version, created_at, updated_at)
+    VALUES ($1, $2, ST_GeomFromWKB($3, 4326), $4, $5, $6, $7)
+    ON CONFLICT (collection, id) DO NOTHING";
+const UPDATE: &str = "UPDATE records
+    SET geom = ST_GeomFromWKB($3, 4326), properties = $4, version = $5, created_at = $6,
+        updated_at = $7
+    WHERE collection = $1 AND id = $2";
+const DELETE: &str = "DELETE FROM records WHERE collection = $1 AND id = $2";
+const AUDIT: &str = "INSERT INTO audit_log
+    (at, actor, action, collection, record_id, before, after)
+    VALUES ($1, $2, $3, $4, $5, $6, $7)";
+const TOKEN_COLUMNS: &str = "id, name, role, created_at, revoked_at";
+
+fn to_record(row: &Row, context: &'static str) -> Result<Record> {
+    let collection: &str = row.try_get(0).map_err(pg_err(context))?;
+    let id: &str = row.try_get(1).map_err(pg_err(context))?;
+    let wkb: &[u8] = row.try_get(2).map_err(pg_err(context))?;
+    let properties: serde_json::Value = row.try_get(3).map_err(pg_err(context))?;
+    let meta = Meta {
+        version: row.try_get(4).map_err(pg_err(context))?,
+        created_at: row.try_get(5).map_err(pg_err(context))?,
+        updated_at: row.try_get(6).map_err(pg_err(context))?,
+    };
+    let collection: Collection = collection
+        .parse()
+        .map_err(|e: String| StoreError::Corrupt {
+            collection: Collection::Services,
+            id: id.to_owned(),
+            error: FieldError::new("collection", e),
+        })?;
+    record_from_parts(collection, id, wkb_decode(wkb)?, properties, meta)
+}
+
+fn to_token(row: &Row) -> Result<TokenRecord> {
+    const CONTEXT: &str = "reading a token";
+    let role: &str = row.try_get(2).map_err(pg_err(CONTEXT))?;
+    let role: Role = role
+        .parse()
+        .map_err(|e: String| StoreError::backend(CONTEXT, std::io::Error::other(e)))?;
+    Ok(TokenRecord {
+        id: row.try_get(0).map_err(pg_err(CONTEXT))?,
+        name: row.try_get(1).map_err(pg_err(CONTEXT))?,
+        role,
+        created_at: row.try_get(3).map_err(pg_err(CONTEXT))?,
+        revoked_at: row.try_get(4).map_err(pg_err(CONTEXT))?,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writing
+
+/// Writes sent per round trip (each is a record statement and an audit statement).
+const PIPELINE: usize = 256;
+
+type Key = (Collection, RecordId);
+
+/// A write of a batch, checked and assembled, not yet sent.
+enum Planned {
+    Insert(Arc<Record>),
+    Update {
+        before: Arc<Record>,
+        after: Arc<Record>,
+    },
+    Delete(Arc<Record>),
+}
+
+impl Planned {
+    fn change(&self) -> Change {
+        match self {
+            Planned::Insert(r) | Planned::Update { after: r, .. } => Change::Upsert(Arc::clone(r)),
+            Planned::Delete(r) => Change::Delete {
+                collection: r.collection(),
+                id: r.id().clone(),
+            },
+        }
+    }
+}
+
+/// Locks the records the batch replaces or deletes, all at once and in key order (so that two
+/// batches never wait for each other in a cycle), and reads them: `None` for those missing.
+async fn lock_targets(
+    tx: &Transaction<'_>,
+    ops: &[WriteOp],
+) -> Result<HashMap<Key, Option<Arc<Record>>>> {
+    const CONTEXT: &str = "reading records to change";
+    let mut keys: Vec<(Collection, &RecordId)> = ops
+        .iter()
+        .filter_map(|op| match op {
+            WriteOp::Insert { .. } => None,
+            WriteOp::Replace { id, attributes, .. } => Some((attributes.collection(), id)),
+            WriteOp::Delete { collection, id, .. } => Some((*collection, id)),
+        })
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    let mut state: HashMap<Key, Option<Arc<Record>>> = keys
+        .iter()
+        .map(|(c, id)| ((*c, RecordId::clone(id)), None))
+        .collect();
+    if keys.is_empty() {
+        return Ok(state);
+    }
+    let collections: Vec<&str> = keys.iter().map(|(c, _)| c.as_str()).collect();
+    let ids: Vec<&str> = keys.iter().map(|(_, id)| id.as_str()).collect();
+    let stmt = tx
+        .prepare_cached(LOCK_MANY)
+        .await
+        .map_err(pg_err(CONTEXT))?;
+    for row in tx
+        .query(&stmt, &[&collections, &ids])
+        .await
+        .map_err(pg_err(CONTEXT))?
+    {
+        let record = to_record(&row, CONTEXT)?;
+        state.insert(
+            (record.collection(), record.id().clone()),
+            Some(Arc::new(record)),
+        );
+    }
+    Ok(state)
+}
+
+fn check_version(
+    existing: Option<&Arc<Record>>,
+    collection: Collection,
+    id: &RecordId,
+    expected: Option<i64>,
+) -> Result<Arc<Record>> {
+    let Some(existing) = existing else {
+        return Err(StoreError::NotFound {
+            collection,
+            id: id.clone(),
+        });
+    };
+    if let Some(expected) = expected
+        && existing.meta().version != expected
+    {
+        return Err(StoreError::VersionMismatch {
+            collection,
+            id: id.clone(),
+            expected,
+            actual: existing.meta().version,
+        });
+    }
+    Ok(Arc::clone(existing))
+}
+
+fn assemble(
+    id: &RecordId,
+    geometry: &ValidGeometry,
+    attributes: &Attributes,
+    meta: Meta,
+) -> Result<Arc<Record>> {
+    let collection = attributes.collection();
+    Record::new(id.clone(), geometry.clone(), attributes.clone(), meta)
+        .map(Arc::new)
+        .map_err(|error| StoreError::Corrupt {
+            collection,
+            id: id.to_string(),
+            error,
+        })
+}
+
+/// Checks one operation against the batch's view of the records (`state`, updated as the
+/// batch goes) and assembles what to write. Inserts of ids the batch has not locked are
+/// checked by the database (`ON CONFLICT DO NOTHING`).
+fn plan(
+    op: &WriteOp,
+    state: &mut HashMap<Key, Option<Arc<Record>>>,
+    now: DateTime<Utc>,
+) -> Result<Planned> {
+    match op {
+        WriteOp::Insert {
+            id,
+            geometry,
+            attributes,
+        } => {
+            let collection = attributes.collection();
+            let key = (collection, id.clone());
+            if let Some(Some(_)) = state.get(&key) {
+                return Err(StoreError::AlreadyExists {
+                    collection,
+                    id: id.clone(),
+                });
+            }
+            let meta = Meta {
+                version: 1,
+                created_at: now,
+                updated_at: now,
+            };
+            let record = assemble(id, geometry, attributes, meta)?;
+            state.insert(key, Some(Arc::clone(&record)));
+            Ok(Planned::Insert(record))
+        }
+        WriteOp::Replace {
+            id,
+            expected_version,
+            geometry,
+            attributes,
+        } => {
+            let collection = attributes.collection();
+            let key = (collection, id.clone());
+            let current = state.get(&key).and_then(Option::as_ref);
+            let before = check_version(current, collection, id, *expected_version)?;
+            let meta = Meta {
+                version: before.meta().version + 1,
+                created_at: before.meta().created_at,
+                updated_at: now,
+            };
+            let after = assemble(id, geometry, attributes, meta)?;
+            state.insert(key, Some(Arc::clone(&after)));
+            Ok(Planned::Update { before, after })
+        }
+        WriteOp::Delete {
+            collection,
+            id,
+            expected_version,
+        } => {
+            let key = (*collection, id.clone());
+            let current = state.get(&key).and_then(Option::as_ref);
+            let before = check_version(current, *collection, id, *expected_version)?;
+            state.insert(key, None);
+            Ok(Planned::Delete(before))
+        }
+    }
+}
+
+/// The parameters of one planned write and of its audit row.
+struct Encoded<'a> {
+    planned: &'a Planned,
+    /// The record written, or deleted.
+    record: &'a Record,
+    collection: &'static str,
+    id: &'a str,
+    action: &'static str,
+    /// WKB and properties of the record written (none for a delete).
+    columns: Option<(Vec<u8>, serde_json::Value)>,
+    before: Option<serde_json::Value>,
+    after: Option<serde_json::Value>,
+}
+
+impl<'a> Encoded<'a> {
+    fn of(planned: &'a Planned) -> Result<Self> {
+        let (record, action, before, after) = match planned {
+            Planned::Insert(r) => (r, "create", None, Some(r)),
+            Planned::Update { before, after } => (after, "update", Some(before), Some(after)),
+            Planned::Delete(r) => (r, "delete", Some(r), None),
+        };
+        let columns = match planned {
+            Planned::Delete(_) => None,
+            _ => Some((
+                wkb_encode(record.geometry())?,
+                serde_json::Value::Object(record.attributes().to_json()),
+            )),
+        };
+        Ok(Self {
+            planned,
+            record,
+            collection: record.collection().as_str(),
+            id: record.id().as_str(),
+            action,
+            columns,
+            before: before.map(|r| audit_json(r)),
+            after: after.map(|r| audit_json(r)),
+        })
+    }
+
+    /// The error of an insert that found its id taken.
+    fn already_exists(&self) -> StoreError {
+        StoreError::AlreadyExists {
+            collection: self.record.collection(),
+            id: self.record.id().clone(),
+        }
+    }
+}
+
+/// Polls `futures` in order, so that their requests go out on the connection in order (and
+/// are executed in order), and returns their outputs in order.
+async fn in_order<F: Future + Unpin>(mut futures: Vec<F>) -> Vec<F::Output> {
+    let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
+    let mut sent = false;
+    let mut next = 0;
+    futures_util::future::poll_fn(|cx| {
+        if !sent {
+            // The first poll of each sends its request.
+            for (future, output) in futures.iter_mut().zip(outputs.iter_mut()) {
+                if let Poll::Ready(o) = Pin::new(future).poll(cx) {
+                    *output = Some(o);
+                }
+            }
+            sent = true;
+        }
+        // Answers come back in order: wait for each in turn.
+        while let Some(future) = futures.get_mut(next) {
+            if outputs[next].is_none() {
+                match Pin::new(future).poll(cx) {
+                    Poll::Ready(o) => outputs[next] = Some(o),
+                    Poll::Pending => return Poll::Pending,
+                }
+            }
+            next += 1;
+        }
+        Poll::Ready(())
+    })
+    .await;
+    outputs.into_iter().flatten().collect()
+}
+
+/// Sends the planned writes with their audit rows, pipelined, [`PIPELINE`] at a time; the
+/// first failure in batch order is the one reported, as if they had run one by one.
+async fn execute_plan(
+    tx: &Transaction<'_>,
+    planned: &[Planned],
+    at: DateTime<Utc>,
+    actor: &str,
+) -> Result<()> {
+    const CONTEXT: &str = "writing records";
+    let insert = tx.prepare_cached(INSERT).await.map_err(pg_err(CONTEXT))?;
+    let update = tx.prepare_cached(UPDATE).await.map_err(pg_err(CONTEXT))?;
+    let delete = tx.prepare_cached(DELETE).await.map_err(pg_err(CONTEXT))?;
+    let audit = tx.prepare_cached(AUDIT).await.map_err(pg_err(CONTEXT))?;
+    for chunk in planned.chunks(PIPELINE) {
+        let encoded = chunk.iter().map(Encoded::of).collect::<Result<Vec<_>>>()?;
+        let mut futures = Vec::with_capacity(2 * encoded.len());
+        for e in &encoded {
+            let mut params: Vec<&(dyn ToSql + Sync)> = vec![&e.collection, &e.id];
+            let statement = match (e.planned, &e.columns) {
+                (Planned::Insert(r) | Planned::Update { after: r, .. }, Some((wkb, props))) => {
+                    let meta = r.meta();
+                    params.extend([
+                        wkb as &(dyn ToSql + Sync),
+                        props,
+                        &meta.version,
+                        &meta.created_at,
+                        &meta.updated_at,
+                    ]);
+                    if matches!(e.planned, Planned::Insert(_)) {
+                        &insert
+                    } else {
+                        &update
+                    }
+                }
+                _ => &delete,
+            };
+            futures.push(Box::pin(tx.execute_raw(statement, params)));
+            let audit_params: Vec<&(dyn ToSql + Sync)> = vec![
+                &at,
+                &actor,
+                &e.action,
+                &e.collection,
+                &e.id,
+                &e.before,
+                &e.after,
+            ];
+            futures.push(Box::pin(tx.execute_raw(&audit, audit_params)));
+        }
+        let mut outputs = in_order(futures).await.into_iter();
+        for e in &encoded {
+            let (Some(written), Some(audited)) = (outputs.next(), outputs.next()) else {
+                return Err(StoreError::backend(
+                    CONTEXT,
+                    std::io::Error::other("a pipelined write lost its answer"),
+                ));
+            };
+            if written.map_err(pg_err(CONTEXT))? == 0 && matches!(e.planned, Planned::Insert(_)) {
+                return Err(e.already_exists());
+            }
+            audited.map_err(pg_err("writing the audit log"))?;
+        }
+    }
+    Ok(())
+}
+
+/// One attempt at a batch: one transaction, committed only if every operation succeeds.
+async fn apply_once(
+    client: &mut deadpool_postgres::Client,
+    ops: &[WriteOp],
+    actor: &str,
+) -> Result<Vec<Change>> {
+    let tx = client
+        .transaction()
+        .await
+        .map_err(pg_err("starting a transaction"))?;
+    let now = now_micros();
+    let mut state = lock_targets(&tx, ops).await?;
+    let mut planned = Vec::with_capacity(ops.len());
+    let mut refused = None;
+    for op in ops {
+        match plan(op, &mut state, now) {
+            Ok(p) => planned.push(p),
+            Err(e) => {
+                refused = Some(e);
+                break;
+            }
+        }
+    }
+    // The writes before a refused operation go out too: one of them may fail first.
+    execute_plan(&tx, &planned, now, actor).await?;
+    if let Some(e) = refused {
+        return Err(e);
+    }
+    tx.commit()
+        .await
+        .map_err(pg_err("committing a transaction"))?;
+    Ok(planned.iter().map(Planned::change).collect())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Listening
+
+/// Who wants [`StoreEvent`]s, and whether the listening connection is up.
+struct Subscribers {
+    senders: Vec<UnboundedSender<StoreEvent>>,
+    available: bool,
+}
+
+fn lock(subscribers: &Mutex<Subscribers>) -> std::sync::MutexGuard<'_, Subscribers> {
+    subscribers.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Sends to every live subscriber, forgetting those that went away.
+fn broadcast(subscribers: &Mutex<Subscribers>, event: &StoreEvent) {
+    lock(subscribers)
+        .senders
+        .retain(|s| s.send(event.clone()).is_ok());
+}
+
+fn set_available(subscribers: &Mutex<Subscribers>, available: bool) {
+    let mut guard = lock(subscribers);
+    guard.available = available;
+    guard
+        .senders
+        .retain(|s| s.send(StoreEvent::Availability(available)).is_ok());
+}
+
+/// One dedicated connection that has run `LISTEN faro_changes`.
+struct ListenSession {
+    client: tokio_postgres::Client,
+    notifications: UnboundedReceiver<Notification>,
+    driver: JoinHandle<()>,
+}
+
+impl Drop for ListenSession {
+    fn drop(&mut self) {
+        self.driver.abort();
+    }
+}
+
+impl ListenSession {
+    async fn open(config: &tokio_postgres::Config) -> Result<Self, tokio_postgres::Error> {
+        // Named apart from the pool's connections, for pg_stat_activity.
+        let mut config = config.clone();
+        let name = format!("{} listen", config.get_application_name().unwrap_or("faro"));
+        config.application_name(name);
+        let (client, mut connection) = config.connect(NoTls).await?;
+        let (tx, notifications) = unbounded_channel();
+        let driver = tokio::spawn(async move {
+            let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+            while let Some(message) = messages.next().await {
+                match message {
+                    Ok(AsyncMessage::Notification(n)) => {
+                        if tx.send(n).is_err() {
+                            return;
+                        }
+                    }
+                    Ok(AsyncMessage::Notice(notice)) => {
+                        tracing::debug!(notice = %notice, "PostgreSQL notice");
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %describe(&e), "the PostgreSQL LISTEN connection failed");
+                        return;
+                    }
+                }
+            }
+        });
+        let session = Self {
+            client,
+            notifications,
+            driver,
+        };
+        session
+            .client
+            .batch_execute(&format!("LISTEN {CHANNEL}"))
+            .await?;
+        Ok(session)
+    }
+
+    /// Forwards notifications until the connection fails.
+    async fn serve(&mut self, subscribers: &Mutex<Subscribers>) {
+        let mut health = tokio::time::interval(HEALTH_INTERVAL);
+        health.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        health.tick().await;
+        loop {
+            tokio::select! {
+                n = self.notifications.recv() => {
+                    let Some(n) = n else { return };
+                    if let Some(event) = parse_notification(&n) {
+                        broadcast(subscribers, &event);
+                    }
+                }
+                _ = health.tick() => {
+                    let ping = tokio::time::timeout(TIMEOUT, self.client.simple_query("SELECT 1"));
+                    match ping.await {
+                        Ok(Ok(_)) => {}
+                        Ok(Err(e)) => {
+                            tracing::warn!(error = %describe(&e), "the PostgreSQL LISTEN connection stopped answering");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::warn!("the PostgreSQL LISTEN connection stopped answering");
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// What the trigger sends: `{"collection", "id", "version", "op"}`.
+#[derive(serde::Deserialize)]
+struct Payload {
+    collection: String,
+    id: String,
+    #[serde(default)]
+    version: Option<i64>,
+    #[serde(default)]
+    op: Option<String>,
+}
+
+fn parse_notification(n: &Notification) -> Option<StoreEvent> {
+    if n.channel() != CHANNEL {
+        return None;
+    }
+    let parsed = serde_json::from_str::<Payload>(n.payload())
+        .map_err(|e| e.to_string())
+        .and_then(|p| {
+            let collection: Collection = p.collection.parse()?;
+            let id = RecordId::parse(&p.id).map_err(|e| e.to_string())?;
+            Ok(StoreEvent::Changed {
+                collection,
+                id,
+                version: p.version,
+                deleted: p.op.as_deref() == Some("delete"),
+            })
+        });
+    match parsed {
+        Ok(event) => Some(event),
+        Err(e) => {
+            tracing::warn!(payload = n.payload(), error = %e, "ignoring a malformed {CHANNEL} notification");
+            None
+        }
+    }
+}
+
+/// Runs for the life of the store: forwards notifications, and across a lost connection says
+/// `Availability(false)`, reconnects with backoff, then says `Availability(true)` and `Resync`.
+async fn run_listener(
+    config: tokio_postgres::Config,
+    subscribers: Arc<Mutex<Subscribers>>,
+    mut session: ListenSession,
+) {
+    loop {
+        session.serve(&subscribers).await;
+        drop(session);
+        tracing::warn!("lost the PostgreSQL LISTEN connection; reconnecting");
+        set_available(&subscribers, false);
+        let mut delay = BACKOFF_MIN;
+        session = loop {
+            tokio::time::sleep(delay).await;
+            match tokio::time::timeout(TIMEOUT, ListenSession::open(&config)).await {
+                Ok(Ok(session)) => break session,
+                Ok(Err(e)) => {
+                    tracing::debug!(error = %describe(&e), "PostgreSQL still unreachable");
+                }
+                Err(_) => tracing::debug!("PostgreSQL still unreachable (timeout)"),
+            }
+            delay = (delay * 2).min(BACKOFF_MAX);
+        };
+        tracing::info!("PostgreSQL LISTEN connection restored; asking for a resync");
+        set_available(&subscribers, true);
+        broadcast(&subscribers, &StoreEvent::Resync);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The trait
+
+#[async_trait]
+impl Store for PostgresStore {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn ping(&self) -> Result<()> {
+        const CONTEXT: &str = "pinging PostgreSQL";
+        let ping = async {
+            let client = self.client(CONTEXT).await?;
+            client
+                .simple_query("SELECT 1")
+                .await
+                .map_err(pg_err(CONTEXT))?;
+            Ok(())
+        };
+        tokio::time::timeout(TIMEOUT, ping)
+            .await
+            .map_err(|_| StoreError::Unavailable {
+                context: CONTEXT,
+                message: format!("no answer within {} s", TIMEOUT.as_secs()),
+            })?
+    }
+
+    async fn load_all(&self) -> Result<Vec<Record>> {
+        const CONTEXT: &str = "loading all records";
+        let client = self.client(CONTEXT).await?;
+        let stmt = client
+            .prepare_cached(LOAD_ALL)
+            .await
+            .map_err(pg_err(CONTEXT))?;
+        let rows = client
+            .query_raw(&stmt, std::iter::empty::<&(dyn ToSql + Sync)>())
+            .await
+            .map_err(pg_err(CONTEXT))?;
+        futures_util::pin_mut!(rows);
+        let mut out = Vec::new();
+        while let Some(row) = rows.try_next().await.map_err(pg_err(CONTEXT))? {
+            out.push(to_record(&row, CONTEXT)?);
+        }
+        Ok(out)
+    }
+
+    async fn get(&self, collection: Collection, id: &RecordId) -> Result<Option<Record>> {
+        const CONTEXT: &str = "reading a record";
+        let client = self.client(CONTEXT).await?;
+        let stmt = client.prepare_cached(GET).await.map_err(pg_err(CONTEXT))?;
+        let row = client
+            .query_opt(&stmt, &[&collection.as_str(), &id.as_str()])
+            .await
+            .map_err(pg_err(CONTEXT))?;
+        row.map(|r| to_record(&r, CONTEXT)).transpose()
+    }
+
+    async fn count(&self) -> Result<u64> {
+        const CONTEXT: &str = "counting records";
+        let client = self.client(CONTEXT).await?;
+        let stmt = client
+            .prepare_cached("SELECT count(*) FROM records")
+            .await
+            .map_err(pg_err(CONTEXT))?;
+        let n: i64 = client
+            .query_one(&stmt, &[])
+            .await
+            .map_err(pg_err(CONTEXT))?
+            .try_get(0)
+            .map_err(pg_err(CONTEXT))?;
+        Ok(u64::try_from(n).unwrap_or_default())
+    }
+
+    async fn apply(&self, ops: Vec<WriteOp>, actor: &str) -> Result<Vec<Change>> {
+        let mut attempt = 0;
+        loop {
+            let mut client = self.client("writing records").await?;
+            match apply_once(&mut client, &ops, actor).await {
+                Err(e) if attempt < RETRIES && is_retryable(&e) => {
+                    attempt += 1;
+                    tracing::debug!(attempt, error = %e, "retrying a conflicting write");
+                }
+                result => return result,
+            }
+        }
+    }
+
+    async fn audit_log(&self, limit: u32) -> Result<Vec<AuditEntry>> {
+        const CONTEXT: &str = "reading the audit log";
+        let client = self.client(CONTEXT).await?;
+        let stmt = client
+            .prepare_cached(
+                "SELECT at, actor, action, collection, record_id, before, after
+                 FROM audit_log ORDER BY id DESC LIMIT $1",
+            )
+            .await
+            .map_err(pg_err(CONTEXT))?;
+        let rows = client
+            .query(&stmt, &[&i64::from(limit)])
+            .await
+            .map_err(pg_err(CONTEXT))?;
+        rows.iter()
+            .map(|r| {
+                let collection: &str = r.try_get(3).map_err(pg_err(CONTEXT))?;
+                Ok(AuditEntry {
+                    at: r.try_get(0).map_err(pg_err(CONTEXT))?,
+                    actor: r.try_get(1).map_err(pg_err(CONTEXT))?,
+                    action: r.try_get(2).map_err(pg_err(CONTEXT))?,
+                    collection: collection.parse().unwrap_or(Collection::Services),
+                    record_id: r.try_get(4).map_err(pg_err(CONTEXT))?,
+                    before: r.try_get(5).map_err(pg_err(CONTEXT))?,
+                    after: r.try_get(6).map_err(pg_err(CONTEXT))?,
+                })
+            })
+            .collect()
+    }
+
+    async fn create_token(&self, name: &str, role: Role, secret_hash: &str) -> Result<TokenRecord> {
+        const CONTEXT: &str = "creating a token";
+        let client = self.client(CONTEXT).await?;
+        let stmt = client
+            .prepare_cached(
+                "INSERT INTO tokens (name, role, secret_hash, created_at) VALUES ($1, $2, $3, $4)
+                 RETURNING id",
+            )
+            .await
+            .map_err(pg_err(CONTEXT))?;
+        let now = now_micros();
+        let id: i64 = client
+            .query_one(&stmt, &[&name, &role.as_str(), &secret_hash, &now])
+            .await
+            .map_err(pg_err(CONTEXT))?
+            .try_get(0)
+            .map_err(pg_err(CONTEXT))?;
+        Ok(TokenRecord {
+            id,
+            name: name.to_owned(),
+            role,
+            created_at: now,
+            revoked_at: None,
+        })
+    }
+
+    async fn find_token(&self, secret_hash: &str) -> Result<Option<TokenRecord>> {
+        const CONTEXT: &str = "looking up a token";
+        let client = self.client(CONTEXT).await?;
+        let stmt = client
+            .prepare_cached(&format!(
+                "SELECT {TOKEN_COLUMNS} FROM tokens WHERE secret_hash = $1 AND revoked_at IS NULL"
+            ))
+            .await
+            .map_err(pg_err(CONTEXT))?;
+        client
+            .query_opt(&stmt, &[&secret_hash])
+            .await
+            .map_err(pg_err(CONTEXT))?
+            .as_ref()
+            .map(to_token)
+            .transpose()
+    }
+
+    async fn list_tokens(&self) -> Result<Vec<TokenRecord>> {
+        const CONTEXT: &str = "listing tokens";
+        let client = self.client(CONTEXT).await?;
+        let stmt = client
+            .prepare_cached(&format!("SELECT {TOKEN_COLUMNS} FROM tokens ORDER BY id"))
+            .await
+            .map_err(pg_err(CONTEXT))?;
+        client
+            .query(&stmt, &[])
+            .await
+            .map_err(pg_err(CONTEXT))?
+            .iter()
+            .map(to_token)
+            .collect()
+    }
+
+    async fn revoke_token(&self, id: i64) -> Result<bool> {
+        const CONTEXT: &str = "revoking a token";
+        let client = self.client(CONTEXT).await?;
+        let stmt = client
+            .prepare_cached(
+                "UPDATE tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+            )
+            .await
+            .map_err(pg_err(CONTEXT))?;
+        let n = client
+            .execute(&stmt, &[&now_micros(), &id])
+            .await
+            .map_err(pg_err(CONTEXT))?;
+        Ok(n == 1)
+    }
+
+    /// Changes from every process writing to the database, this one included (the trigger
+    /// notifies every committed row): `Changed` per record written or deleted. When the
+    /// listening connection is lost: `Availability(false)`, then once it is back
+    /// `Availability(true)` and `Resync`, as notifications may have been missed meanwhile.
+    /// A subscriber that arrives during an outage gets `Availability(false)` first.
+    ///
+    /// Listening starts at [`PostgresStore::connect`]: subscribe before `load_all` and no
+    /// change falls between the two.
+    fn subscribe(&self) -> Option<UnboundedReceiver<StoreEvent>> {
+        let (tx, rx) = unbounded_channel();
+        let mut guard = lock(&self.subscribers);
+        if !guard.available {
+            let _ = tx.send(StoreEvent::Availability(false));
+        }
+        guard.senders.push(tx);
+        Some(rx)
     }
 }

@@ -198,7 +198,7 @@ async fn bbox_returns_exactly_the_items_intersecting_it() {
         .await;
     assert_eq!(ids(&got), expected);
     assert_eq!(
-        got["numberMatched"].as_u64().unwrap() as usize,
+        usize::try_from(got["numberMatched"].as_u64().unwrap()).unwrap(),
         expected.len()
     );
 }

@@ -90,11 +90,6 @@ pub async fn spawn_app() -> TestApp {
     spawn(true).await
 }
 
-/// A server over an empty store.
-pub async fn spawn_empty_app() -> TestApp {
-    spawn(false).await
-}
-
 async fn spawn(demo: bool) -> TestApp {
     if std::env::var_os("RUST_LOG").is_some() {
         faro::telemetry::init();

@@ -6,6 +6,7 @@
 mod access;
 mod features;
 mod helpers;
+mod instances;
 mod nearest;
 mod ops;
 mod writes;

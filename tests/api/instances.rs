@@ -1,0 +1,210 @@
+//! Several faro instances on one PostgreSQL database stay in step (LISTEN/NOTIFY).
+//! On SQLite (one process per file) these tests have nothing to check and return at once.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use faro::catalog::Catalog;
+use faro::startup::Application;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, backend, ids, spawn_app};
+
+/// A second server on the database of `app`.
+async fn second_instance(app: &TestApp) -> (String, Arc<Catalog>) {
+    let store = faro::storage::open(&app.database_url, 4).await.unwrap();
+    let catalog = Catalog::open(store).await.unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let server = Application::with_listener(Arc::clone(&catalog), listener).unwrap();
+    let address = format!("http://127.0.0.1:{}", server.port());
+    tokio::spawn(server.run_until_stopped());
+    (address, catalog)
+}
+
+/// Polls `probe` every 20 ms until it holds; returns how long that took, failing after 5 s.
+async fn within<F, Fut>(what: &str, mut probe: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    loop {
+        if probe().await {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "{what}: not seen after 5 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn get_json(client: &reqwest::Client, url: &str, token: &str) -> (u16, Value) {
+    let resp = client.get(url).bearer_auth(token).send().await.unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn a_write_through_one_instance_reaches_the_other_within_a_second() {
+    if backend() != "postgres" {
+        return;
+    }
+    let a = spawn_app().await;
+    let (b, b_catalog) = second_instance(&a).await;
+    assert_eq!(
+        b_catalog.snapshot().counts(),
+        a.catalog.snapshot().counts(),
+        "B loaded the same data at start"
+    );
+    let client = &a.client;
+
+    // Create through A; B's /nearest and /items see it.
+    let feature = json!({"type": "Feature", "id": "svc-sync", "geometry": {"type": "Point", "coordinates": [12.501, 45.901]},
+        "properties": {"name": "PAS sincronizzato", "kind": "pas"}});
+    let resp = client
+        .post(a.url("/collections/services/items"))
+        .bearer_auth(&a.editor)
+        .json(&feature)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let seen = within("create at B", || async {
+        let (_, fc) = get_json(
+            client,
+            &format!("{b}/nearest?lon=12.501&lat=45.901&k=1"),
+            &a.operator,
+        )
+        .await;
+        ids(&fc) == vec!["svc-sync"]
+    })
+    .await;
+    assert!(
+        seen < Duration::from_secs(1),
+        "create took {seen:?} to reach B"
+    );
+    let (status, item) = get_json(
+        client,
+        &format!("{b}/collections/services/items/svc-sync"),
+        &a.operator,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(item["properties"]["version"], 1);
+
+    // Update through B; A sees the new version.
+    let resp = client
+        .patch(format!("{b}/collections/services/items/svc-sync"))
+        .bearer_auth(&a.editor)
+        .header("If-Match", "\"1\"")
+        .json(&json!({"properties": {"name": "PAS rinominato"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let seen = within("update at A", || async {
+        let (_, f) = get_json(
+            client,
+            &a.url("/collections/services/items/svc-sync"),
+            &a.operator,
+        )
+        .await;
+        f["properties"]["name"] == "PAS rinominato"
+    })
+    .await;
+    assert!(
+        seen < Duration::from_secs(1),
+        "update took {seen:?} to reach A"
+    );
+
+    // Delete through A; B forgets it.
+    let resp = client
+        .delete(a.url("/collections/services/items/svc-sync"))
+        .bearer_auth(&a.editor)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 204);
+    let seen = within("delete at B", || async {
+        get_json(
+            client,
+            &format!("{b}/collections/services/items/svc-sync"),
+            &a.operator,
+        )
+        .await
+        .0 == 404
+    })
+    .await;
+    assert!(
+        seen < Duration::from_secs(1),
+        "delete took {seen:?} to reach B"
+    );
+    let (_, fc) = get_json(
+        client,
+        &format!("{b}/nearest?lon=12.501&lat=45.901&k=1"),
+        &a.operator,
+    )
+    .await;
+    assert_ne!(ids(&fc), vec!["svc-sync"]);
+
+    // Re-created under the same id (version 1 again): B shows the new record, not the old one.
+    let mut again = feature.clone();
+    again["properties"]["name"] = json!("PAS ricreato");
+    let resp = client
+        .post(a.url("/collections/services/items"))
+        .bearer_auth(&a.editor)
+        .json(&again)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    within("re-create at B", || async {
+        let (_, f) = get_json(
+            client,
+            &format!("{b}/collections/services/items/svc-sync"),
+            &a.operator,
+        )
+        .await;
+        f["properties"]["name"] == "PAS ricreato"
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_bulk_write_elsewhere_is_picked_up_whole() {
+    if backend() != "postgres" {
+        return;
+    }
+    let a = spawn_app().await;
+    let (b, b_catalog) = second_instance(&a).await;
+    let features: Vec<Value> = (0..600)
+        .map(|i| json!({"type": "Feature", "id": format!("ws-bulk-{i:04}"),
+            "geometry": {"type": "Point", "coordinates": [12.0 + f64::from(i) * 0.0005, 45.7]},
+            "properties": {"name": format!("Cantiere {i} (fictional)"), "kind": "vineyard", "fictional": true}}))
+        .collect();
+    let resp = a
+        .client
+        .post(a.url("/collections/worksites/items"))
+        .bearer_auth(&a.editor)
+        .json(&json!({"type": "FeatureCollection", "features": features}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let expected = a.catalog.snapshot().counts();
+    within("bulk at B", || async {
+        b_catalog.snapshot().counts() == expected
+    })
+    .await;
+    let (status, page) = get_json(
+        &a.client,
+        &format!("{b}/collections/worksites/items?q=cantiere%20599"),
+        &a.operator,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(ids(&page), vec!["ws-bulk-0599"]);
+}
