@@ -27,8 +27,8 @@ cargo fmt --all -- --check
 step "cargo clippy (pedantic, warnings are errors)"
 cargo clippy --all-targets --locked -- -D warnings
 
-step "tests on the embedded SQLite store"
-cargo test --locked --all-targets
+step "unit, property and black-box tests on the embedded SQLite store"
+cargo test --locked --lib --bins --tests
 
 step "doc tests"
 cargo test --locked --doc

@@ -79,22 +79,31 @@ pub async fn fresh_database() -> (String, TestDatabase) {
         };
         (url, TestDatabase::Postgres { admin_url, name })
     } else {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let url = format!("sqlite://{}", dir.path().join("faro.db").display());
-        (url, TestDatabase::Sqlite(dir))
+        fresh_sqlite()
     }
+}
+
+/// A new SQLite file in a temporary folder.
+pub fn fresh_sqlite() -> (String, TestDatabase) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("faro.db").display());
+    (url, TestDatabase::Sqlite(dir))
 }
 
 /// A server with the demo data loaded.
 pub async fn spawn_app() -> TestApp {
-    spawn(true).await
+    spawn_on(fresh_database().await, true).await
 }
 
-async fn spawn(demo: bool) -> TestApp {
+/// A server with the demo data on the embedded store, whatever the backend under test.
+pub async fn spawn_sqlite_app() -> TestApp {
+    spawn_on(fresh_sqlite(), true).await
+}
+
+async fn spawn_on((database_url, db): (String, TestDatabase), demo: bool) -> TestApp {
     if std::env::var_os("RUST_LOG").is_some() {
         faro::telemetry::init();
     }
-    let (database_url, db) = fresh_database().await;
     let store: Arc<dyn Store> = storage::open(&database_url, 4).await.expect("open store");
     let catalog = Catalog::open(Arc::clone(&store))
         .await

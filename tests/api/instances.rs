@@ -9,7 +9,7 @@ use faro::catalog::Catalog;
 use faro::startup::Application;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, backend, ids, spawn_app};
+use crate::helpers::{TestApp, backend, ids, spawn_app, spawn_sqlite_app};
 
 /// A second server on the database of `app`.
 async fn second_instance(app: &TestApp) -> (String, Arc<Catalog>) {
@@ -207,4 +207,51 @@ async fn a_bulk_write_elsewhere_is_picked_up_whole() {
     .await;
     assert_eq!(status, 200);
     assert_eq!(ids(&page), vec!["ws-bulk-0599"]);
+}
+
+/// A response with what legitimately differs between two loads (timestamps, hosts) removed.
+fn comparable(mut v: Value, address: &str) -> String {
+    fn strip(v: &mut Value) {
+        match v {
+            Value::Object(m) => {
+                for key in ["created_at", "updated_at", "timeStamp"] {
+                    m.remove(key);
+                }
+                m.values_mut().for_each(strip);
+            }
+            Value::Array(a) => a.iter_mut().for_each(strip),
+            _ => {}
+        }
+    }
+    strip(&mut v);
+    v.to_string().replace(address, "")
+}
+
+#[tokio::test]
+async fn postgis_and_the_embedded_store_give_the_same_answers() {
+    if backend() != "postgres" {
+        return;
+    }
+    let pg = spawn_app().await;
+    let lite = spawn_sqlite_app().await;
+    for path in [
+        "/collections",
+        "/collections/services/items?limit=20&offset=10",
+        "/collections/worksites/items?bbox=12.0,45.8,12.35,46.0&limit=1000",
+        "/collections/settlements/items?territory=terr-pieve",
+        "/collections/services/items?q=centro&kind=job_centre",
+        "/collections/territories/items/terr-oderzo",
+        "/nearest?lon=12.24&lat=45.67&kind=focal_point,pas&k=3",
+        "/nearest?lon=12.0&lat=45.9&k=50&language=en",
+        "/nearest?lon=12.3&lat=45.8&k=100&open_at=2026-11-25T10:00:00Z",
+    ] {
+        let (s1, a) = get_json(&pg.client, &pg.url(path), &pg.operator).await;
+        let (s2, b) = get_json(&lite.client, &lite.url(path), &lite.operator).await;
+        assert_eq!((s1, s2), (200, 200), "{path}");
+        assert_eq!(
+            comparable(a, &pg.address),
+            comparable(b, &lite.address),
+            "{path}"
+        );
+    }
 }
