@@ -3,31 +3,54 @@
 //! Readers take an `Arc<Snapshot>` and never block; a write builds a new snapshot from the old
 //! one (only the layers it touches are copied) and the catalog swaps it in atomically.
 //!
-//! Two trees per collection:
+//! Per collection, an id map (the records themselves, ordered by id) and two trees:
 //! - an envelope tree in lon/lat degrees, for bbox and territory queries (candidates, then an
 //!   exact geometry test);
 //! - for point records, a tree of earth-centred (ECEF) coordinates in metres. The straight
 //!   chord between two points on the ellipsoid is never longer than the geodesic between them,
 //!   so ranking candidates by chord and stopping once the chord exceeds the k-th geodesic
 //!   distance gives the exact geodesic k nearest neighbours.
+//!
+//! `benches/index.rs` measures them over a million points; `docs/benchmarks.md` has the figures.
 
 mod ecef;
 
-use std::collections::BTreeMap;
+use std::borrow::Borrow;
+use std::cmp::Ordering;
+use std::collections::{BTreeSet, BinaryHeap};
 use std::sync::Arc;
 
 use geo::{BoundingRect, Distance, Geodesic, Intersects};
-use rstar::{AABB, PointDistance, RTree, RTreeObject};
+use rstar::{
+    AABB, ParentNode, PointDistance, RStarInsertionStrategy, RTree, RTreeNode, RTreeObject,
+    RTreeParams,
+};
 
 use crate::domain::{Collection, LonLat, Record, RecordId};
 
 pub use ecef::to_ecef;
+
+/// Node sizes of the point tree: up to 10 children rather than rstar's default 6 makes a
+/// shallower tree, which `nearest` walks faster, most of all with a selective `keep` (see
+/// `docs/benchmarks.md`).
+#[derive(Debug, Clone, Copy, Default)]
+struct PointParams;
+
+impl RTreeParams for PointParams {
+    const MIN_SIZE: usize = 4;
+    const MAX_SIZE: usize = 10;
+    const REINSERTION_COUNT: usize = 3;
+    type DefaultInsertionStrategy = RStarInsertionStrategy;
+}
 
 /// A record's lon/lat envelope in the envelope tree.
 #[derive(Debug, Clone)]
 struct EnvelopeEntry {
     envelope: AABB<[f64; 2]>,
     record: Arc<Record>,
+    /// The record is a point: its envelope is the point itself. Kept here (the entry has room
+    /// for it within the size of a tree node) so that a bbox query need not read the record.
+    is_point: bool,
 }
 
 impl PartialEq for EnvelopeEntry {
@@ -80,6 +103,7 @@ fn envelope_entry(record: &Arc<Record>) -> Option<EnvelopeEntry> {
     Some(EnvelopeEntry {
         envelope: AABB::from_corners([r.min().x, r.min().y], [r.max().x, r.max().y]),
         record: Arc::clone(record),
+        is_point: matches!(record.geometry(), geo::Geometry::Point(_)),
     })
 }
 
@@ -103,6 +127,191 @@ fn point_entry(record: &Arc<Record>) -> Option<PointEntry> {
 /// those errors and costs at most a few extra geodesic evaluations.
 const CHORD_SLACK_M: f64 = 1e-3;
 
+/// A record in a layer's id map, ordered by the id it carries (so the map holds no copy of it).
+#[derive(Debug, Clone)]
+struct ById(Arc<Record>);
+
+impl PartialEq for ById {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.id() == other.0.id()
+    }
+}
+
+impl Eq for ById {}
+
+impl PartialOrd for ById {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for ById {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.0.id().cmp(other.0.id())
+    }
+}
+
+impl Borrow<RecordId> for ById {
+    fn borrow(&self) -> &RecordId {
+        self.0.id()
+    }
+}
+
+/// Positions of `records` in id order; of records with the same id, only the last.
+///
+/// Sorting a million `ById` directly chases two pointers (record, then id) for each side of
+/// every comparison; sorting (first 16 bytes of the id, position) pairs reads each id once.
+fn id_order(records: &[Arc<Record>]) -> Vec<usize> {
+    let prefix = |id: &RecordId| {
+        let mut bytes = [0_u8; 16];
+        for (b, c) in bytes.iter_mut().zip(id.as_str().bytes()) {
+            *b = c;
+        }
+        // Ids are ASCII without NUL, so the zero padding sorts a shorter id first, as
+        // comparing the strings does.
+        u128::from_be_bytes(bytes)
+    };
+    let mut order: Vec<(u128, usize)> = records
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (prefix(r.id()), i))
+        .collect();
+    order.sort_unstable_by(|a, b| {
+        a.0.cmp(&b.0)
+            .then_with(|| records[a.1].id().cmp(records[b.1].id()))
+            .then(a.1.cmp(&b.1))
+    });
+    order.dedup_by(|later, earlier| {
+        let same = later.0 == earlier.0 && records[later.1].id() == records[earlier.1].id();
+        if same {
+            earlier.1 = later.1;
+        }
+        same
+    });
+    order.into_iter().map(|(_, i)| i).collect()
+}
+
+/// Whether `new` replaces `old`, a record with the same id: a newer version of the same
+/// incarnation (same `created_at`), or a re-created record whatever its version.
+fn supersedes(new: &Record, old: &Record) -> bool {
+    old.meta().created_at != new.meta().created_at || old.meta().version < new.meta().version
+}
+
+/// One `Layer::nearest` query: a best-first walk of the point tree by chord.
+///
+/// The queue holds subtrees and points keyed by their chord from the query less
+/// `CHORD_SLACK_M`, a lower bound of the geodesic to anything in them. Popped in that order,
+/// a point is ranked by its geodesic; the walk stops when the next key exceeds the limit,
+/// `max_distance_m` and, once `k` points are held, the k-th distance: every point left is at
+/// least that far, so the answer is exact. Nothing beyond the limit of the moment is queued,
+/// and a point is asked to `keep` when queued (the points of a node back to back, so that
+/// their records load in parallel), so the queue holds only what may still matter.
+struct Search<'a, F> {
+    query: [f64; 3],
+    origin: geo::Point<f64>,
+    k: usize,
+    max_distance_m: f64,
+    keep: &'a F,
+    /// The best so far by (distance, id), at most `k`.
+    best: Vec<(f64, &'a PointEntry)>,
+    queue: BinaryHeap<Queued<'a>>,
+}
+
+/// A subtree or a point in the queue of `Search`, least bound first.
+struct Queued<'a> {
+    /// The bound's bits: for a non-negative `f64` they order as the number does.
+    key: u64,
+    node: &'a RTreeNode<PointEntry>,
+}
+
+impl PartialEq for Queued<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+    }
+}
+
+impl Eq for Queued<'_> {}
+
+impl PartialOrd for Queued<'_> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Queued<'_> {
+    fn cmp(&self, other: &Self) -> Ordering {
+        // Reversed: `BinaryHeap` pops its greatest.
+        other.key.cmp(&self.key)
+    }
+}
+
+impl<'a, F: Fn(&Record) -> bool> Search<'a, F> {
+    fn limit(&self) -> f64 {
+        if self.best.len() == self.k {
+            self.best[self.k - 1].0
+        } else {
+            self.max_distance_m
+        }
+    }
+
+    fn run(&mut self, root: &'a ParentNode<PointEntry>) {
+        self.expand(root);
+        while let Some(Queued { key, node }) = self.queue.pop() {
+            if f64::from_bits(key) > self.limit() {
+                break;
+            }
+            match node {
+                RTreeNode::Leaf(entry) => self.rank(entry),
+                RTreeNode::Parent(parent) => self.expand(parent),
+            }
+        }
+    }
+
+    /// Queues the children of `parent` that may still matter.
+    fn expand(&mut self, parent: &'a ParentNode<PointEntry>) {
+        let limit = self.limit();
+        for node in parent.children() {
+            let chord_2 = match node {
+                RTreeNode::Leaf(entry) => entry.distance_2(&self.query),
+                RTreeNode::Parent(p) => p.envelope().distance_2(&self.query),
+            };
+            // Never below zero, so that the bits order as the bound does.
+            let bound = (chord_2.sqrt() - CHORD_SLACK_M).max(0.0);
+            if bound > limit {
+                continue;
+            }
+            if let RTreeNode::Leaf(entry) = node
+                && !(self.keep)(&entry.record)
+            {
+                continue;
+            }
+            self.queue.push(Queued {
+                key: bound.to_bits(),
+                node,
+            });
+        }
+    }
+
+    fn rank(&mut self, entry: &'a PointEntry) {
+        let distance_m = Geodesic.distance(
+            self.origin,
+            geo::Point::new(entry.lonlat[0], entry.lonlat[1]),
+        );
+        if distance_m > self.max_distance_m {
+            return;
+        }
+        let at = self.best.partition_point(|&(d, e)| {
+            d.total_cmp(&distance_m)
+                .then_with(|| e.record.id().cmp(entry.record.id()))
+                .is_lt()
+        });
+        if at < self.k {
+            self.best.insert(at, (distance_m, entry));
+            self.best.truncate(self.k);
+        }
+    }
+}
+
 /// A record and its geodesic distance from a query point, in metres.
 #[derive(Debug, Clone)]
 pub struct Neighbour {
@@ -113,21 +322,40 @@ pub struct Neighbour {
 /// The index of one collection.
 #[derive(Debug, Clone, Default)]
 pub struct Layer {
-    records: BTreeMap<RecordId, Arc<Record>>,
+    records: BTreeSet<ById>,
     envelopes: RTree<EnvelopeEntry>,
-    points: RTree<PointEntry>,
+    points: RTree<PointEntry, PointParams>,
 }
 
 impl Layer {
-    /// Bulk-loads a layer (both trees built in parallel).
+    /// Bulk-loads a layer (both trees built in parallel). Of records with the same id, the
+    /// last one is kept.
     pub fn build(records: Vec<Arc<Record>>) -> Self {
-        let (envelopes, points) = std::thread::scope(|s| {
-            let env =
-                s.spawn(|| RTree::bulk_load(records.iter().filter_map(envelope_entry).collect()));
-            let points = RTree::bulk_load(records.iter().filter_map(point_entry).collect());
-            (env.join().unwrap_or_default(), points)
+        let count = records.len();
+        // Two threads: the envelope tree then the id order, and the point tree.
+        let (envelopes, order, points) = std::thread::scope(|s| {
+            let other = s.spawn(|| {
+                let envelopes =
+                    RTree::bulk_load(records.iter().filter_map(envelope_entry).collect());
+                (envelopes, id_order(&records))
+            });
+            let points =
+                RTree::bulk_load_with_params(records.iter().filter_map(point_entry).collect());
+            let (envelopes, order) = other
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (envelopes, order, points)
         });
-        let records = records.into_iter().map(|r| (r.id().clone(), r)).collect();
+        let mut slots: Vec<Option<Arc<Record>>> = records.into_iter().map(Some).collect();
+        let records: BTreeSet<ById> = order
+            .into_iter()
+            .filter_map(|i| slots[i].take().map(ById))
+            .collect();
+        if records.len() < count {
+            // Duplicate ids (no store hands them out): the trees hold every copy, so build
+            // them again from the records that won.
+            return Self::build(records.into_iter().map(|r| r.0).collect());
+        }
         Self {
             records,
             envelopes,
@@ -144,12 +372,12 @@ impl Layer {
     }
 
     pub fn get(&self, id: &RecordId) -> Option<&Arc<Record>> {
-        self.records.get(id)
+        self.records.get(id).map(|r| &r.0)
     }
 
     /// Every record, ordered by id.
     pub fn iter(&self) -> impl Iterator<Item = &Arc<Record>> {
-        self.records.values()
+        self.records.iter().map(|r| &r.0)
     }
 
     /// Records whose geometry intersects `area` (lon/lat), ordered by id.
@@ -164,8 +392,7 @@ impl Layer {
             .locate_in_envelope_intersecting(&envelope)
             .filter(|e| {
                 // A point's envelope inside a rectangle is the point itself: no exact test needed.
-                (area_is_rect && matches!(e.record.geometry(), geo::Geometry::Point(_)))
-                    || e.record.geometry().intersects(area)
+                (area_is_rect && e.is_point) || e.record.geometry().intersects(area)
             })
             .map(|e| &e.record)
             .collect();
@@ -175,6 +402,8 @@ impl Layer {
 
     /// The `k` point records nearest to `origin` that pass `keep`, by geodesic distance on
     /// WGS84 (metres), ties broken by id; none farther than `max_distance_m`.
+    ///
+    /// `keep` may be called on a few candidates that turn out not to matter.
     pub fn nearest(
         &self,
         origin: LonLat,
@@ -182,58 +411,43 @@ impl Layer {
         max_distance_m: Option<f64>,
         keep: impl Fn(&Record) -> bool,
     ) -> Vec<Neighbour> {
-        if k == 0 {
+        if k == 0 || self.points.size() == 0 {
             return Vec::new();
         }
-        let query = to_ecef(origin);
-        let origin_point = origin.to_point();
-        let mut best: Vec<Neighbour> = Vec::with_capacity(k + 1);
-        for (entry, chord_2) in self.points.nearest_neighbor_iter_with_distance_2(&query) {
-            // Every later candidate has a chord (so a geodesic) at least this long. The slack
-            // keeps the bound sound in floating point: see `CHORD_SLACK_M`.
-            let bound = chord_2.sqrt() - CHORD_SLACK_M;
-            if max_distance_m.is_some_and(|max| bound > max) {
-                break;
-            }
-            if best.len() == k && bound > best[k - 1].distance_m {
-                break;
-            }
-            if !keep(&entry.record) {
-                continue;
-            }
-            let distance_m = Geodesic.distance(
-                origin_point,
-                geo::Point::new(entry.lonlat[0], entry.lonlat[1]),
-            );
-            if max_distance_m.is_some_and(|max| distance_m > max) {
-                continue;
-            }
-            let candidate = Neighbour {
+        let mut search = Search {
+            query: to_ecef(origin),
+            origin: origin.to_point(),
+            k,
+            max_distance_m: max_distance_m.unwrap_or(f64::INFINITY),
+            keep: &keep,
+            best: Vec::with_capacity(k + 1),
+            queue: BinaryHeap::with_capacity(64),
+        };
+        search.run(self.points.root());
+        search
+            .best
+            .into_iter()
+            .map(|(distance_m, entry)| Neighbour {
                 record: Arc::clone(&entry.record),
                 distance_m,
-            };
-            let at = best.partition_point(|n| {
-                (n.distance_m, n.record.id()) < (candidate.distance_m, candidate.record.id())
-            });
-            if at < k {
-                best.insert(at, candidate);
-                best.truncate(k);
-            }
-        }
-        best
+            })
+            .collect()
+    }
+
+    /// Whether `upsert` would change this layer.
+    fn accepts(&self, record: &Record) -> bool {
+        self.get(record.id())
+            .is_none_or(|old| supersedes(record, old))
     }
 
     fn upsert(&mut self, record: &Arc<Record>) -> bool {
-        if let Some(old) = self.records.get(record.id()) {
-            // The same incarnation of a record (deleting and re-creating an id starts a new
-            // one, at version 1 again) only moves forward.
-            if old.meta().created_at == record.meta().created_at
-                && old.meta().version >= record.meta().version
-            {
-                return false;
-            }
-            let old = Arc::clone(old);
-            self.remove_entries(&old);
+        // The same incarnation of a record (deleting and re-creating an id starts a new one,
+        // at version 1 again) only moves forward.
+        if !self.accepts(record) {
+            return false;
+        }
+        if let Some(old) = self.records.replace(ById(Arc::clone(record))) {
+            self.remove_entries(&old.0);
         }
         if let Some(e) = envelope_entry(record) {
             self.envelopes.insert(e);
@@ -241,14 +455,13 @@ impl Layer {
         if let Some(p) = point_entry(record) {
             self.points.insert(p);
         }
-        self.records.insert(record.id().clone(), Arc::clone(record));
         true
     }
 
     fn remove(&mut self, id: &RecordId) -> bool {
-        match self.records.remove(id) {
+        match self.records.take(id) {
             Some(old) => {
-                self.remove_entries(&old);
+                self.remove_entries(&old.0);
                 true
             }
             None => false,
@@ -297,7 +510,11 @@ impl Snapshot {
     ) -> Snapshot {
         let mut layers = self.layers.clone();
         for r in upserts {
-            Arc::make_mut(&mut layers[r.collection().index()]).upsert(r);
+            // Only a layer that changes is copied: replaying changes costs no copy.
+            let layer = &mut layers[r.collection().index()];
+            if layer.accepts(r) {
+                Arc::make_mut(layer).upsert(r);
+            }
         }
         for (c, id) in deletes {
             if layers[c.index()].get(id).is_some() {
