@@ -1,6 +1,8 @@
 //! GeoJSON (RFC 7946) features in and out of records.
 
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use serde::ser::{SerializeMap, Serializer};
+use serde_json::{Map, Value};
 
 use super::{Attributes, Collection, FieldError, Record, RecordId, ValidGeometry};
 
@@ -197,30 +199,109 @@ pub fn geometry_json(g: &geo::Geometry<f64>) -> Value {
     serde_json::to_value(geojson::Geometry::from(g)).unwrap_or(Value::Null)
 }
 
-/// A record as a GeoJSON Feature: properties, then `created_at`, `updated_at`, `version`.
-pub fn to_feature(record: &Record) -> Value {
-    to_feature_with(record, Map::new())
+/// A record as a GeoJSON Feature, serialised straight to JSON (no intermediate `Value`):
+/// `type`, `id`, `geometry`, and `properties` holding every attribute (`null` where unset), then
+/// `created_at`, `updated_at`, `version`, then any extra properties (such as `distance_m`).
+pub struct FeatureView<'a> {
+    record: &'a Record,
+    extra: &'a [(&'static str, Value)],
 }
 
-/// Like [`to_feature`] with extra properties (such as `distance_m`) appended.
-pub fn to_feature_with(record: &Record, extra: Map<String, Value>) -> Value {
-    let mut props = record.attributes().to_json();
-    let meta = record.meta();
-    props.insert("created_at".into(), json!(meta.created_at.to_rfc3339()));
-    props.insert("updated_at".into(), json!(meta.updated_at.to_rfc3339()));
-    props.insert("version".into(), json!(meta.version));
-    props.extend(extra);
-    json!({
-        "type": "Feature",
-        "id": record.id().as_str(),
-        "geometry": geometry_json(record.geometry()),
-        "properties": props,
-    })
+impl<'a> FeatureView<'a> {
+    pub fn new(record: &'a Record) -> Self {
+        Self { record, extra: &[] }
+    }
+
+    /// With extra properties appended after the record's own.
+    pub fn with_extra(record: &'a Record, extra: &'a [(&'static str, Value)]) -> Self {
+        Self { record, extra }
+    }
+}
+
+impl Serialize for FeatureView<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(4))?;
+        m.serialize_entry("type", "Feature")?;
+        m.serialize_entry("id", self.record.id().as_str())?;
+        m.serialize_entry("geometry", &GeometryView(self.record.geometry()))?;
+        let meta = self.record.meta();
+        m.serialize_entry(
+            "properties",
+            &PropertiesView {
+                attributes: AttributesView(self.record.attributes()),
+                created_at: meta.created_at.to_rfc3339(),
+                updated_at: meta.updated_at.to_rfc3339(),
+                version: meta.version,
+                extra: ExtraView(self.extra),
+            },
+        )?;
+        m.end()
+    }
+}
+
+#[derive(Serialize)]
+struct PropertiesView<'a> {
+    #[serde(flatten)]
+    attributes: AttributesView<'a>,
+    created_at: String,
+    updated_at: String,
+    version: i64,
+    #[serde(flatten)]
+    extra: ExtraView<'a>,
+}
+
+/// The typed attributes, whose fields `#[serde(flatten)]` writes into the properties.
+struct AttributesView<'a>(&'a crate::domain::Attributes);
+
+impl Serialize for AttributesView<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use crate::domain::Attributes as A;
+        match self.0 {
+            A::Service(a) => a.serialize(s),
+            A::Settlement(a) => a.serialize(s),
+            A::Worksite(a) => a.serialize(s),
+            A::Territory(a) => a.serialize(s),
+        }
+    }
+}
+
+struct ExtraView<'a>(&'a [(&'static str, Value)]);
+
+impl Serialize for ExtraView<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in self.0 {
+            m.serialize_entry(k, v)?;
+        }
+        m.end()
+    }
+}
+
+/// A geometry as a GeoJSON geometry object; points are written without allocating.
+struct GeometryView<'a>(&'a geo::Geometry<f64>);
+
+impl Serialize for GeometryView<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if let geo::Geometry::Point(p) = self.0 {
+            let mut m = s.serialize_map(Some(2))?;
+            m.serialize_entry("type", "Point")?;
+            m.serialize_entry("coordinates", &[p.x(), p.y()])?;
+            m.end()
+        } else {
+            geojson::Geometry::from(self.0).serialize(s)
+        }
+    }
+}
+
+/// A record as a GeoJSON Feature value (see [`FeatureView`]).
+pub fn to_feature(record: &Record) -> Value {
+    serde_json::to_value(FeatureView::new(record)).unwrap_or(Value::Null)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn a_service_feature_round_trips() {

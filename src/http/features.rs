@@ -13,7 +13,7 @@ use utoipa::IntoParams;
 use super::auth::Caller;
 use super::error::ApiError;
 use super::{AppState, params};
-use crate::domain::feature::{to_feature, to_feature_with};
+use crate::domain::feature::{FeatureView, to_feature};
 use crate::domain::{
     Bbox, Collection, FeatureInput, Principal, Record, RecordId, ServiceKind, TerritoryLevel,
     WorksiteKind,
@@ -43,10 +43,45 @@ fn parse_id(id: &str) -> Result<RecordId, ApiError> {
     RecordId::parse(id).map_err(|e| ApiError::not_found(e.reason))
 }
 
-fn geojson_response(status: StatusCode, body: &Value) -> HttpResponse {
-    HttpResponse::build(status)
-        .content_type(GEOJSON)
-        .body(body.to_string())
+/// A GeoJSON FeatureCollection as OGC API Features writes it, serialised without building a
+/// `Value` tree (responses of thousands of features stay cheap).
+#[derive(serde::Serialize)]
+pub struct FeatureCollectionView<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    features: Vec<FeatureView<'a>>,
+    #[serde(rename = "numberMatched", skip_serializing_if = "Option::is_none")]
+    number_matched: Option<usize>,
+    #[serde(rename = "numberReturned")]
+    number_returned: usize,
+    #[serde(rename = "timeStamp", skip_serializing_if = "Option::is_none")]
+    time_stamp: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    links: Vec<Value>,
+}
+
+impl<'a> FeatureCollectionView<'a> {
+    pub fn new(features: Vec<FeatureView<'a>>) -> Self {
+        Self {
+            kind: "FeatureCollection",
+            number_returned: features.len(),
+            features,
+            number_matched: None,
+            time_stamp: None,
+            links: Vec::new(),
+        }
+    }
+
+    /// The response, `application/geo+json`.
+    pub fn respond(&self, status: StatusCode) -> HttpResponse {
+        match serde_json::to_vec(self) {
+            Ok(body) => HttpResponse::build(status).content_type(GEOJSON).body(body),
+            Err(e) => actix_web::ResponseError::error_response(&ApiError::internal(
+                "serialising features",
+                &e,
+            )),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -329,11 +364,11 @@ pub async fn items(
     let start = usize::try_from(offset)
         .unwrap_or(usize::MAX)
         .min(number_matched);
-    let page: Vec<Value> = matched
+    let page: Vec<FeatureView<'_>> = matched
         .iter()
         .skip(start)
         .take(usize::try_from(limit).unwrap_or(usize::MAX))
-        .map(|r| to_feature(r))
+        .map(|r| FeatureView::new(r))
         .collect();
     let returned = page.len();
     let base = base_url(&req);
@@ -370,15 +405,11 @@ pub async fn items(
             "Previous page",
         ));
     }
-    let body = json!({
-        "type": "FeatureCollection",
-        "features": page,
-        "numberMatched": number_matched,
-        "numberReturned": returned,
-        "timeStamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        "links": links,
-    });
-    Ok(geojson_response(StatusCode::OK, &body))
+    let mut body = FeatureCollectionView::new(page);
+    body.number_matched = Some(number_matched);
+    body.time_stamp = Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+    body.links = links;
+    Ok(body.respond(StatusCode::OK))
 }
 
 fn item_response(status: StatusCode, base: &str, record: &Record) -> HttpResponse {
@@ -529,11 +560,8 @@ pub async fn create(
         }
         return Ok(resp);
     }
-    let features: Vec<Value> = records.iter().map(|r| to_feature(r)).collect();
-    Ok(geojson_response(
-        StatusCode::CREATED,
-        &json!({"type": "FeatureCollection", "features": features, "numberReturned": features.len()}),
-    ))
+    let features = records.iter().map(|r| FeatureView::new(r)).collect();
+    Ok(FeatureCollectionView::new(features).respond(StatusCode::CREATED))
 }
 
 /// Replaces an item's geometry and properties. `If-Match` guards against lost updates.
@@ -687,9 +715,4 @@ pub async fn delete(
         )
         .await?;
     Ok(HttpResponse::NoContent().finish())
-}
-
-/// A record as a feature with extra properties; used by other handlers.
-pub fn feature_with(record: &Record, extra: Map<String, Value>) -> Value {
-    to_feature_with(record, extra)
 }

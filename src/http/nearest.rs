@@ -5,14 +5,15 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 use chrono_tz::Europe::Rome;
 use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use utoipa::IntoParams;
 
 use super::auth::Caller;
 use super::error::ApiError;
-use super::features::{GEOJSON, feature_with};
+use super::features::FeatureCollectionView;
 use super::{AppState, params};
 use crate::analysis::nearest::{MAX_K, NearestQuery, nearest_services};
+use crate::domain::feature::FeatureView;
 use crate::domain::{Language, LonLat, ServiceKind};
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -103,29 +104,34 @@ pub async fn nearest(
     let query = parse_query(&p)?;
     let snapshot = state.catalog.snapshot();
     let found = nearest_services(&snapshot, &query, &caller.0);
-    let features: Vec<Value> = found
+    let extras: Vec<[(&'static str, Value); 2]> = found
         .iter()
         .map(|n| {
-            let mut extra = Map::new();
-            extra.insert(
-                "distance_m".into(),
-                json!((n.distance_m * 1000.0).round() / 1000.0),
-            );
-            if let (Some(at), Some(s)) = (query.open_at, n.record.as_service()) {
-                extra.insert(
-                    "open".into(),
-                    json!(s.opening_hours.as_ref().map(|oh| oh.is_open(at))),
-                );
-            }
-            feature_with(&n.record, extra)
+            let open = match (query.open_at, n.record.as_service()) {
+                (Some(at), Some(s)) => json!(s.opening_hours.as_ref().map(|oh| oh.is_open(at))),
+                _ => Value::Null,
+            };
+            [
+                (
+                    "distance_m",
+                    json!((n.distance_m * 1000.0).round() / 1000.0),
+                ),
+                ("open", open),
+            ]
         })
         .collect();
-    let body = json!({
-        "type": "FeatureCollection",
-        "features": features,
-        "numberReturned": features.len(),
-    });
-    Ok(HttpResponse::build(StatusCode::OK)
-        .content_type(GEOJSON)
-        .body(body.to_string()))
+    let features = found
+        .iter()
+        .zip(&extras)
+        .map(|(n, extra)| {
+            // `open` only when the query asked about opening times.
+            let extra: &[(&'static str, Value)] = if query.open_at.is_some() {
+                extra
+            } else {
+                &extra[..1]
+            };
+            FeatureView::with_extra(&n.record, extra)
+        })
+        .collect();
+    Ok(FeatureCollectionView::new(features).respond(StatusCode::OK))
 }
