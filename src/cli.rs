@@ -6,7 +6,7 @@ use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{Config, DEFAULT_DATABASE_URL, DEFAULT_LISTEN, redact_url};
-use crate::domain::{Collection, FeatureInput, RecordId, Role};
+use crate::domain::{Collection, FeatureInput, Role};
 use crate::startup::Application;
 use crate::storage::{self, WriteOp};
 use crate::tokens;
@@ -173,11 +173,7 @@ async fn import(collection: &str, file: &PathBuf, db: &DatabaseArgs) -> anyhow::
     };
     let ops: Vec<WriteOp> = inputs
         .into_iter()
-        .map(|f| WriteOp::Insert {
-            id: f.id.unwrap_or_else(|| RecordId::generate(collection)),
-            geometry: f.geometry,
-            attributes: f.attributes,
-        })
+        .map(|f| WriteOp::insert(collection, f))
         .collect();
     let count = ops.len();
     bar.set_message(format!("writing {count} records"));

@@ -3,7 +3,7 @@
 //! worksites. Loaded into an empty store on first start.
 
 use crate::catalog::Catalog;
-use crate::domain::{Collection, FeatureInput, RecordId};
+use crate::domain::{Collection, FeatureInput};
 use crate::storage::{StoreError, WriteOp};
 
 /// Each demo file with its collection.
@@ -58,11 +58,7 @@ pub fn operations() -> Result<Vec<WriteOp>, DemoError> {
                     .collect::<Vec<_>>()
                     .join("; "),
             })?;
-        ops.extend(inputs.into_iter().map(|f| WriteOp::Insert {
-            id: f.id.unwrap_or_else(|| RecordId::generate(collection)),
-            geometry: f.geometry,
-            attributes: f.attributes,
-        }));
+        ops.extend(inputs.into_iter().map(|f| WriteOp::insert(collection, f)));
     }
     Ok(ops)
 }

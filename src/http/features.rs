@@ -535,11 +535,7 @@ pub async fn create(
     }
     let ops = inputs
         .into_iter()
-        .map(|f| WriteOp::Insert {
-            id: f.id.unwrap_or_else(|| RecordId::generate(collection)),
-            geometry: f.geometry,
-            attributes: f.attributes,
-        })
+        .map(|f| WriteOp::insert(collection, f))
         .collect();
     let changes = state.catalog.write(ops, &caller.0.actor()).await?;
     let records: Vec<Arc<Record>> = changes

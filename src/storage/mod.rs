@@ -40,6 +40,17 @@ pub enum WriteOp {
     },
 }
 
+impl WriteOp {
+    /// The insert of a parsed feature, under its own id or a fresh one.
+    pub fn insert(collection: Collection, input: crate::domain::FeatureInput) -> Self {
+        WriteOp::Insert {
+            id: input.id.unwrap_or_else(|| RecordId::generate(collection)),
+            geometry: input.geometry,
+            attributes: input.attributes,
+        }
+    }
+}
+
 /// What a committed write did, for the index.
 #[derive(Debug, Clone)]
 pub enum Change {
