@@ -11,12 +11,16 @@ step() { printf '\n==> %s\n' "$*"; }
 need_apt=()
 command -v cc >/dev/null 2>&1 || need_apt+=(build-essential)
 command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
+# GDAL's OGC API Features driver is the independent client of tests/api/gdal.rs.
+command -v ogr2ogr >/dev/null 2>&1 || need_apt+=(gdal-bin)
 if [ ${#need_apt[@]} -gt 0 ]; then
   step "installing ${need_apt[*]} from apt"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
+
+export FARO_REQUIRE_GDAL=1
 
 step "demo data is what its generator makes"
 python3 scripts/make_demo_data.py --check

@@ -5,6 +5,7 @@
 
 mod access;
 mod features;
+mod gdal;
 mod helpers;
 mod instances;
 mod nearest;
