@@ -1,6 +1,7 @@
 //! Benchmarks of the in-memory index over 1,000,000 synthetic services spread over Italy.
 //!
 //! - `nearest_k5`: exact geodesic 5 nearest from a random point in Italy, no filter;
+//! - `nearest_k5_kind_prefilter`: the same kind as a `KindSet` tested on the tree entries;
 //! - `nearest_k5_kind_filter`: the same, keeping one kind that 1 service in 10 has;
 //! - `bbox_1000`: `Layer::intersecting` with a rectangle that holds about 1,000 services;
 //! - `index_build_1m`: `Layer::build` of 1M records (both trees and the id map);
@@ -31,7 +32,7 @@ use faro::domain::geometry::GeometryRule;
 use faro::domain::{
     Attributes, LonLat, Meta, Record, RecordId, Service, ServiceKind, ValidGeometry,
 };
-use faro::index::{Layer, Snapshot};
+use faro::index::{KindSet, Layer, Snapshot};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -218,6 +219,20 @@ fn bench_nearest(c: &mut Criterion, layer: &Layer) {
         "nearest_k5_kind_filter: keep called {:.1} times per query",
         calls.get() as f64 / queries.len() as f64
     );
+    latencies("nearest_k5_kind_prefilter", &queries, |q| {
+        layer
+            .nearest_of_kinds(q, 5, None, KindSet::of(&[RARE]), |_| true)
+            .len()
+    });
+    let mut i = 0;
+    c.bench_function("nearest_k5_kind_prefilter", |b| {
+        b.iter(|| {
+            i = (i + 1) % queries.len();
+            layer.nearest_of_kinds(black_box(queries[i]), 5, None, KindSet::of(&[RARE]), |_| {
+                true
+            })
+        });
+    });
     let mut i = 0;
     c.bench_function("nearest_k5_kind_filter", |b| {
         b.iter(|| {

@@ -22,7 +22,7 @@ use faro::domain::{
     Attributes, Collection, LonLat, Meta, Record, RecordId, Service, ServiceKind, Settlement,
     ValidGeometry,
 };
-use faro::index::{Layer, Neighbour, Snapshot};
+use faro::index::{KindSet, Layer, Neighbour, Snapshot};
 use geo::{Distance, Geodesic, Intersects};
 use proptest::prelude::*;
 use proptest::sample::Index;
@@ -372,6 +372,10 @@ proptest! {
                 &found, &expected,
                 "origin {:?} k {} max {:?} kinds {:?}", origin, k, max, allowed
             );
+            // The same kinds as a prefilter on the tree entries.
+            let set = allowed.as_ref().map_or(KindSet::ANY, |a| KindSet::of(&a.iter().copied().collect::<Vec<_>>()));
+            let prefiltered = ids_and_distances(&layer.nearest_of_kinds(origin, *k, max, set, |_| true));
+            prop_assert_eq!(&prefiltered, &expected, "prefilter, kinds {:?}", allowed);
         }
     }
 

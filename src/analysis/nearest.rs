@@ -3,7 +3,7 @@
 use chrono::NaiveDateTime;
 
 use crate::domain::{Collection, Language, LonLat, Principal, Record, ServiceKind};
-use crate::index::{Neighbour, Snapshot};
+use crate::index::{KindSet, Neighbour, Snapshot};
 
 /// Largest `k` a caller may ask for.
 pub const MAX_K: usize = 100;
@@ -53,10 +53,11 @@ pub fn nearest_services(
     query: &NearestQuery,
     principal: &Principal,
 ) -> Vec<Neighbour> {
-    snapshot.layer(Collection::Services).nearest(
+    snapshot.layer(Collection::Services).nearest_of_kinds(
         query.origin,
         query.k.min(MAX_K),
         query.max_distance_m,
+        KindSet::of(&query.kinds),
         |r| matches(query, principal, r),
     )
 }

@@ -26,7 +26,7 @@ use rstar::{
     RTreeParams,
 };
 
-use crate::domain::{Collection, LonLat, Record, RecordId};
+use crate::domain::{Collection, LonLat, Record, RecordId, ServiceKind};
 
 pub use ecef::to_ecef;
 
@@ -72,7 +72,53 @@ struct PointEntry {
     xyz: [f64; 3],
     lonlat: [f64; 2],
     record: Arc<Record>,
+    /// The service kind's bit (see [`KindSet`]), so that a kind filter reads no record.
+    kind_bit: u32,
 }
+
+/// A set of service kinds, tested against the tree's entries without reading the records.
+///
+/// ```
+/// use faro::domain::ServiceKind;
+/// use faro::index::KindSet;
+/// let set = KindSet::of(&[ServiceKind::Shelter, ServiceKind::Pas]);
+/// assert!(set.contains(ServiceKind::Pas) && !set.contains(ServiceKind::Health));
+/// assert!(KindSet::of(&[]).contains(ServiceKind::Health), "no kinds means every kind");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KindSet(u32);
+
+impl KindSet {
+    /// Every record, services or not.
+    pub const ANY: KindSet = KindSet(u32::MAX);
+
+    /// These kinds; an empty list means every kind.
+    pub fn of(kinds: &[ServiceKind]) -> Self {
+        if kinds.is_empty() {
+            return Self::ANY;
+        }
+        KindSet(kinds.iter().fold(0, |m, k| m | kind_bit(*k)))
+    }
+
+    pub fn contains(self, kind: ServiceKind) -> bool {
+        self.0 & kind_bit(kind) != 0
+    }
+
+    fn admits(self, bit: u32) -> bool {
+        self.0 & bit != 0
+    }
+}
+
+fn kind_bit(kind: ServiceKind) -> u32 {
+    let i = ServiceKind::ALL
+        .iter()
+        .position(|k| *k == kind)
+        .unwrap_or(31);
+    1 << i.min(30)
+}
+
+/// Records that are not services carry the bit only [`KindSet::ANY`] has.
+const NO_KIND: u32 = 1 << 31;
 
 impl PartialEq for PointEntry {
     fn eq(&self, other: &Self) -> bool {
@@ -113,6 +159,7 @@ fn point_entry(record: &Arc<Record>) -> Option<PointEntry> {
         xyz: to_ecef(p),
         lonlat: [p.lon(), p.lat()],
         record: Arc::clone(record),
+        kind_bit: record.as_service().map_or(NO_KIND, |s| kind_bit(s.kind)),
     })
 }
 
@@ -211,6 +258,7 @@ struct Search<'a, F> {
     origin: geo::Point<f64>,
     k: usize,
     max_distance_m: f64,
+    kinds: KindSet,
     keep: &'a F,
     /// The best so far by (distance, id), at most `k`.
     best: Vec<(f64, &'a PointEntry)>,
@@ -281,7 +329,7 @@ impl<'a, F: Fn(&Record) -> bool> Search<'a, F> {
                 continue;
             }
             if let RTreeNode::Leaf(entry) = node
-                && !(self.keep)(&entry.record)
+                && (!self.kinds.admits(entry.kind_bit) || !(self.keep)(&entry.record))
             {
                 continue;
             }
@@ -411,6 +459,19 @@ impl Layer {
         max_distance_m: Option<f64>,
         keep: impl Fn(&Record) -> bool,
     ) -> Vec<Neighbour> {
+        self.nearest_of_kinds(origin, k, max_distance_m, KindSet::ANY, keep)
+    }
+
+    /// Like [`Layer::nearest`], first keeping only services of `kinds`: that test reads the
+    /// tree entry, not the record, so a selective kind filter costs no cache miss per candidate.
+    pub fn nearest_of_kinds(
+        &self,
+        origin: LonLat,
+        k: usize,
+        max_distance_m: Option<f64>,
+        kinds: KindSet,
+        keep: impl Fn(&Record) -> bool,
+    ) -> Vec<Neighbour> {
         if k == 0 || self.points.size() == 0 {
             return Vec::new();
         }
@@ -419,6 +480,7 @@ impl Layer {
             origin: origin.to_point(),
             k,
             max_distance_m: max_distance_m.unwrap_or(f64::INFINITY),
+            kinds,
             keep: &keep,
             best: Vec::with_capacity(k + 1),
             queue: BinaryHeap::with_capacity(64),
