@@ -237,6 +237,33 @@ pub(crate) fn record_from_parts(
     Record::new(rid, geometry, attributes, meta).map_err(corrupt)
 }
 
+/// The record a replace or delete applies to, if it exists and is at the expected version.
+pub(crate) fn check_version<R: std::borrow::Borrow<Record>>(
+    existing: Option<R>,
+    collection: Collection,
+    id: &RecordId,
+    expected: Option<i64>,
+) -> Result<R> {
+    let Some(existing) = existing else {
+        return Err(StoreError::NotFound {
+            collection,
+            id: id.clone(),
+        });
+    };
+    let actual = existing.borrow().meta().version;
+    if let Some(expected) = expected
+        && actual != expected
+    {
+        return Err(StoreError::VersionMismatch {
+            collection,
+            id: id.clone(),
+            expected,
+            actual,
+        });
+    }
+    Ok(existing)
+}
+
 /// Encodes a geometry as OGC WKB (2D), the form both backends store.
 pub(crate) fn wkb_encode(geometry: &geo::Geometry<f64>) -> Result<Vec<u8>> {
     use geozero::{CoordDimensions, ToWkb};

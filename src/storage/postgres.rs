@@ -40,7 +40,7 @@ use tokio_postgres::{AsyncMessage, NoTls, Notification, Row};
 
 use super::{
     AuditEntry, Change, Result, Store, StoreError, StoreEvent, TokenRecord, WriteOp, audit_json,
-    now_micros, record_from_parts, wkb_decode, wkb_encode,
+    check_version, now_micros, record_from_parts, wkb_decode, wkb_encode,
 };
 use crate::domain::{
     Attributes, Collection, FieldError, Meta, Record, RecordId, Role, ValidGeometry,
@@ -539,31 +539,6 @@ async fn lock_targets(
     Ok(state)
 }
 
-fn check_version(
-    existing: Option<&Arc<Record>>,
-    collection: Collection,
-    id: &RecordId,
-    expected: Option<i64>,
-) -> Result<Arc<Record>> {
-    let Some(existing) = existing else {
-        return Err(StoreError::NotFound {
-            collection,
-            id: id.clone(),
-        });
-    };
-    if let Some(expected) = expected
-        && existing.meta().version != expected
-    {
-        return Err(StoreError::VersionMismatch {
-            collection,
-            id: id.clone(),
-            expected,
-            actual: existing.meta().version,
-        });
-    }
-    Ok(Arc::clone(existing))
-}
-
 fn assemble(
     id: &RecordId,
     geometry: &ValidGeometry,
@@ -619,7 +594,7 @@ fn plan(
         } => {
             let collection = attributes.collection();
             let key = (collection, id.clone());
-            let current = state.get(&key).and_then(Option::as_ref);
+            let current = state.get(&key).and_then(Option::as_ref).cloned();
             let before = check_version(current, collection, id, *expected_version)?;
             let meta = Meta {
                 version: before.meta().version + 1,
@@ -636,7 +611,7 @@ fn plan(
             expected_version,
         } => {
             let key = (*collection, id.clone());
-            let current = state.get(&key).and_then(Option::as_ref);
+            let current = state.get(&key).and_then(Option::as_ref).cloned();
             let before = check_version(current, *collection, id, *expected_version)?;
             state.insert(key, None);
             Ok(Planned::Delete(before))

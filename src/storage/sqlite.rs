@@ -10,8 +10,8 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::{
-    AuditEntry, Change, Result, Store, StoreError, TokenRecord, WriteOp, audit_json, now_micros,
-    record_from_parts, wkb_decode, wkb_encode,
+    AuditEntry, Change, Result, Store, StoreError, TokenRecord, WriteOp, audit_json, check_version,
+    now_micros, record_from_parts, wkb_decode, wkb_encode,
 };
 use crate::domain::{Collection, Meta, Record, RecordId, Role};
 
@@ -160,31 +160,6 @@ fn current(tx: &Transaction<'_>, collection: Collection, id: &RecordId) -> Resul
         .optional()
         .map_err(db_err("reading a record"))?;
     row.as_ref().map(to_record).transpose()
-}
-
-fn check_version(
-    existing: Option<Record>,
-    collection: Collection,
-    id: &RecordId,
-    expected: Option<i64>,
-) -> Result<Record> {
-    let Some(existing) = existing else {
-        return Err(StoreError::NotFound {
-            collection,
-            id: id.clone(),
-        });
-    };
-    if let Some(expected) = expected
-        && existing.meta().version != expected
-    {
-        return Err(StoreError::VersionMismatch {
-            collection,
-            id: id.clone(),
-            expected,
-            actual: existing.meta().version,
-        });
-    }
-    Ok(existing)
 }
 
 fn write_record(tx: &Transaction<'_>, record: &Record, insert: bool) -> Result<()> {
