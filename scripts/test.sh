@@ -7,6 +7,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
+# Every test run's output also goes here, to total the results at the end.
+results=$(mktemp)
+trap 'rm -f "$results"' EXIT
 
 need_apt=()
 command -v cc >/dev/null 2>&1 || need_apt+=(build-essential)
@@ -32,16 +35,17 @@ step "cargo clippy (pedantic, warnings are errors)"
 cargo clippy --all-targets --locked -- -D warnings
 
 step "unit, property and black-box tests on the embedded SQLite store"
-cargo test --locked --lib --bins --tests
+cargo test --locked --lib --bins --tests 2>&1 | tee -a "$results"
 
 step "doc tests"
-cargo test --locked --doc
+cargo test --locked --doc 2>&1 | tee -a "$results"
 
 step "black-box and store tests on PostgreSQL + PostGIS"
 scripts/with-postgres.sh env FARO_TEST_BACKEND=postgres \
-  cargo test --locked --test api --test postgres_store --test pg_outage
+  cargo test --locked --test api --test postgres_store --test pg_outage 2>&1 | tee -a "$results"
 
 step "benches compile"
 cargo bench --locked --no-run
 
 step "all passed"
+awk '/^test result:/ { p += $4; f += $6 } END { printf "%d passed, %d failed\n", p, f }' "$results"
