@@ -204,7 +204,7 @@ pub async fn collections(
 
 /// One collection's description.
 #[utoipa::path(get, path = "/collections/{collection}", params(
-    ("collection" = String, Path, description = "services, settlements, worksites or territories"), FormatParams),
+    ("collection" = Collection, Path, description = "services, settlements, worksites or territories"), FormatParams),
     responses((status = 200, description = "Collection"), (status = 404, description = "Unknown collection")))]
 pub async fn collection(
     req: HttpRequest,
@@ -295,7 +295,7 @@ fn with_offset(req: &HttpRequest, offset: i64) -> String {
 
 /// Items of a collection, filtered and paged.
 #[utoipa::path(get, path = "/collections/{collection}/items", params(
-    ("collection" = String, Path, description = "services, settlements, worksites or territories"), ItemsParams),
+    ("collection" = Collection, Path, description = "services, settlements, worksites or territories"), ItemsParams),
     responses((status = 200, description = "GeoJSON FeatureCollection with numberMatched, numberReturned and links", content_type = "application/geo+json"),
         (status = 400, description = "Bad parameter"), (status = 401, description = "Restricted collection"), (status = 404, description = "Unknown collection")))]
 pub async fn items(
@@ -437,7 +437,7 @@ fn item_response(status: StatusCode, base: &str, record: &Record) -> HttpRespons
 
 /// One item, with its version as `ETag`.
 #[utoipa::path(get, path = "/collections/{collection}/items/{id}", params(
-    ("collection" = String, Path, description = "Collection"), ("id" = String, Path, description = "Record id"), FormatParams),
+    ("collection" = Collection, Path, description = "Collection"), ("id" = String, Path, description = "Record id"), FormatParams),
     responses((status = 200, description = "GeoJSON Feature with ETag", content_type = "application/geo+json"),
         (status = 304, description = "Not modified (If-None-Match)"), (status = 401, description = "Restricted collection"),
         (status = 404, description = "No such item")))]
@@ -513,7 +513,7 @@ fn if_match(req: &HttpRequest) -> Result<Option<i64>, ApiError> {
 }
 
 /// Creates one Feature or every Feature of a FeatureCollection; all or nothing.
-#[utoipa::path(post, path = "/collections/{collection}/items", params(("collection" = String, Path, description = "Collection")),
+#[utoipa::path(post, path = "/collections/{collection}/items", params(("collection" = Collection, Path, description = "Collection")),
     request_body(content = Object, description = "GeoJSON Feature or FeatureCollection", content_type = "application/geo+json"),
     responses((status = 201, description = "Created; body holds the stored features"), (status = 400, description = "Invalid feature: the message names the feature number and field"),
         (status = 401, description = "Authentication required"), (status = 403, description = "Role may not write"), (status = 409, description = "Id exists"),
@@ -561,7 +561,7 @@ pub async fn create(
 }
 
 /// Replaces an item's geometry and properties. `If-Match` guards against lost updates.
-#[utoipa::path(put, path = "/collections/{collection}/items/{id}", params(("collection" = String, Path, description = "Collection"), ("id" = String, Path, description = "Record id")),
+#[utoipa::path(put, path = "/collections/{collection}/items/{id}", params(("collection" = Collection, Path, description = "Collection"), ("id" = String, Path, description = "Record id")),
     request_body(content = Object, description = "GeoJSON Feature", content_type = "application/geo+json"),
     responses((status = 200, description = "Replaced"), (status = 400, description = "Invalid feature"), (status = 404, description = "No such item"),
         (status = 412, description = "Stale If-Match"), (status = 503, description = "Database unreachable")))]
@@ -615,7 +615,7 @@ async fn write_one(
 }
 
 /// JSON merge patch (RFC 7396) of an item's properties, and optionally a new geometry.
-#[utoipa::path(patch, path = "/collections/{collection}/items/{id}", params(("collection" = String, Path, description = "Collection"), ("id" = String, Path, description = "Record id")),
+#[utoipa::path(patch, path = "/collections/{collection}/items/{id}", params(("collection" = Collection, Path, description = "Collection"), ("id" = String, Path, description = "Record id")),
     request_body(content = Object, description = "`{\"properties\": {...}, \"geometry\": {...}}`; a null property removes it", content_type = "application/merge-patch+json"),
     responses((status = 200, description = "Updated"), (status = 400, description = "Invalid patch"), (status = 404, description = "No such item"),
         (status = 412, description = "Stale If-Match"), (status = 503, description = "Database unreachable")))]
@@ -685,7 +685,7 @@ pub async fn patch(
 }
 
 /// Deletes an item.
-#[utoipa::path(delete, path = "/collections/{collection}/items/{id}", params(("collection" = String, Path, description = "Collection"), ("id" = String, Path, description = "Record id")),
+#[utoipa::path(delete, path = "/collections/{collection}/items/{id}", params(("collection" = Collection, Path, description = "Collection"), ("id" = String, Path, description = "Record id")),
     responses((status = 204, description = "Deleted"), (status = 404, description = "No such item"), (status = 412, description = "Stale If-Match"),
         (status = 503, description = "Database unreachable")))]
 pub async fn delete(

@@ -14,6 +14,7 @@ use super::{features, nearest, ops};
         features::items, features::item, features::create, features::replace, features::patch,
         features::delete, nearest::nearest, ops::healthz, ops::readyz, ops::metrics, serve,
     ),
+    components(schemas(crate::domain::Collection)),
     modifiers(&BearerAuth),
 )]
 struct ApiDoc;
