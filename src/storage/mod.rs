@@ -237,6 +237,23 @@ pub(crate) fn record_from_parts(
     Record::new(rid, geometry, attributes, meta).map_err(corrupt)
 }
 
+/// A record about to be written; a geometry that does not fit the collection is reported as
+/// corrupt input naming the record.
+pub(crate) fn assemble(
+    id: RecordId,
+    geometry: ValidGeometry,
+    attributes: Attributes,
+    meta: crate::domain::Meta,
+) -> Result<Record> {
+    let collection = attributes.collection();
+    let name = id.to_string();
+    Record::new(id, geometry, attributes, meta).map_err(|error| StoreError::Corrupt {
+        collection,
+        id: name,
+        error,
+    })
+}
+
 /// The record a replace or delete applies to, if it exists and is at the expected version.
 pub(crate) fn check_version<R: std::borrow::Borrow<Record>>(
     existing: Option<R>,

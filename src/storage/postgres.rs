@@ -39,12 +39,10 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{AsyncMessage, NoTls, Notification, Row};
 
 use super::{
-    AuditEntry, Change, Result, Store, StoreError, StoreEvent, TokenRecord, WriteOp, audit_json,
-    check_version, now_micros, record_from_parts, wkb_decode, wkb_encode,
+    AuditEntry, Change, Result, Store, StoreError, StoreEvent, TokenRecord, WriteOp, assemble,
+    audit_json, check_version, now_micros, record_from_parts, wkb_decode, wkb_encode,
 };
-use crate::domain::{
-    Attributes, Collection, FieldError, Meta, Record, RecordId, Role, ValidGeometry,
-};
+use crate::domain::{Collection, FieldError, Meta, Record, RecordId, Role};
 
 /// The migrations, in order: `(version, SQL)`. Add new files here.
 const MIGRATIONS: &[(i32, &str)] = &[(1, include_str!("../../migrations/0001_init.sql"))];
@@ -539,22 +537,6 @@ async fn lock_targets(
     Ok(state)
 }
 
-fn assemble(
-    id: &RecordId,
-    geometry: &ValidGeometry,
-    attributes: &Attributes,
-    meta: Meta,
-) -> Result<Arc<Record>> {
-    let collection = attributes.collection();
-    Record::new(id.clone(), geometry.clone(), attributes.clone(), meta)
-        .map(Arc::new)
-        .map_err(|error| StoreError::Corrupt {
-            collection,
-            id: id.to_string(),
-            error,
-        })
-}
-
 /// Checks one operation against the batch's view of the records (`state`, updated as the
 /// batch goes) and assembles what to write. Inserts of ids the batch has not locked are
 /// checked by the database (`ON CONFLICT DO NOTHING`).
@@ -582,7 +564,8 @@ fn plan(
                 created_at: now,
                 updated_at: now,
             };
-            let record = assemble(id, geometry, attributes, meta)?;
+            let record =
+                assemble(id.clone(), geometry.clone(), attributes.clone(), meta).map(Arc::new)?;
             state.insert(key, Some(Arc::clone(&record)));
             Ok(Planned::Insert(record))
         }
@@ -601,7 +584,8 @@ fn plan(
                 created_at: before.meta().created_at,
                 updated_at: now,
             };
-            let after = assemble(id, geometry, attributes, meta)?;
+            let after =
+                assemble(id.clone(), geometry.clone(), attributes.clone(), meta).map(Arc::new)?;
             state.insert(key, Some(Arc::clone(&after)));
             Ok(Planned::Update { before, after })
         }

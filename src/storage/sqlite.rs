@@ -10,8 +10,8 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::{
-    AuditEntry, Change, Result, Store, StoreError, TokenRecord, WriteOp, audit_json, check_version,
-    now_micros, record_from_parts, wkb_decode, wkb_encode,
+    AuditEntry, Change, Result, Store, StoreError, TokenRecord, WriteOp, assemble, audit_json,
+    check_version, now_micros, record_from_parts, wkb_decode, wkb_encode,
 };
 use crate::domain::{Collection, Meta, Record, RecordId, Role};
 
@@ -247,13 +247,7 @@ fn apply_ops(conn: &mut Connection, ops: Vec<WriteOp>, actor: &str) -> Result<Ve
                     created_at: now,
                     updated_at: now,
                 };
-                let record = Record::new(id, geometry, attributes, meta).map_err(|error| {
-                    StoreError::Corrupt {
-                        collection,
-                        id: String::new(),
-                        error,
-                    }
-                })?;
+                let record = assemble(id, geometry, attributes, meta)?;
                 write_record(&tx, &record, true)?;
                 audit(&tx, now, actor, "create", None, Some(&record))?;
                 changes.push(Change::Upsert(Arc::new(record)));
@@ -276,13 +270,7 @@ fn apply_ops(conn: &mut Connection, ops: Vec<WriteOp>, actor: &str) -> Result<Ve
                     created_at: before.meta().created_at,
                     updated_at: now,
                 };
-                let record = Record::new(id, geometry, attributes, meta).map_err(|error| {
-                    StoreError::Corrupt {
-                        collection,
-                        id: String::new(),
-                        error,
-                    }
-                })?;
+                let record = assemble(id, geometry, attributes, meta)?;
                 write_record(&tx, &record, false)?;
                 audit(&tx, now, actor, "update", Some(&before), Some(&record))?;
                 changes.push(Change::Upsert(Arc::new(record)));
