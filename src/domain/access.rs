@@ -50,7 +50,7 @@ impl Principal {
     }
 
     /// Whether the caller may read restricted collections and confidential positions.
-    fn is_authorised_reader(&self) -> bool {
+    pub fn is_authorised_reader(&self) -> bool {
         self.role().is_some()
     }
 

@@ -157,22 +157,12 @@ fn collection_json(
         return doc;
     }
     let snapshot = state.catalog.snapshot();
-    let mut extent: Option<geo::Rect<f64>> = None;
-    for r in snapshot
-        .layer(collection)
-        .iter()
-        .filter(|r| principal.can_see(r))
-    {
-        if let Some(b) = geo::BoundingRect::bounding_rect(r.geometry()) {
-            extent = Some(match extent {
-                None => b,
-                Some(e) => geo::Rect::new(
-                    geo::coord! { x: e.min().x.min(b.min().x), y: e.min().y.min(b.min().y) },
-                    geo::coord! { x: e.max().x.max(b.max().x), y: e.max().y.max(b.max().y) },
-                ),
-            });
-        }
-    }
+    let layer = snapshot.layer(collection);
+    let extent = if principal.is_authorised_reader() {
+        layer.extent()
+    } else {
+        layer.anonymous_extent()
+    };
     if let Some(e) = extent {
         doc["extent"] = json!({"spatial": {
             "bbox": [[e.min().x, e.min().y, e.max().x, e.max().y]],
@@ -474,6 +464,17 @@ pub async fn item(
     Ok(item_response(StatusCode::OK, &base_url(&req), record))
 }
 
+/// The item a write addresses, once the caller may write to its collection.
+fn writable_item(
+    path: web::Path<(String, String)>,
+    principal: &Principal,
+) -> Result<(Collection, RecordId), ApiError> {
+    let (c, id) = path.into_inner();
+    let collection = parse_collection(&c)?;
+    principal.check_write(collection)?;
+    Ok((collection, parse_id(&id)?))
+}
+
 fn parse_json_body(body: &[u8]) -> Result<Value, ApiError> {
     if body.is_empty() {
         return Err(ApiError::bad_body(
@@ -572,10 +573,7 @@ pub async fn replace(
     state: web::Data<AppState>,
     caller: Caller,
 ) -> Result<HttpResponse, ApiError> {
-    let (c, id) = path.into_inner();
-    let collection = parse_collection(&c)?;
-    caller.0.check_write(collection)?;
-    let id = parse_id(&id)?;
+    let (collection, id) = writable_item(path, &caller.0)?;
     let expected = if_match(&req)?;
     let input = FeatureInput::parse(collection, parse_json_body(&body)?)?;
     if let Some(body_id) = &input.id
@@ -626,10 +624,7 @@ pub async fn patch(
     state: web::Data<AppState>,
     caller: Caller,
 ) -> Result<HttpResponse, ApiError> {
-    let (c, id) = path.into_inner();
-    let collection = parse_collection(&c)?;
-    caller.0.check_write(collection)?;
-    let id = parse_id(&id)?;
+    let (collection, id) = writable_item(path, &caller.0)?;
     let Value::Object(mut doc) = parse_json_body(&body)? else {
         return Err(ApiError::bad_body(
             "a patch is a JSON object with `properties` and/or `geometry`",
@@ -694,10 +689,7 @@ pub async fn delete(
     state: web::Data<AppState>,
     caller: Caller,
 ) -> Result<HttpResponse, ApiError> {
-    let (c, id) = path.into_inner();
-    let collection = parse_collection(&c)?;
-    caller.0.check_write(collection)?;
-    let id = parse_id(&id)?;
+    let (collection, id) = writable_item(path, &caller.0)?;
     let expected = if_match(&req)?;
     state
         .catalog

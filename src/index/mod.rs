@@ -18,7 +18,7 @@ mod ecef;
 use std::borrow::Borrow;
 use std::cmp::Ordering;
 use std::collections::{BTreeSet, BinaryHeap};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use geo::{BoundingRect, Distance, Geodesic, Intersects};
 use rstar::{
@@ -26,7 +26,7 @@ use rstar::{
     RTreeParams,
 };
 
-use crate::domain::{Collection, LonLat, Record, RecordId, ServiceKind};
+use crate::domain::{Collection, LonLat, Principal, Record, RecordId, ServiceKind};
 
 pub use ecef::to_ecef;
 
@@ -373,6 +373,8 @@ pub struct Layer {
     records: BTreeSet<ById>,
     envelopes: RTree<EnvelopeEntry>,
     points: RTree<PointEntry, PointParams>,
+    /// The extent of what an anonymous caller may see, computed on first use in this snapshot.
+    anonymous_extent: OnceLock<Option<geo::Rect<f64>>>,
 }
 
 impl Layer {
@@ -408,7 +410,35 @@ impl Layer {
             records,
             envelopes,
             points,
+            anonymous_extent: OnceLock::new(),
         }
+    }
+
+    /// The lon/lat bounding box of every record (the root of the envelope tree), if any.
+    pub fn extent(&self) -> Option<geo::Rect<f64>> {
+        (self.envelopes.size() > 0).then(|| {
+            let e = self.envelopes.root().envelope();
+            geo::Rect::new(
+                geo::coord! { x: e.lower()[0], y: e.lower()[1] },
+                geo::coord! { x: e.upper()[0], y: e.upper()[1] },
+            )
+        })
+    }
+
+    /// The bounding box of the records an anonymous caller may see (so no confidential
+    /// position shapes it). Computed once per snapshot, on first use.
+    pub fn anonymous_extent(&self) -> Option<geo::Rect<f64>> {
+        *self.anonymous_extent.get_or_init(|| {
+            self.iter()
+                .filter(|r| Principal::Anonymous.can_see(r))
+                .filter_map(|r| r.geometry().bounding_rect())
+                .reduce(|a, b| {
+                    geo::Rect::new(
+                        geo::coord! { x: a.min().x.min(b.min().x), y: a.min().y.min(b.min().y) },
+                        geo::coord! { x: a.max().x.max(b.max().x), y: a.max().y.max(b.max().y) },
+                    )
+                })
+        })
     }
 
     pub fn len(&self) -> usize {
@@ -508,6 +538,7 @@ impl Layer {
         if !self.accepts(record) {
             return false;
         }
+        self.anonymous_extent = OnceLock::new();
         if let Some(old) = self.records.replace(ById(Arc::clone(record))) {
             self.remove_entries(&old.0);
         }
@@ -523,6 +554,7 @@ impl Layer {
     fn remove(&mut self, id: &RecordId) -> bool {
         match self.records.take(id) {
             Some(old) => {
+                self.anonymous_extent = OnceLock::new();
                 self.remove_entries(&old.0);
                 true
             }
