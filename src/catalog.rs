@@ -88,7 +88,10 @@ impl Catalog {
             tokio::task::spawn_blocking(move || current.with_changes(&upserts, &deletes)).await;
         match next {
             Ok(next) => self.snapshot.store(Arc::new(next)),
-            Err(e) => tracing::error!(error = %e, "index update failed; reloading"),
+            // Only a panic in the update gets here; the index keeps its previous snapshot.
+            Err(e) => {
+                tracing::error!(error = %e, "index update failed; the index is stale until the next reload");
+            }
         }
     }
 
@@ -101,16 +104,19 @@ impl Catalog {
         Ok(())
     }
 
-    /// Brings one record of the index in line with the store.
-    async fn refresh(&self, collection: Collection, id: RecordId) -> Result<(), StoreError> {
+    /// Brings these records of the index in line with the store, in one index update.
+    async fn refresh(&self, records: Vec<(Collection, RecordId)>) -> Result<(), StoreError> {
         let _guard = self.writer.lock().await;
-        let result = self.store.get(collection, &id).await;
-        self.note(&result);
-        let change = match result? {
-            Some(record) => Change::Upsert(Arc::new(record)),
-            None => Change::Delete { collection, id },
-        };
-        self.apply_to_index(vec![change]).await;
+        let mut changes = Vec::with_capacity(records.len());
+        for (collection, id) in records {
+            let result = self.store.get(collection, &id).await;
+            self.note(&result);
+            changes.push(match result? {
+                Some(record) => Change::Upsert(Arc::new(record)),
+                None => Change::Delete { collection, id },
+            });
+        }
+        self.apply_to_index(changes).await;
         Ok(())
     }
 
@@ -139,9 +145,7 @@ impl Catalog {
             }
         }))
     }
-}
 
-impl Catalog {
     /// Whether the index already shows this change (typically this instance's own write).
     fn is_current(
         &self,
@@ -158,12 +162,7 @@ impl Catalog {
             _ => false,
         }
     }
-}
 
-/// Events taken at once by [`Catalog::follow`]; a fuller batch means a reload.
-const FOLLOW_BATCH: usize = 256;
-
-impl Catalog {
     async fn apply_events(&self, batch: Vec<StoreEvent>) -> Result<(), StoreError> {
         let mut changed = Vec::new();
         let mut resync = batch.len() >= FOLLOW_BATCH;
@@ -186,17 +185,17 @@ impl Catalog {
             }
         }
         if resync {
-            return self.reload().await;
+            self.reload().await
+        } else if changed.is_empty() {
+            Ok(())
+        } else {
+            self.refresh(changed).await
         }
-        if changed.is_empty() {
-            return Ok(());
-        }
-        for (collection, id) in changed {
-            self.refresh(collection, id).await?;
-        }
-        Ok(())
     }
 }
+
+/// Events taken at once by [`Catalog::follow`]; a fuller batch means a reload.
+const FOLLOW_BATCH: usize = 256;
 
 async fn load_snapshot(store: &dyn Store) -> Result<Snapshot, StoreError> {
     let started = std::time::Instant::now();
