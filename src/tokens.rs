@@ -64,15 +64,15 @@ impl TokenVerifier {
         let hash = hash_secret(secret);
         let found = match self.store.find_token(&hash).await {
             Ok(found) => {
-                if let Ok(mut cache) = self.last_known.write() {
+                // Every authenticated request gets here: take the write lock only on a change.
+                let known = self.last_known.read().ok().map(|c| c.get(&hash).cloned());
+                if known.as_ref() != Some(&found)
+                    && let Ok(mut cache) = self.last_known.write()
+                {
                     match &found {
-                        Some(t) => {
-                            cache.insert(hash, t.clone());
-                        }
-                        None => {
-                            cache.remove(&hash);
-                        }
-                    }
+                        Some(t) => cache.insert(hash, t.clone()),
+                        None => cache.remove(&hash),
+                    };
                 }
                 found
             }
