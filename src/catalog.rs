@@ -6,7 +6,7 @@
 //! the changes other instances make.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use arc_swap::ArcSwap;
 use tokio::sync::Mutex;
@@ -25,6 +25,9 @@ pub struct Catalog {
     available: AtomicBool,
     /// Changes by other instances, subscribed to before the first load so none falls between.
     events: std::sync::Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<StoreEvent>>>,
+    /// Grows whenever another process may have created or revoked a token: token checks
+    /// cached before are not to be trusted after.
+    token_epoch: Arc<AtomicU64>,
 }
 
 impl Catalog {
@@ -38,6 +41,7 @@ impl Catalog {
             writer: Mutex::new(()),
             available: AtomicBool::new(true),
             events: std::sync::Mutex::new(events),
+            token_epoch: Arc::new(AtomicU64::new(0)),
         }))
     }
 
@@ -48,6 +52,12 @@ impl Catalog {
 
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
+    }
+
+    /// A counter that grows whenever tokens may have changed in the store (see
+    /// [`crate::tokens::TokenVerifier`]).
+    pub fn token_epoch(&self) -> Arc<AtomicU64> {
+        Arc::clone(&self.token_epoch)
     }
 
     /// Whether the store was reachable at the last attempt.
@@ -64,7 +74,23 @@ impl Catalog {
     }
 
     /// Commits a batch to the store, then shows it to readers. All or nothing.
-    pub async fn write(&self, ops: Vec<WriteOp>, actor: &str) -> Result<Vec<Change>, StoreError> {
+    ///
+    /// The commit and the index update run in a task of their own, which finishes both even
+    /// when the caller stops waiting (a client that disconnects, a timeout, a shutdown), so the
+    /// index never stays behind a commit.
+    pub async fn write(
+        self: &Arc<Self>,
+        ops: Vec<WriteOp>,
+        actor: &str,
+    ) -> Result<Vec<Change>, StoreError> {
+        let this = Arc::clone(self);
+        let actor = actor.to_owned();
+        tokio::spawn(async move { this.write_now(ops, &actor).await })
+            .await
+            .map_err(|e| StoreError::backend("applying a write", e))?
+    }
+
+    async fn write_now(&self, ops: Vec<WriteOp>, actor: &str) -> Result<Vec<Change>, StoreError> {
         let _guard = self.writer.lock().await;
         let result = self.store.apply(ops, actor).await;
         self.note(&result);
@@ -73,6 +99,8 @@ impl Catalog {
         Ok(changes)
     }
 
+    /// Shows committed changes to readers, in the order they were made. Should that fail, the
+    /// index is rebuilt from the store, so it never stays behind. The caller holds `writer`.
     async fn apply_to_index(&self, changes: Vec<Change>) {
         let mut upserts = Vec::new();
         let mut deletes = Vec::new();
@@ -88,9 +116,11 @@ impl Catalog {
             tokio::task::spawn_blocking(move || current.with_changes(&upserts, &deletes)).await;
         match next {
             Ok(next) => self.snapshot.store(Arc::new(next)),
-            // Only a panic in the update gets here; the index keeps its previous snapshot.
             Err(e) => {
-                tracing::error!(error = %e, "index update failed; the index is stale until the next reload");
+                tracing::error!(error = %e, "index update failed; rebuilding the index from the store");
+                if let Err(e) = self.reload_locked().await {
+                    tracing::error!(error = %e, "rebuilding the index failed; it stays behind the store until the next reload");
+                }
             }
         }
     }
@@ -98,6 +128,10 @@ impl Catalog {
     /// Rebuilds the whole index from the store.
     pub async fn reload(&self) -> Result<(), StoreError> {
         let _guard = self.writer.lock().await;
+        self.reload_locked().await
+    }
+
+    async fn reload_locked(&self) -> Result<(), StoreError> {
         let result = load_snapshot(self.store.as_ref()).await;
         self.note(&result);
         self.snapshot.store(Arc::new(result?));
@@ -107,15 +141,22 @@ impl Catalog {
     /// Brings these records of the index in line with the store, in one index update.
     async fn refresh(&self, records: Vec<(Collection, RecordId)>) -> Result<(), StoreError> {
         let _guard = self.writer.lock().await;
-        let mut changes = Vec::with_capacity(records.len());
-        for (collection, id) in records {
-            let result = self.store.get(collection, &id).await;
-            self.note(&result);
-            changes.push(match result? {
+        let result = self.store.get_many(&records).await;
+        self.note(&result);
+        let mut found: std::collections::HashMap<(Collection, RecordId), Record> = result?
+            .into_iter()
+            .map(|r| ((r.collection(), r.id().clone()), r))
+            .collect();
+        let changes = records
+            .into_iter()
+            .map(|key| match found.remove(&key) {
                 Some(record) => Change::Upsert(Arc::new(record)),
-                None => Change::Delete { collection, id },
-            });
-        }
+                None => Change::Delete {
+                    collection: key.0,
+                    id: key.1,
+                },
+            })
+            .collect();
         self.apply_to_index(changes).await;
         Ok(())
     }
@@ -130,7 +171,7 @@ impl Catalog {
                 // Take what else is already queued: a bulk change elsewhere arrives as a burst,
                 // better answered by one reload than by thousands of single-record reads.
                 let mut batch = vec![first];
-                while batch.len() < FOLLOW_BATCH {
+                while batch.len() < FOLLOW_TAKE {
                     match events.try_recv() {
                         Ok(e) => batch.push(e),
                         Err(_) => break,
@@ -155,7 +196,7 @@ impl Catalog {
         deleted: bool,
     ) -> bool {
         let snapshot = self.snapshot();
-        let indexed = snapshot.layer(collection).get(id);
+        let indexed = snapshot.unrestricted_layer(collection).get(id);
         match (deleted, version, indexed) {
             (true, _, None) => true,
             (false, Some(v), Some(r)) => r.meta().version >= v,
@@ -165,7 +206,8 @@ impl Catalog {
 
     async fn apply_events(&self, batch: Vec<StoreEvent>) -> Result<(), StoreError> {
         let mut changed = Vec::new();
-        let mut resync = batch.len() >= FOLLOW_BATCH;
+        let mut seen = std::collections::HashSet::new();
+        let mut resync = false;
         for event in batch {
             match event {
                 StoreEvent::Changed {
@@ -174,17 +216,26 @@ impl Catalog {
                     version,
                     deleted,
                 } => {
+                    // This instance's own writes come back too: already shown, dropped here.
                     if !self.is_current(collection, &id, version, deleted)
-                        && !changed.contains(&(collection, id.clone()))
+                        && seen.insert((collection, id.clone()))
                     {
                         changed.push((collection, id));
                     }
                 }
-                StoreEvent::Resync => resync = true,
+                StoreEvent::Resync => {
+                    resync = true;
+                    self.token_epoch.fetch_add(1, Ordering::Relaxed);
+                }
+                StoreEvent::TokensChanged => {
+                    self.token_epoch.fetch_add(1, Ordering::Relaxed);
+                }
                 StoreEvent::Availability(up) => self.available.store(up, Ordering::Relaxed),
             }
         }
-        if resync {
+        // Only what others changed counts: many of them are better read by one full reload
+        // than in batches.
+        if resync || changed.len() >= FOLLOW_RELOAD {
             self.reload().await
         } else if changed.is_empty() {
             Ok(())
@@ -194,8 +245,12 @@ impl Catalog {
     }
 }
 
-/// Events taken at once by [`Catalog::follow`]; a fuller batch means a reload.
-const FOLLOW_BATCH: usize = 256;
+/// Events taken from the queue at once by [`Catalog::follow`].
+const FOLLOW_TAKE: usize = 65_536;
+
+/// Records changed by other processes in one batch from which a full reload is cheaper than
+/// reading them by key (one query for the whole batch).
+const FOLLOW_RELOAD: usize = 20_000;
 
 async fn load_snapshot(store: &dyn Store) -> Result<Snapshot, StoreError> {
     let started = std::time::Instant::now();

@@ -64,7 +64,7 @@ pub fn operations() -> Result<Vec<WriteOp>, DemoError> {
 }
 
 /// Loads the demo into the store if it holds no record; returns how many were loaded.
-pub async fn load_if_empty(catalog: &Catalog) -> Result<usize, DemoError> {
+pub async fn load_if_empty(catalog: &std::sync::Arc<Catalog>) -> Result<usize, DemoError> {
     if catalog.store().count().await? > 0 {
         return Ok(0);
     }

@@ -4,7 +4,9 @@
 //! carry 256 bits of entropy, so a fast hash is the right tool (no password stretching needed).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
@@ -36,19 +38,37 @@ pub enum TokenError {
     Store(#[from] StoreError),
 }
 
-/// Resolves secrets to principals through the store, remembering the last good answer so
-/// that authenticated reads keep working while the database is unreachable. Revocation takes
-/// effect at once whenever the store answers.
+/// How long a verified token is trusted without asking the store again, unless the store says
+/// tokens changed (a revoke, seen through NOTIFY on PostgreSQL or the change poller on
+/// SQLite) first.
+pub const VERIFIED_TTL: Duration = Duration::from_secs(10);
+
+/// A token the store confirmed, and when.
+#[derive(Debug, Clone)]
+struct Verified {
+    token: TokenRecord,
+    at: Instant,
+    epoch: u64,
+}
+
+/// Resolves secrets to principals. A verified token is cached for [`VERIFIED_TTL`] or until
+/// the store reports a change to tokens, so requests do not hit the store each time; a
+/// revoke is seen at the next request after the change is reported. While the database is
+/// unreachable, the last good answer for a token stands, so authenticated reads keep working.
 pub struct TokenVerifier {
     store: Arc<dyn Store>,
-    last_known: RwLock<HashMap<String, TokenRecord>>,
+    epoch: Arc<AtomicU64>,
+    verified: RwLock<HashMap<String, Verified>>,
 }
 
 impl TokenVerifier {
-    pub fn new(store: Arc<dyn Store>) -> Self {
+    /// `epoch` grows whenever tokens may have changed in the store (see
+    /// [`crate::catalog::Catalog::token_epoch`]).
+    pub fn new(store: Arc<dyn Store>, epoch: Arc<AtomicU64>) -> Self {
         Self {
             store,
-            last_known: RwLock::new(HashMap::new()),
+            epoch,
+            verified: RwLock::new(HashMap::new()),
         }
     }
 
@@ -62,33 +82,48 @@ impl TokenVerifier {
             return Err(TokenError::Malformed);
         }
         let hash = hash_secret(secret);
+        let epoch = self.epoch.load(Ordering::Acquire);
+        let cached = self
+            .verified
+            .read()
+            .ok()
+            .and_then(|c| c.get(&hash).cloned());
+        if let Some(v) = &cached
+            && v.epoch == epoch
+            && v.at.elapsed() < VERIFIED_TTL
+        {
+            return Ok(principal(&v.token));
+        }
         let found = match self.store.find_token(&hash).await {
             Ok(found) => {
-                // Every authenticated request gets here: take the write lock only on a change.
-                let known = self.last_known.read().ok().map(|c| c.get(&hash).cloned());
-                if known.as_ref() != Some(&found)
-                    && let Ok(mut cache) = self.last_known.write()
-                {
+                if let Ok(mut cache) = self.verified.write() {
                     match &found {
-                        Some(t) => cache.insert(hash, t.clone()),
+                        Some(t) => cache.insert(
+                            hash,
+                            Verified {
+                                token: t.clone(),
+                                at: Instant::now(),
+                                epoch,
+                            },
+                        ),
                         None => cache.remove(&hash),
                     };
                 }
                 found
             }
-            Err(StoreError::Unavailable { .. }) => self
-                .last_known
-                .read()
-                .ok()
-                .and_then(|c| c.get(&hash).cloned()),
+            Err(StoreError::Unavailable { .. }) => cached.map(|v| v.token),
             Err(e) => return Err(e.into()),
         };
         let token = found.ok_or(TokenError::Unknown)?;
-        Ok(Principal::Token {
-            id: token.id,
-            name: token.name,
-            role: token.role,
-        })
+        Ok(principal(&token))
+    }
+}
+
+fn principal(token: &TokenRecord) -> Principal {
+    Principal::Token {
+        id: token.id,
+        name: token.name.clone(),
+        role: token.role,
     }
 }
 

@@ -649,12 +649,18 @@ fn observe(snapshot: &Snapshot, probes: &[(f64, f64)]) -> Observed {
     let layers = [Collection::Services, Collection::Settlements];
     let records = layers
         .iter()
-        .map(|c| snapshot.layer(*c).iter().map(|r| (**r).clone()).collect())
+        .map(|c| {
+            snapshot
+                .unrestricted_layer(*c)
+                .iter()
+                .map(|r| (**r).clone())
+                .collect()
+        })
         .collect();
     let present = (0..POOL)
         .map(|i| {
             snapshot
-                .layer(collection_of(i))
+                .unrestricted_layer(collection_of(i))
                 .get(&record_id(i))
                 .is_some()
         })
@@ -662,7 +668,7 @@ fn observe(snapshot: &Snapshot, probes: &[(f64, f64)]) -> Observed {
     let mut nearest = Vec::new();
     let mut intersecting = Vec::new();
     for c in layers {
-        let layer = snapshot.layer(c);
+        let layer = snapshot.unrestricted_layer(c);
         for &(lon, lat) in probes {
             let origin = LonLat::new(lon, lat).unwrap();
             // Every point record: a stale tree entry would show up here.
@@ -747,14 +753,19 @@ proptest! {
 fn an_upsert_with_an_older_or_equal_version_is_ignored() {
     let v2 = service_record("svc-x", 12.0, 42.0, ServiceKind::Pas, 2);
     let s0 = Snapshot::build(vec![(*v2).clone()]);
-    let layer = |s: &Snapshot| s.layer(Collection::Services).get(v2.id()).cloned().unwrap();
+    let layer = |s: &Snapshot| {
+        s.unrestricted_layer(Collection::Services)
+            .get(v2.id())
+            .cloned()
+            .unwrap()
+    };
     let origin = LonLat::new(7.0, 45.0).unwrap();
     for version in [1, 2] {
         let moved = service_record("svc-x", 7.0, 45.0, ServiceKind::Shelter, version);
         let s1 = s0.with_changes(&[moved], &[]);
         assert_eq!(*layer(&s1), *v2, "version {version}");
         let n = s1
-            .layer(Collection::Services)
+            .unrestricted_layer(Collection::Services)
             .nearest(origin, 1, None, |_| true);
         assert_eq!(n[0].record.meta().version, 2);
         assert!(n[0].distance_m > 100_000.0);
@@ -763,7 +774,7 @@ fn an_upsert_with_an_older_or_equal_version_is_ignored() {
     let s3 = s0.with_changes(&[moved], &[]);
     assert_eq!(layer(&s3).meta().version, 3);
     let n = s3
-        .layer(Collection::Services)
+        .unrestricted_layer(Collection::Services)
         .nearest(origin, 5, None, |_| true);
     assert_eq!(n.len(), 1, "the old position is gone");
     assert_eq!(n[0].distance_m, 0.0);
@@ -777,7 +788,7 @@ fn a_re_created_record_replaces_the_old_one_whatever_its_version() {
     let s0 = Snapshot::build(vec![(*old).clone()]);
     let new = service_record_meta("svc-x", 7.0, 45.0, ServiceKind::Pas, incarnation(1, 1));
     let s1 = s0.with_changes(&[Arc::clone(&new)], &[]);
-    let services = s1.layer(Collection::Services);
+    let services = s1.unrestricted_layer(Collection::Services);
     assert_eq!(**services.get(new.id()).unwrap(), *new);
     let n = services.nearest(LonLat::new(12.0, 42.0).unwrap(), 5, None, |_| true);
     assert_eq!(n.len(), 1, "the old position is gone");
@@ -794,8 +805,8 @@ fn an_ignored_upsert_copies_nothing() {
         &[(Collection::Services, RecordId::parse("svc-none").unwrap())],
     );
     assert!(std::ptr::eq(
-        s0.layer(Collection::Services),
-        s1.layer(Collection::Services)
+        s0.unrestricted_layer(Collection::Services),
+        s1.unrestricted_layer(Collection::Services)
     ));
 }
 
@@ -831,16 +842,19 @@ fn untouched_layers_are_shared_between_snapshots() {
         &[(Collection::Worksites, RecordId::parse("ws-none").unwrap())],
     );
     assert!(!std::ptr::eq(
-        s0.layer(Collection::Services),
-        s1.layer(Collection::Services)
+        s0.unrestricted_layer(Collection::Services),
+        s1.unrestricted_layer(Collection::Services)
     ));
     for c in [
         Collection::Settlements,
         Collection::Worksites,
         Collection::Territories,
     ] {
-        assert!(std::ptr::eq(s0.layer(c), s1.layer(c)), "{c:?}");
+        assert!(
+            std::ptr::eq(s0.unrestricted_layer(c), s1.unrestricted_layer(c)),
+            "{c:?}"
+        );
     }
-    assert_eq!(s1.layer(Collection::Services).len(), 2);
-    assert_eq!(s0.layer(Collection::Services).len(), 1);
+    assert_eq!(s1.unrestricted_layer(Collection::Services).len(), 2);
+    assert_eq!(s0.unrestricted_layer(Collection::Services).len(), 1);
 }

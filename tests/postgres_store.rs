@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use faro::domain::{Collection, FeatureInput, Record, RecordId, Role};
 use faro::storage::postgres::PostgresStore;
-use faro::storage::{Change, Store, StoreError, StoreEvent, WriteOp};
+use faro::storage::{Change, Precondition, Store, StoreError, StoreEvent, WriteOp};
 use futures_util::FutureExt;
 use serde_json::{Value, json};
 use tokio::sync::mpsc::UnboundedReceiver;
@@ -121,7 +121,7 @@ fn replace(collection: Collection, id: &str, expected: Option<i64>, value: Value
     let f = feature(collection, value);
     WriteOp::Replace {
         id: RecordId::parse(id).unwrap(),
-        expected_version: expected,
+        expected: expected.map_or(Precondition::Any, Precondition::Version),
         geometry: f.geometry,
         attributes: f.attributes,
     }
@@ -131,7 +131,7 @@ fn delete(collection: Collection, id: &str, expected: Option<i64>) -> WriteOp {
     WriteOp::Delete {
         collection,
         id: RecordId::parse(id).unwrap(),
-        expected_version: expected,
+        expected: expected.map_or(Precondition::Any, Precondition::Version),
     }
 }
 
@@ -437,8 +437,9 @@ async fn write_errors_name_the_record_and_change_nothing() {
             Err(StoreError::VersionMismatch {
                 collection: Collection::Services,
                 id,
-                expected: 7,
+                expected: Precondition::Version(7),
                 actual: 1,
+                ..
             }) => {
                 assert_eq!(id.as_str(), "svc-a");
             }
@@ -449,7 +450,7 @@ async fn write_errors_name_the_record_and_change_nothing() {
             .await
         {
             Err(StoreError::VersionMismatch {
-                expected: 2,
+                expected: Precondition::Version(2),
                 actual: 1,
                 ..
             }) => {}
@@ -531,7 +532,7 @@ async fn a_batch_is_all_or_nothing() {
             matches!(
                 err,
                 StoreError::VersionMismatch {
-                    expected: 1,
+                    expected: Precondition::Version(1),
                     actual: 2,
                     ..
                 }
@@ -604,7 +605,7 @@ async fn concurrent_replaces_with_the_same_version_let_one_win() {
             assert_eq!(wins, 1, "round {round}: {ra:?} / {rb:?}");
             let loser = if ra.is_ok() { rb } else { ra };
             assert!(
-                matches!(loser, Err(StoreError::VersionMismatch { expected, actual, .. }) if expected == round && actual == round + 1),
+                matches!(&loser, Err(StoreError::VersionMismatch { expected, actual, .. }) if *expected == Precondition::Version(round) && *actual == round + 1),
                 "{loser:?}"
             );
         }

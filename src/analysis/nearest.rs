@@ -2,8 +2,9 @@
 
 use chrono::NaiveDateTime;
 
-use crate::domain::{Collection, Language, LonLat, Principal, Record, ServiceKind};
-use crate::index::{KindSet, Neighbour, Snapshot};
+use crate::domain::{Language, LonLat, Record, ServiceKind};
+use crate::index::query::View;
+use crate::index::{KindSet, Neighbour};
 
 /// Largest `k` a caller may ask for.
 pub const MAX_K: usize = 100;
@@ -22,14 +23,11 @@ pub struct NearestQuery {
     pub language: Option<Language>,
 }
 
-/// Whether a service passes the query's filters and the caller may see it.
-pub fn matches(query: &NearestQuery, principal: &Principal, record: &Record) -> bool {
+/// Whether a service passes the query's filters (what the caller may see is the view's part).
+pub fn matches(query: &NearestQuery, record: &Record) -> bool {
     let Some(service) = record.as_service() else {
         return false;
     };
-    if !principal.can_see(record) {
-        return false;
-    }
     if !query.kinds.is_empty() && !query.kinds.contains(&service.kind) {
         return false;
     }
@@ -48,16 +46,12 @@ pub fn matches(query: &NearestQuery, principal: &Principal, record: &Record) -> 
 }
 
 /// The `k` nearest services the caller may see, by geodesic distance (metres), ties by id.
-pub fn nearest_services(
-    snapshot: &Snapshot,
-    query: &NearestQuery,
-    principal: &Principal,
-) -> Vec<Neighbour> {
-    snapshot.layer(Collection::Services).nearest_of_kinds(
+pub fn nearest_services(view: &View, query: &NearestQuery) -> Vec<Neighbour> {
+    view.nearest_services(
         query.origin,
         query.k.min(MAX_K),
         query.max_distance_m,
         KindSet::of(&query.kinds),
-        |r| matches(query, principal, r),
+        |r| matches(query, r),
     )
 }

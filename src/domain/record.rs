@@ -284,8 +284,18 @@ impl Record {
         self.as_service().is_some_and(|s| s.confidential)
     }
 
-    /// The record's ETag value (a strong validator built from the version).
+    /// The record's entity tag, unquoted: its version and its incarnation (creation time in
+    /// microseconds, hex), so that a deleted and re-created record never repeats a tag.
+    pub fn entity_tag(&self) -> String {
+        format!(
+            "{}-{:x}",
+            self.meta.version,
+            self.meta.created_at.timestamp_micros()
+        )
+    }
+
+    /// The record's `ETag` header value (a strong validator): the quoted [`Record::entity_tag`].
     pub fn etag(&self) -> String {
-        format!("\"{}\"", self.meta.version)
+        format!("\"{}\"", self.entity_tag())
     }
 }

@@ -10,10 +10,18 @@ use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
 use super::AppState;
 use super::error::ApiError;
 use crate::domain::Principal;
+use crate::index::query::{View, Visibility};
 
 /// The authenticated (or anonymous) caller. A malformed, unknown or revoked token is a 401,
 /// never a silent downgrade to anonymous.
 pub struct Caller(pub Principal);
+
+impl Caller {
+    /// The current snapshot as this caller may see it: the way every handler reads records.
+    pub fn view(&self, state: &AppState) -> View {
+        state.catalog.snapshot().view(Visibility::of(&self.0))
+    }
+}
 
 impl FromRequest for Caller {
     type Error = ApiError;

@@ -91,6 +91,9 @@ impl ResponseError for ApiError {
             body["details"] = json!(self.details);
         }
         let mut resp = HttpResponse::build(self.status);
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            resp.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
+        }
         if self.status == StatusCode::UNAUTHORIZED {
             resp.insert_header((
                 header::WWW_AUTHENTICATE,
@@ -144,7 +147,7 @@ impl From<StoreError> for ApiError {
                 Self::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "unavailable",
-                    "the database is unreachable; writes are refused until it is back (reads are served from memory)",
+                    "the database is unreachable or busy; retry shortly (writes are refused until it answers; reads are served from memory)",
                 )
             }
             _ => Self::internal("store", &e),

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::{self, ContentType};
+use actix_web::http::header::{self, ContentType, Header as _};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -18,7 +18,8 @@ use crate::domain::{
     Bbox, Collection, FeatureInput, Principal, Record, RecordId, ServiceKind, TerritoryLevel,
     WorksiteKind,
 };
-use crate::storage::WriteOp;
+use crate::index::query::{ItemsQuery, Page, QueryError, View};
+use crate::storage::{Precondition, WriteOp};
 
 pub const GEOJSON: &str = "application/geo+json";
 const CRS84: &str = "http://www.opengis.net/def/crs/OGC/1.3/CRS84";
@@ -135,12 +136,7 @@ pub async fn conformance() -> HttpResponse {
     ]}))
 }
 
-fn collection_json(
-    base: &str,
-    collection: Collection,
-    state: &AppState,
-    principal: &Principal,
-) -> Value {
+fn collection_json(base: &str, collection: Collection, view: &View) -> Value {
     let mut doc = json!({
         "id": collection.as_str(),
         "title": collection.title(),
@@ -152,18 +148,11 @@ fn collection_json(
             link(format!("{base}/collections/{collection}/items"), "items", GEOJSON, "Items"),
         ],
     });
-    if principal.check_read(collection).is_err() {
+    if view.visibility().check_collection(collection).is_err() {
         doc["restricted"] = json!(true);
         return doc;
     }
-    let snapshot = state.catalog.snapshot();
-    let layer = snapshot.layer(collection);
-    let extent = if principal.is_authorised_reader() {
-        layer.extent()
-    } else {
-        layer.anonymous_extent()
-    };
-    if let Some(e) = extent {
+    if let Some(e) = view.extent(collection) {
         doc["extent"] = json!({"spatial": {
             "bbox": [[e.min().x, e.min().y, e.max().x, e.max().y]],
             "crs": CRS84,
@@ -182,9 +171,10 @@ pub async fn collections(
     let p: FormatParams = params::raw(&req)?;
     params::check_format(p.f.as_deref(), false)?;
     let base = base_url(&req);
+    let view = caller.view(&state);
     let list: Vec<Value> = Collection::ALL
         .iter()
-        .map(|c| collection_json(&base, *c, &state, &caller.0))
+        .map(|c| collection_json(&base, *c, &view))
         .collect();
     Ok(HttpResponse::Ok().json(json!({
         "collections": list,
@@ -208,8 +198,7 @@ pub async fn collection(
     Ok(HttpResponse::Ok().json(collection_json(
         &base_url(&req),
         collection,
-        &state,
-        &caller.0,
+        &caller.view(&state),
     )))
 }
 
@@ -260,24 +249,10 @@ fn kind_filter(collection: Collection, value: Option<&str>) -> Result<Vec<&'stat
     })
 }
 
-fn text_matches(record: &Record, needle: &str) -> bool {
-    use crate::domain::Attributes as A;
-    let hit = |s: &str| s.to_lowercase().contains(needle);
-    let opt = |s: &Option<String>| s.as_deref().is_some_and(hit);
-    match record.attributes() {
-        A::Service(s) => {
-            hit(&s.name) || opt(&s.organization) || opt(&s.description) || opt(&s.address)
-        }
-        A::Settlement(s) => hit(&s.name) || opt(&s.notes) || opt(&s.sector),
-        A::Worksite(w) => hit(&w.name) || opt(&w.notes),
-        A::Territory(t) => hit(&t.name) || opt(&t.code),
-    }
-}
-
 /// The same query string with `offset` replaced.
-fn with_offset(req: &HttpRequest, offset: i64) -> String {
+fn with_offset(query_string: &str, offset: i64) -> String {
     let mut pairs: Vec<(String, String)> =
-        serde_urlencoded::from_str(req.query_string()).unwrap_or_default();
+        serde_urlencoded::from_str(query_string).unwrap_or_default();
     pairs.retain(|(k, _)| k != "offset");
     pairs.push(("offset".to_owned(), offset.to_string()));
     serde_urlencoded::to_string(&pairs).unwrap_or_default()
@@ -295,7 +270,8 @@ pub async fn items(
     caller: Caller,
 ) -> Result<HttpResponse, ApiError> {
     let collection = parse_collection(&path)?;
-    caller.0.check_read(collection)?;
+    let view = caller.view(&state);
+    view.visibility().check_collection(collection)?;
     let p: ItemsParams = params::raw(&req)?;
     params::check_format(p.f.as_deref(), false)?;
     let limit = params::int_in("limit", p.limit.as_deref(), 1, MAX_LIMIT)?.unwrap_or(DEFAULT_LIMIT);
@@ -306,66 +282,73 @@ pub async fn items(
         .map(Bbox::parse)
         .transpose()
         .map_err(|e| ApiError::invalid_parameter("bbox", e.reason))?;
-    let kinds = kind_filter(collection, p.kind.as_deref())?;
-    let needle =
-        p.q.as_deref()
+    let territory = p
+        .territory
+        .as_deref()
+        .map(RecordId::parse)
+        .transpose()
+        .map_err(|e| ApiError::invalid_parameter("territory", e.reason))?;
+    let query = ItemsQuery {
+        bbox,
+        territory,
+        kinds: kind_filter(collection, p.kind.as_deref())?,
+        text: p
+            .q
+            .as_deref()
             .map(|q| q.trim().to_lowercase())
-            .filter(|q| !q.is_empty());
+            .filter(|q| !q.is_empty()),
+        offset: usize::try_from(offset).unwrap_or(usize::MAX),
+        limit: Some(usize::try_from(limit).unwrap_or(usize::MAX)),
+    };
+    let base = base_url(&req);
+    let path = req.path().to_owned();
+    let query_string = req.query_string().to_owned();
+    let answer = move || -> Result<Vec<u8>, ApiError> {
+        let page = view.items(collection, &query).map_err(|e| match e {
+            QueryError::UnknownTerritory(_) => ApiError::invalid_parameter("territory", &e),
+            QueryError::Access(a) => a.into(),
+        })?;
+        items_response(
+            &base,
+            &path,
+            &query_string,
+            collection,
+            &page,
+            offset,
+            limit,
+        )
+    };
+    // Scans, and pages of thousands of features to serialise, stay off the async workers.
+    let body =
+        if p.bbox.is_none() && p.territory.is_none() && p.q.is_none() && limit <= DEFAULT_LIMIT {
+            answer()?
+        } else {
+            web::block(answer)
+                .await
+                .map_err(|e| ApiError::internal("listing items", &e))??
+        };
+    Ok(HttpResponse::Ok().content_type(GEOJSON).body(body))
+}
 
-    let snapshot = state.catalog.snapshot();
-    let territory = match p.territory.as_deref() {
-        None => None,
-        Some(t) => {
-            let id = RecordId::parse(t)
-                .map_err(|e| ApiError::invalid_parameter("territory", e.reason))?;
-            let rec = snapshot
-                .layer(Collection::Territories)
-                .get(&id)
-                .ok_or_else(|| {
-                    ApiError::invalid_parameter("territory", format!("no territory with id `{t}`"))
-                })?;
-            Some(Arc::clone(rec))
-        }
-    };
-    let layer = snapshot.layer(collection);
-    let candidates: Vec<&Arc<Record>> = match (&bbox, &territory) {
-        (Some(b), _) => layer.intersecting(&geo::Geometry::Rect(b.to_rect())),
-        (None, Some(t)) => layer.intersecting(t.geometry()),
-        (None, None) => layer.iter().collect(),
-    };
-    let matched: Vec<&Arc<Record>> = candidates
-        .into_iter()
-        .filter(|r| caller.0.can_see(r))
-        .filter(|r| {
-            kinds.is_empty()
-                || r.attributes()
-                    .kind_str()
-                    .is_some_and(|k| kinds.contains(&k))
-        })
-        .filter(|r| needle.as_deref().is_none_or(|n| text_matches(r, n)))
-        .filter(|r| {
-            bbox.is_none()
-                || territory
-                    .as_ref()
-                    .is_none_or(|t| geo::Intersects::intersects(t.geometry(), r.geometry()))
-        })
-        .collect();
-    let number_matched = matched.len();
+fn items_response(
+    base: &str,
+    path: &str,
+    query_string: &str,
+    collection: Collection,
+    page: &Page,
+    offset: i64,
+    limit: i64,
+) -> Result<Vec<u8>, ApiError> {
+    let number_matched = page.number_matched;
     let start = usize::try_from(offset)
         .unwrap_or(usize::MAX)
         .min(number_matched);
-    let page: Vec<FeatureView<'_>> = matched
-        .iter()
-        .skip(start)
-        .take(usize::try_from(limit).unwrap_or(usize::MAX))
-        .map(|r| FeatureView::new(r))
-        .collect();
-    let returned = page.len();
-    let base = base_url(&req);
-    let self_href = if req.query_string().is_empty() {
-        format!("{base}{}", req.path())
+    let features: Vec<FeatureView<'_>> = page.records.iter().map(|r| FeatureView::new(r)).collect();
+    let returned = features.len();
+    let self_href = if query_string.is_empty() {
+        format!("{base}{path}")
     } else {
-        format!("{base}{}?{}", req.path(), req.query_string())
+        format!("{base}{path}?{query_string}")
     };
     let mut links = vec![
         link(self_href, "self", GEOJSON, "This page"),
@@ -380,7 +363,7 @@ pub async fn items(
     if next < number_matched {
         let next = i64::try_from(next).unwrap_or(i64::MAX);
         links.push(link(
-            format!("{base}{}?{}", req.path(), with_offset(&req, next)),
+            format!("{base}{path}?{}", with_offset(query_string, next)),
             "next",
             GEOJSON,
             "Next page",
@@ -389,17 +372,17 @@ pub async fn items(
     if start > 0 {
         let prev = (offset - limit).max(0);
         links.push(link(
-            format!("{base}{}?{}", req.path(), with_offset(&req, prev)),
+            format!("{base}{path}?{}", with_offset(query_string, prev)),
             "prev",
             GEOJSON,
             "Previous page",
         ));
     }
-    let mut body = FeatureCollectionView::new(page);
+    let mut body = FeatureCollectionView::new(features);
     body.number_matched = Some(number_matched);
     body.time_stamp = Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
     body.links = links;
-    Ok(body.respond(StatusCode::OK))
+    serde_json::to_vec(&body).map_err(|e| ApiError::internal("serialising features", &e))
 }
 
 fn item_response(status: StatusCode, base: &str, record: &Record) -> HttpResponse {
@@ -439,29 +422,41 @@ pub async fn item(
 ) -> Result<HttpResponse, ApiError> {
     let (c, id) = path.into_inner();
     let collection = parse_collection(&c)?;
-    caller.0.check_read(collection)?;
+    let view = caller.view(&state);
+    view.visibility().check_collection(collection)?;
     let p: FormatParams = params::raw(&req)?;
     params::check_format(p.f.as_deref(), false)?;
     let id = parse_id(&id)?;
-    let snapshot = state.catalog.snapshot();
-    let record = snapshot
-        .layer(collection)
-        .get(&id)
-        .filter(|r| caller.0.can_see(r))
+    // A record the caller may not see answers exactly as a missing one: 404, never a 304.
+    let record = view
+        .get(collection, &id)
+        .map_err(|e| ApiError::not_found(e.to_string()))?
         .ok_or_else(|| ApiError::not_found(format!("{collection} record `{id}` not found")))?;
-    if let Some(inm) = req
-        .headers()
-        .get(header::IF_NONE_MATCH)
-        .and_then(|h| h.to_str().ok())
-        && inm
-            .split(',')
-            .any(|t| t.trim().trim_start_matches("W/") == record.etag())
-    {
+    let not_modified = match header::IfNoneMatch::parse(&req) {
+        Ok(header::IfNoneMatch::Any) => true,
+        Ok(header::IfNoneMatch::Items(tags)) => {
+            let current = header::EntityTag::new_strong(record.entity_tag());
+            tags.iter().any(|t| t.weak_eq(&current))
+        }
+        Err(_) if req.headers().contains_key(header::IF_NONE_MATCH) => {
+            return Err(invalid_header("If-None-Match"));
+        }
+        Err(_) => false,
+    };
+    if not_modified {
         return Ok(HttpResponse::NotModified()
             .insert_header((header::ETAG, record.etag()))
             .finish());
     }
     Ok(item_response(StatusCode::OK, &base_url(&req), record))
+}
+
+fn invalid_header(name: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "invalid_header",
+        format!("{name} is not a list of entity tags (like \"3-5f1e2a\") or `*`"),
+    )
 }
 
 /// The item a write addresses, once the caller may write to its collection.
@@ -475,6 +470,98 @@ fn writable_item(
     Ok((collection, parse_id(&id)?))
 }
 
+/// What an update or delete demands of the stored record, from `If-Match` (required: without
+/// it, two clients could overwrite each other's changes unknowingly).
+fn precondition(req: &HttpRequest) -> Result<Precondition, ApiError> {
+    if !req.headers().contains_key(header::IF_MATCH) {
+        return Err(ApiError::new(
+            StatusCode::PRECONDITION_REQUIRED,
+            "precondition_required",
+            "this write needs `If-Match` with the item's ETag (GET the item first), \
+             or `If-Match: *` to apply it whatever the current version",
+        ));
+    }
+    match header::IfMatch::parse(req) {
+        Ok(header::IfMatch::Any) => Ok(Precondition::Any),
+        // If-Match compares strongly: a weak tag never matches (RFC 9110, 13.1.1).
+        Ok(header::IfMatch::Items(tags)) => Ok(Precondition::EntityTags(
+            tags.into_iter()
+                .filter(|t| !t.weak)
+                .map(|t| t.tag().to_owned())
+                .collect(),
+        )),
+        Err(_) => Err(invalid_header("If-Match")),
+    }
+}
+
+/// Media types a write body may have.
+const JSON_TYPES: &[&str] = &["application/json", "application/geo+json"];
+const PATCH_TYPES: &[&str] = &[
+    "application/json",
+    "application/geo+json",
+    "application/merge-patch+json",
+];
+
+/// Largest body of a single-item write (`PUT`, `PATCH`), in bytes: a feature of a million
+/// vertices fits.
+pub const MAX_ITEM_BODY_BYTES: usize = 32 * 1024 * 1024;
+
+/// Reads a write's body once the caller is known to be allowed to write: a wrong media type is
+/// a 415, a body over `cap` a 413 as soon as it is seen (from `Content-Length`, or while
+/// reading), and an empty or malformed body a 400.
+async fn read_json_body(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    allowed: &[&str],
+    cap: usize,
+) -> Result<Value, ApiError> {
+    use futures_util::StreamExt;
+    let media_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase());
+    match media_type.as_deref() {
+        Some(t) if allowed.contains(&t) => {}
+        other => {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                format!(
+                    "Content-Type `{}` is not accepted here; send {}",
+                    other.unwrap_or("(none)"),
+                    allowed.join(" or ")
+                ),
+            ));
+        }
+    }
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("the request body is larger than {cap} bytes"),
+        )
+    };
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<usize>().ok());
+    if declared.is_some_and(|n| n > cap) {
+        return Err(too_large());
+    }
+    let mut body = web::BytesMut::with_capacity(declared.unwrap_or(0).min(cap));
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| ApiError::bad_body(format!("reading the body: {e}")))?;
+        if body.len() + chunk.len() > cap {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    parse_json_body(&body)
+}
+
 fn parse_json_body(body: &[u8]) -> Result<Value, ApiError> {
     if body.is_empty() {
         return Err(ApiError::bad_body(
@@ -485,32 +572,13 @@ fn parse_json_body(body: &[u8]) -> Result<Value, ApiError> {
         .map_err(|e| ApiError::bad_body(format!("the body is not valid JSON: {e}")))
 }
 
-/// The version an `If-Match` header demands, if any (`*` demands none).
-fn if_match(req: &HttpRequest) -> Result<Option<i64>, ApiError> {
-    let Some(h) = req.headers().get(header::IF_MATCH) else {
-        return Ok(None);
-    };
-    let text = h
-        .to_str()
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_header",
-                "If-Match is not text",
-            )
-        })?
-        .trim();
-    if text == "*" {
-        return Ok(None);
-    }
-    let tag = text.trim_start_matches("W/").trim_matches('"');
-    tag.parse::<i64>().map(Some).map_err(|_| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_header",
-            format!("If-Match `{text}` is not an ETag this server issued (like \"3\")"),
-        )
-    })
+/// Runs validation (polygons of many vertices are CPU work) on a blocking thread.
+async fn off_worker<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    web::block(f)
+        .await
+        .map_err(|e| ApiError::internal("validating the body", &e))?
 }
 
 /// Creates one Feature or every Feature of a FeatureCollection; all or nothing.
@@ -522,15 +590,15 @@ fn if_match(req: &HttpRequest) -> Result<Option<i64>, ApiError> {
 pub async fn create(
     req: HttpRequest,
     path: web::Path<String>,
-    body: web::Bytes,
+    payload: web::Payload,
     state: web::Data<AppState>,
     caller: Caller,
 ) -> Result<HttpResponse, ApiError> {
     let collection = parse_collection(&path)?;
     caller.0.check_write(collection)?;
-    let doc = parse_json_body(&body)?;
+    let doc = read_json_body(&req, payload, JSON_TYPES, super::MAX_BODY_BYTES).await?;
     let single = doc.get("type").and_then(Value::as_str) == Some("Feature");
-    let inputs = FeatureInput::parse_document(collection, doc)?;
+    let inputs = off_worker(move || Ok(FeatureInput::parse_document(collection, doc)?)).await?;
     if inputs.is_empty() {
         return Err(ApiError::bad_body("the FeatureCollection has no features"));
     }
@@ -569,13 +637,14 @@ pub async fn create(
 pub async fn replace(
     req: HttpRequest,
     path: web::Path<(String, String)>,
-    body: web::Bytes,
+    payload: web::Payload,
     state: web::Data<AppState>,
     caller: Caller,
 ) -> Result<HttpResponse, ApiError> {
     let (collection, id) = writable_item(path, &caller.0)?;
-    let expected = if_match(&req)?;
-    let input = FeatureInput::parse(collection, parse_json_body(&body)?)?;
+    let expected = precondition(&req)?;
+    let doc = read_json_body(&req, payload, JSON_TYPES, MAX_ITEM_BODY_BYTES).await?;
+    let input = off_worker(move || Ok(FeatureInput::parse(collection, doc)?)).await?;
     if let Some(body_id) = &input.id
         && body_id != &id
     {
@@ -589,7 +658,7 @@ pub async fn replace(
         &caller.0,
         WriteOp::Replace {
             id,
-            expected_version: expected,
+            expected,
             geometry: input.geometry,
             attributes: input.attributes,
         },
@@ -620,24 +689,38 @@ async fn write_one(
 pub async fn patch(
     req: HttpRequest,
     path: web::Path<(String, String)>,
-    body: web::Bytes,
+    payload: web::Payload,
     state: web::Data<AppState>,
     caller: Caller,
 ) -> Result<HttpResponse, ApiError> {
     let (collection, id) = writable_item(path, &caller.0)?;
-    let Value::Object(mut doc) = parse_json_body(&body)? else {
+    let demanded = precondition(&req)?;
+    let Value::Object(mut doc) =
+        read_json_body(&req, payload, PATCH_TYPES, MAX_ITEM_BODY_BYTES).await?
+    else {
         return Err(ApiError::bad_body(
             "a patch is a JSON object with `properties` and/or `geometry`",
         ));
     };
-    let current = state
-        .catalog
-        .snapshot()
-        .layer(collection)
-        .get(&id)
+    let current = caller
+        .view(&state)
+        .get(collection, &id)
+        .map_err(|e| ApiError::not_found(e.to_string()))?
         .cloned()
         .ok_or_else(|| ApiError::not_found(format!("{collection} record `{id}` not found")))?;
-    let expected = if_match(&req)?.or(Some(current.meta().version));
+    // The patch is merged into the indexed record: the store must still hold exactly that one,
+    // and it must be the one the client asked for.
+    if !demanded.holds_for(&current) {
+        return Err(crate::storage::StoreError::VersionMismatch {
+            collection,
+            id,
+            expected: demanded,
+            actual: current.meta().version,
+            actual_tag: current.entity_tag(),
+        }
+        .into());
+    }
+    let expected = Precondition::EntityTags(vec![current.entity_tag()]);
     let mut props: Map<String, Value> = current.attributes().to_json();
     match doc.remove("properties") {
         None | Some(Value::Null) => {}
@@ -664,14 +747,14 @@ pub async fn patch(
         }
     }
     let feature = json!({"type": "Feature", "geometry": geometry, "properties": props});
-    let input = FeatureInput::parse(collection, feature)?;
+    let input = off_worker(move || Ok(FeatureInput::parse(collection, feature)?)).await?;
     write_one(
         &req,
         &state,
         &caller.0,
         WriteOp::Replace {
             id,
-            expected_version: expected,
+            expected,
             geometry: input.geometry,
             attributes: input.attributes,
         },
@@ -690,14 +773,14 @@ pub async fn delete(
     caller: Caller,
 ) -> Result<HttpResponse, ApiError> {
     let (collection, id) = writable_item(path, &caller.0)?;
-    let expected = if_match(&req)?;
+    let expected = precondition(&req)?;
     state
         .catalog
         .write(
             vec![WriteOp::Delete {
                 collection,
                 id,
-                expected_version: expected,
+                expected,
             }],
             &caller.0.actor(),
         )

@@ -19,7 +19,8 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 use super::AppState;
-use crate::index::Snapshot;
+use crate::domain::Collection;
+use crate::index::query::View;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
@@ -77,7 +78,7 @@ impl Metrics {
         );
         registry.register(
             "records",
-            "Records in the index per collection",
+            "Records per collection that the scraper may know of (anonymous: public ones)",
             records.clone(),
         );
         registry.register(
@@ -94,14 +95,19 @@ impl Metrics {
         }
     }
 
-    /// The Prometheus/OpenMetrics text.
-    pub fn render(&self, snapshot: &Snapshot, store_up: bool) -> String {
-        for (c, n) in snapshot.counts() {
-            self.records
-                .get_or_create(&CollectionLabels {
-                    collection: c.as_str().to_owned(),
-                })
-                .set(i64::try_from(n).unwrap_or(i64::MAX));
+    /// The Prometheus/OpenMetrics text. Record counts are those the `view`'s caller may know:
+    /// an anonymous scrape gets public services and territories only (the number of
+    /// confidential shelters or of settlements is not public), an authorised one every count.
+    pub fn render(&self, view: &View, store_up: bool) -> String {
+        self.records.clear();
+        for c in Collection::ALL {
+            if let Some(n) = view.count(*c) {
+                self.records
+                    .get_or_create(&CollectionLabels {
+                        collection: c.as_str().to_owned(),
+                    })
+                    .set(i64::try_from(n).unwrap_or(i64::MAX));
+            }
         }
         self.store_up.set(i64::from(store_up));
         let mut out = String::new();
@@ -118,9 +124,18 @@ pub async fn observe(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let start = Instant::now();
-    let method = req.method().to_string();
+    // Bounded label values: an invented method must not make a new series.
+    let method = match req.method().as_str() {
+        m @ ("GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS") => m,
+        _ => "other",
+    }
+    .to_owned();
+    let authorised = req
+        .headers()
+        .contains_key(actix_web::http::header::AUTHORIZATION);
     let state = req.app_data::<web::Data<AppState>>().cloned();
-    let res = next.call(req).await?;
+    let mut res = next.call(req).await?;
+    caller_headers(res.headers_mut(), authorised);
     let route = res
         .request()
         .match_pattern()
@@ -145,6 +160,26 @@ pub async fn observe(
             })
             .observe(elapsed.as_secs_f64());
     }
-    tracing::info!(%method, %route, status, elapsed_ms = elapsed.as_secs_f64() * 1000.0, "request");
+    // One line per request only when asked for (`RUST_LOG=faro::http=debug`): at INFO a busy
+    // server would write more log than anything else. Server errors are always logged.
+    let elapsed_ms = elapsed.as_secs_f64() * 1000.0;
+    if status >= 500 {
+        tracing::warn!(%method, %route, status, elapsed_ms, "request failed");
+    } else {
+        tracing::debug!(%method, %route, status, elapsed_ms, "request");
+    }
     Ok(res)
+}
+
+/// Answers depend on who asks: caches must key on `Authorization`, and must not keep an
+/// authorised answer at all (it can hold restricted positions).
+fn caller_headers(headers: &mut actix_web::http::header::HeaderMap, authorised: bool) {
+    use actix_web::http::header::{self, HeaderValue};
+    headers.append(header::VARY, HeaderValue::from_static("Authorization"));
+    if authorised {
+        headers.insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("private, no-store"),
+        );
+    }
 }

@@ -31,7 +31,7 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(catalog: Arc<Catalog>) -> Self {
-        let tokens = TokenVerifier::new(Arc::clone(catalog.store()));
+        let tokens = TokenVerifier::new(Arc::clone(catalog.store()), catalog.token_epoch());
         Self {
             catalog,
             tokens,
@@ -50,50 +50,76 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::PathConfig::default()
                 .error_handler(|e, _| ApiError::not_found(format!("path: {e}")).into()),
         )
-        .service(get("/", web::get().to(features::landing)))
-        .service(get("/conformance", web::get().to(features::conformance)))
-        .service(get("/collections", web::get().to(features::collections)))
-        .service(get(
-            "/collections/{collection}",
-            web::get().to(features::collection),
-        ))
+        .service(get("/", features::landing))
+        .service(get("/conformance", features::conformance))
+        .service(get("/collections", features::collections))
+        .service(get("/collections/{collection}", features::collection))
         .service(
             web::resource("/collections/{collection}/items")
                 .route(web::get().to(features::items))
+                .route(web::head().to(features::items))
                 .route(web::post().to(features::create))
-                .default_service(web::to(method_not_allowed)),
+                .default_service(web::to(allow("GET, HEAD, POST, OPTIONS"))),
         )
         .service(
             web::resource("/collections/{collection}/items/{id}")
                 .route(web::get().to(features::item))
+                .route(web::head().to(features::item))
                 .route(web::put().to(features::replace))
                 .route(web::patch().to(features::patch))
                 .route(web::delete().to(features::delete))
-                .default_service(web::to(method_not_allowed)),
+                .default_service(web::to(allow("GET, HEAD, PUT, PATCH, DELETE, OPTIONS"))),
         )
-        .service(get("/nearest", web::get().to(nearest::nearest)))
-        .service(get("/openapi.json", web::get().to(openapi::serve)))
-        .service(get("/healthz", web::get().to(ops::healthz)))
-        .service(get("/readyz", web::get().to(ops::readyz)))
-        .service(get("/metrics", web::get().to(ops::metrics)));
+        .service(get("/nearest", nearest::nearest))
+        .service(get("/openapi.json", openapi::serve))
+        .service(get("/healthz", ops::healthz))
+        .service(get("/readyz", ops::readyz))
+        .service(get("/metrics", ops::metrics));
 }
 
-/// A read-only resource: GET (and HEAD) only, 405 otherwise.
-fn get(path: &str, route: actix_web::Route) -> actix_web::Resource {
+/// A read-only resource: GET and HEAD (the same answer without its body), OPTIONS, and 405
+/// for anything else.
+fn get<F, Args>(path: &str, handler: F) -> actix_web::Resource
+where
+    F: actix_web::Handler<Args> + Clone,
+    Args: actix_web::FromRequest + 'static,
+    F::Output: actix_web::Responder + 'static,
+{
     web::resource(path)
-        .route(route)
-        .default_service(web::to(method_not_allowed))
+        .route(web::get().to(handler.clone()))
+        .route(web::head().to(handler))
+        .default_service(web::to(allow("GET, HEAD, OPTIONS")))
 }
 
-/// Answer for a method a resource does not support.
-async fn method_not_allowed(
-    req: actix_web::HttpRequest,
-) -> Result<actix_web::HttpResponse, ApiError> {
-    Err(ApiError::new(
-        actix_web::http::StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
-        format!("{} is not supported on {}", req.method(), req.path()),
-    ))
+/// The answer for a method a resource has no route for: `OPTIONS` gets 204 with `Allow`,
+/// anything else 405 with `Allow` and the JSON error body.
+fn allow(
+    methods: &'static str,
+) -> impl Fn(actix_web::HttpRequest) -> std::future::Ready<Result<actix_web::HttpResponse, ApiError>>
++ Clone
++ 'static {
+    move |req: actix_web::HttpRequest| {
+        use actix_web::ResponseError;
+        use actix_web::http::header::{ALLOW, HeaderValue};
+        let allow = HeaderValue::from_static(methods);
+        if req.method() == actix_web::http::Method::OPTIONS {
+            return std::future::ready(Ok(actix_web::HttpResponse::NoContent()
+                .insert_header((ALLOW, allow))
+                .finish()));
+        }
+        let mut resp = ApiError::new(
+            actix_web::http::StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            format!(
+                "{} is not supported on {}; use {methods}",
+                req.method(),
+                req.path()
+            ),
+        )
+        .error_response();
+        resp.headers_mut().insert(ALLOW, allow);
+        std::future::ready(Ok(resp))
+    }
 }
 
 /// Answer for routes that do not exist.

@@ -102,8 +102,7 @@ pub async fn nearest(
     let p: NearestParams = params::raw(&req)?;
     params::check_format(p.f.as_deref(), false)?;
     let query = parse_query(&p)?;
-    let snapshot = state.catalog.snapshot();
-    let found = nearest_services(&snapshot, &query, &caller.0);
+    let found = nearest_services(&caller.view(&state), &query);
     let extras: Vec<[(&'static str, Value); 2]> = found
         .iter()
         .map(|n| {

@@ -6,6 +6,8 @@ use actix_web::{HttpResponse, web};
 use serde_json::json;
 
 use super::AppState;
+use super::auth::Caller;
+use crate::domain::Collection;
 
 /// Page for browsers until the map viewer lands.
 pub const LANDING_HTML: &str = include_str!("landing.html");
@@ -18,14 +20,14 @@ pub async fn healthz() -> HttpResponse {
 
 /// The process can serve: the index is loaded and the store answers.
 #[utoipa::path(get, path = "/readyz", responses((status = 200, description = "Ready"), (status = 503, description = "Store unreachable")))]
-pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+pub async fn readyz(state: web::Data<AppState>, caller: Caller) -> HttpResponse {
     let store = state.catalog.store();
     let ping = tokio::time::timeout(Duration::from_secs(2), store.ping()).await;
-    let snapshot = state.catalog.snapshot();
-    let counts: serde_json::Map<String, serde_json::Value> = snapshot
-        .counts()
+    // Counts the caller may know: for an anonymous probe, public services and territories.
+    let view = caller.view(&state);
+    let counts: serde_json::Map<String, serde_json::Value> = Collection::ALL
         .iter()
-        .map(|(c, n)| (c.as_str().to_owned(), json!(n)))
+        .filter_map(|c| view.count(*c).map(|n| (c.as_str().to_owned(), json!(n))))
         .collect();
     match ping {
         Ok(Ok(())) => HttpResponse::Ok().json(json!({
@@ -47,13 +49,12 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
 
 /// Prometheus text exposition.
 #[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus metrics", content_type = "text/plain")))]
-pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
-    let snapshot = state.catalog.snapshot();
+pub async fn metrics(state: web::Data<AppState>, caller: Caller) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
         .body(
             state
                 .metrics
-                .render(&snapshot, state.catalog.is_available()),
+                .render(&caller.view(&state), state.catalog.is_available()),
         )
 }

@@ -14,6 +14,7 @@
 //! `benches/index.rs` measures them over a million points; `docs/benchmarks.md` has the figures.
 
 mod ecef;
+pub mod query;
 
 use std::borrow::Borrow;
 use std::cmp::Ordering;
@@ -445,6 +446,15 @@ impl Layer {
         self.records.len()
     }
 
+    /// Records an anonymous caller may see (`restricted_visible` false) or all of them, of one
+    /// `kind` (`Attributes::kind_str`) or of every kind.
+    pub fn count(&self, restricted_visible: bool, kind: Option<&str>) -> usize {
+        self.iter()
+            .filter(|r| restricted_visible || Principal::Anonymous.can_see(r))
+            .filter(|r| kind.is_none_or(|k| r.attributes().kind_str() == Some(k)))
+            .count()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.records.is_empty()
     }
@@ -589,7 +599,9 @@ impl Snapshot {
         Self { layers }
     }
 
-    pub fn layer(&self, collection: Collection) -> &Layer {
+    /// One collection's layer, every record in it: this bypasses access control. Read
+    /// through [`Snapshot::view`] (the [`query`] module) instead.
+    pub fn unrestricted_layer(&self, collection: Collection) -> &Layer {
         &self.layers[collection.index()]
     }
 
@@ -622,7 +634,7 @@ impl Snapshot {
     pub fn counts(&self) -> [(Collection, usize); 4] {
         Collection::ALL
             .iter()
-            .map(|c| (*c, self.layer(*c).len()))
+            .map(|c| (*c, self.unrestricted_layer(*c).len()))
             .collect::<Vec<_>>()
             .try_into()
             .unwrap_or([

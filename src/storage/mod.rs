@@ -25,10 +25,10 @@ pub enum WriteOp {
         geometry: ValidGeometry,
         attributes: Attributes,
     },
-    /// Replace a record's geometry and attributes; `expected_version` guards lost updates.
+    /// Replace a record's geometry and attributes; `expected` guards lost updates.
     Replace {
         id: RecordId,
-        expected_version: Option<i64>,
+        expected: Precondition,
         geometry: ValidGeometry,
         attributes: Attributes,
     },
@@ -36,8 +36,48 @@ pub enum WriteOp {
     Delete {
         collection: Collection,
         id: RecordId,
-        expected_version: Option<i64>,
+        expected: Precondition,
     },
+}
+
+/// What a replace or delete requires of the stored record, checked in the write's transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Precondition {
+    /// Nothing (`If-Match: *`, or an internal write that owns the record).
+    Any,
+    /// This version, whatever the incarnation (internal callers and store tests).
+    Version(i64),
+    /// One of these entity tags, compared strongly with [`Record::entity_tag`] (HTTP
+    /// `If-Match`): the tag carries the incarnation, so a tag of a deleted and re-created
+    /// record never matches the new one.
+    EntityTags(Vec<String>),
+}
+
+impl Precondition {
+    /// Whether `record` satisfies it.
+    pub fn holds_for(&self, record: &Record) -> bool {
+        match self {
+            Precondition::Any => true,
+            Precondition::Version(v) => record.meta().version == *v,
+            Precondition::EntityTags(tags) => {
+                let tag = record.entity_tag();
+                tags.contains(&tag)
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for Precondition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Precondition::Any => f.write_str("any version"),
+            Precondition::Version(v) => write!(f, "version {v}"),
+            Precondition::EntityTags(tags) => {
+                let quoted: Vec<String> = tags.iter().map(|t| format!("\"{t}\"")).collect();
+                write!(f, "ETag {}", quoted.join(", "))
+            }
+        }
+    }
 }
 
 impl WriteOp {
@@ -75,6 +115,9 @@ pub enum StoreEvent {
     },
     /// Notifications may have been missed (reconnection): reload everything.
     Resync,
+    /// A token was created or revoked by another process: verified tokens must be checked
+    /// again.
+    TokensChanged,
     /// The backend is reachable again after an outage, or not.
     Availability(bool),
 }
@@ -114,12 +157,15 @@ pub enum StoreError {
         collection: Collection,
         id: RecordId,
     },
-    #[error("{collection} record `{id}` is at version {actual}, not {expected}")]
+    #[error(
+        "{collection} record `{id}` is at version {actual} (ETag \"{actual_tag}\"), not {expected}"
+    )]
     VersionMismatch {
         collection: Collection,
         id: RecordId,
-        expected: i64,
+        expected: Precondition,
         actual: i64,
+        actual_tag: String,
     },
     #[error("the database is unavailable while {context}: {message}")]
     Unavailable {
@@ -170,6 +216,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// One record, or `None`.
     async fn get(&self, collection: Collection, id: &RecordId) -> Result<Option<Record>>;
+
+    /// The records that exist among `keys`, in one query (in no particular order).
+    async fn get_many(&self, keys: &[(Collection, RecordId)]) -> Result<Vec<Record>>;
 
     /// Number of records in all collections.
     async fn count(&self) -> Result<u64>;
@@ -259,7 +308,7 @@ pub(crate) fn check_version<R: std::borrow::Borrow<Record>>(
     existing: Option<R>,
     collection: Collection,
     id: &RecordId,
-    expected: Option<i64>,
+    expected: &Precondition,
 ) -> Result<R> {
     let Some(existing) = existing else {
         return Err(StoreError::NotFound {
@@ -267,15 +316,14 @@ pub(crate) fn check_version<R: std::borrow::Borrow<Record>>(
             id: id.clone(),
         });
     };
-    let actual = existing.borrow().meta().version;
-    if let Some(expected) = expected
-        && actual != expected
-    {
+    let record: &Record = existing.borrow();
+    if !expected.holds_for(record) {
         return Err(StoreError::VersionMismatch {
             collection,
             id: id.clone(),
-            expected,
-            actual,
+            expected: expected.clone(),
+            actual: record.meta().version,
+            actual_tag: record.entity_tag(),
         });
     }
     Ok(existing)

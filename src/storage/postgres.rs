@@ -45,7 +45,10 @@ use super::{
 use crate::domain::{Collection, FieldError, Meta, Record, RecordId, Role};
 
 /// The migrations, in order: `(version, SQL)`. Add new files here.
-const MIGRATIONS: &[(i32, &str)] = &[(1, include_str!("../../migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i32, &str)] = &[
+    (1, include_str!("../../migrations/0001_init.sql")),
+    (2, include_str!("../../migrations/0002_token_notify.sql")),
+];
 
 /// Key of the advisory lock held while migrating ("faro" "migr").
 const MIGRATION_LOCK: i64 = 0x6661_726f_6d69_6772;
@@ -408,6 +411,11 @@ macro_rules! select_record {
 
 const LOAD_ALL: &str = concat!(select_record!(), " ORDER BY collection, id");
 const GET: &str = concat!(select_record!(), " WHERE collection = $1 AND id = $2");
+/// Reads a batch of records by key in one query.
+const GET_MANY: &str = concat!(
+    select_record!(),
+    " WHERE (collection, id) IN (SELECT * FROM unnest($1::text[], $2::text[]))"
+);
 /// Locks (in key order) and reads the records a batch replaces or deletes.
 const LOCK_MANY: &str = concat!(
     select_record!(),
@@ -571,14 +579,14 @@ fn plan(
         }
         WriteOp::Replace {
             id,
-            expected_version,
+            expected,
             geometry,
             attributes,
         } => {
             let collection = attributes.collection();
             let key = (collection, id.clone());
             let current = state.get(&key).and_then(Option::as_ref).cloned();
-            let before = check_version(current, collection, id, *expected_version)?;
+            let before = check_version(current, collection, id, expected)?;
             let meta = Meta {
                 version: before.meta().version + 1,
                 created_at: before.meta().created_at,
@@ -592,11 +600,11 @@ fn plan(
         WriteOp::Delete {
             collection,
             id,
-            expected_version,
+            expected,
         } => {
             let key = (*collection, id.clone());
             let current = state.get(&key).and_then(Option::as_ref).cloned();
-            let before = check_version(current, *collection, id, *expected_version)?;
+            let before = check_version(current, *collection, id, expected)?;
             state.insert(key, None);
             Ok(Planned::Delete(before))
         }
@@ -896,10 +904,15 @@ impl ListenSession {
     }
 }
 
-/// What the trigger sends: `{"collection", "id", "version", "op"}`.
+/// What the triggers send: `{"collection", "id", "version", "op"}` for a record, and
+/// `{"tokens": true}` for a change to the tokens.
 #[derive(serde::Deserialize)]
 struct Payload {
+    #[serde(default)]
+    tokens: bool,
+    #[serde(default)]
     collection: String,
+    #[serde(default)]
     id: String,
     #[serde(default)]
     version: Option<i64>,
@@ -914,6 +927,9 @@ fn parse_notification(n: &Notification) -> Option<StoreEvent> {
     let parsed = serde_json::from_str::<Payload>(n.payload())
         .map_err(|e| e.to_string())
         .and_then(|p| {
+            if p.tokens {
+                return Ok(StoreEvent::TokensChanged);
+            }
             let collection: Collection = p.collection.parse()?;
             let id = RecordId::parse(&p.id).map_err(|e| e.to_string())?;
             Ok(StoreEvent::Changed {
@@ -1017,6 +1033,22 @@ impl Store for PostgresStore {
             .await
             .map_err(pg_err(CONTEXT))?;
         row.map(|r| to_record(&r, CONTEXT)).transpose()
+    }
+
+    async fn get_many(&self, keys: &[(Collection, RecordId)]) -> Result<Vec<Record>> {
+        const CONTEXT: &str = "reading records";
+        let client = self.client(CONTEXT).await?;
+        let stmt = client
+            .prepare_cached(GET_MANY)
+            .await
+            .map_err(pg_err(CONTEXT))?;
+        let collections: Vec<&str> = keys.iter().map(|(c, _)| c.as_str()).collect();
+        let ids: Vec<&str> = keys.iter().map(|(_, id)| id.as_str()).collect();
+        let rows = client
+            .query(&stmt, &[&collections, &ids])
+            .await
+            .map_err(pg_err(CONTEXT))?;
+        rows.iter().map(|r| to_record(r, CONTEXT)).collect()
     }
 
     async fn count(&self) -> Result<u64> {

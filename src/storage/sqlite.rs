@@ -10,8 +10,8 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::{
-    AuditEntry, Change, Result, Store, StoreError, TokenRecord, WriteOp, assemble, audit_json,
-    check_version, now_micros, record_from_parts, wkb_decode, wkb_encode,
+    AuditEntry, Change, Result, Store, StoreError, StoreEvent, TokenRecord, WriteOp, assemble,
+    audit_json, check_version, now_micros, record_from_parts, wkb_decode, wkb_encode,
 };
 use crate::domain::{Collection, Meta, Record, RecordId, Role};
 
@@ -21,15 +21,38 @@ const SCHEMA_VERSION: i64 = 1;
 /// A SQLite file holding records, tokens and the audit log.
 pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
+    path: String,
 }
 
 fn db_err(context: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
-    move |e| StoreError::backend(context, e)
+    move |e| {
+        // Another process holding the file's lock past the busy timeout is a passing state,
+        // answered 503 with Retry-After, never an internal error.
+        if let rusqlite::Error::SqliteFailure(f, _) = &e
+            && matches!(
+                f.code,
+                rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+            )
+        {
+            return StoreError::Unavailable {
+                context,
+                message: "the SQLite file is locked by another process".to_owned(),
+            };
+        }
+        StoreError::backend(context, e)
+    }
 }
+
+/// How often a store looks for commits made by other processes on the same file.
+pub const POLL_INTERVAL: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// How long a statement waits for another process's lock before giving up (then: 503).
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl SqliteStore {
     /// Opens (creating if needed) the file at `path` and brings its schema up to date.
     pub async fn open(path: &str) -> Result<Self> {
+        let file = path.to_owned();
         let path = path.to_owned();
         let conn = tokio::task::spawn_blocking(move || -> Result<Connection> {
             if let Some(parent) = Path::new(&path).parent()
@@ -48,7 +71,7 @@ impl SqliteStore {
                 .map_err(db_err("setting synchronous mode"))?;
             conn.pragma_update(None, "foreign_keys", "ON")
                 .map_err(db_err("enabling foreign keys"))?;
-            conn.busy_timeout(std::time::Duration::from_secs(5))
+            conn.busy_timeout(BUSY_TIMEOUT)
                 .map_err(db_err("setting busy timeout"))?;
             let version: i64 = conn
                 .pragma_query_value(None, "user_version", |r| r.get(0))
@@ -67,6 +90,7 @@ impl SqliteStore {
         .map_err(|e| StoreError::backend("opening the SQLite file", e))??;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
+            path: file,
         })
     }
 
@@ -254,17 +278,13 @@ fn apply_ops(conn: &mut Connection, ops: Vec<WriteOp>, actor: &str) -> Result<Ve
             }
             WriteOp::Replace {
                 id,
-                expected_version,
+                expected,
                 geometry,
                 attributes,
             } => {
                 let collection = attributes.collection();
-                let before = check_version(
-                    current(&tx, collection, &id)?,
-                    collection,
-                    &id,
-                    expected_version,
-                )?;
+                let before =
+                    check_version(current(&tx, collection, &id)?, collection, &id, &expected)?;
                 let meta = Meta {
                     version: before.meta().version + 1,
                     created_at: before.meta().created_at,
@@ -278,14 +298,10 @@ fn apply_ops(conn: &mut Connection, ops: Vec<WriteOp>, actor: &str) -> Result<Ve
             WriteOp::Delete {
                 collection,
                 id,
-                expected_version,
+                expected,
             } => {
-                let before = check_version(
-                    current(&tx, collection, &id)?,
-                    collection,
-                    &id,
-                    expected_version,
-                )?;
+                let before =
+                    check_version(current(&tx, collection, &id)?, collection, &id, &expected)?;
                 tx.execute(
                     "DELETE FROM records WHERE collection = ?1 AND id = ?2",
                     params![collection.as_str(), id.as_str()],
@@ -366,6 +382,33 @@ impl Store for SqliteStore {
                 .optional()
                 .map_err(db_err("reading a record"))?;
             row.as_ref().map(to_record).transpose()
+        })
+        .await
+    }
+
+    async fn get_many(&self, keys: &[(Collection, RecordId)]) -> Result<Vec<Record>> {
+        let keys: Vec<(Collection, RecordId)> = keys.to_vec();
+        self.with_conn("reading records", move |c| {
+            let json = serde_json::Value::Array(
+                keys.iter()
+                    .map(|(c, id)| serde_json::json!([c.as_str(), id.as_str()]))
+                    .collect(),
+            )
+            .to_string();
+            let mut stmt = c
+                .prepare_cached(&format!(
+                    "{SELECT_RECORD} WHERE (collection, id) IN \
+                     (SELECT value ->> 0, value ->> 1 FROM json_each(?1))"
+                ))
+                .map_err(db_err("reading records"))?;
+            let rows = stmt
+                .query_map([json], read_row)
+                .map_err(db_err("reading records"))?;
+            let mut out = Vec::with_capacity(keys.len());
+            for row in rows {
+                out.push(to_record(&row.map_err(db_err("reading records"))?)?);
+            }
+            Ok(out)
         })
         .await
     }
@@ -490,5 +533,150 @@ impl Store for SqliteStore {
             Ok(n == 1)
         })
         .await
+    }
+
+    /// Changes other processes commit to the same file (`faro import` while `faro serve`
+    /// runs, or a second `faro serve`): a thread polls `PRAGMA data_version` on a connection of
+    /// its own every [`POLL_INTERVAL`] and reports each audit entry committed since the last
+    /// look. This store's own commits come back too; the catalog drops those, already shown.
+    fn subscribe(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<StoreEvent>> {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let conn = match Connection::open(&self.path) {
+            Ok(conn) => conn,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot follow other processes' changes to the SQLite file");
+                return None;
+            }
+        };
+        let _ = conn.busy_timeout(BUSY_TIMEOUT);
+        let mut poller = match Poller::start(conn) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot follow other processes' changes to the SQLite file");
+                return None;
+            }
+        };
+        let spawned = std::thread::Builder::new()
+            .name("faro-sqlite-follow".to_owned())
+            .spawn(move || {
+                while !tx.is_closed() {
+                    std::thread::sleep(POLL_INTERVAL);
+                    match poller.poll() {
+                        Ok(events) => {
+                            for e in events {
+                                if tx.send(e).is_err() {
+                                    return;
+                                }
+                            }
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "polling the SQLite file for changes failed; resyncing");
+                            if tx.send(StoreEvent::Resync).is_err() {
+                                return;
+                            }
+                        }
+                    }
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "cannot start the SQLite change follower");
+            return None;
+        }
+        Some(rx)
+    }
+}
+
+/// Reads what other connections committed since the last look.
+struct Poller {
+    conn: Connection,
+    data_version: i64,
+    last_audit_id: i64,
+    tokens: (i64, Option<String>),
+}
+
+impl Poller {
+    fn start(conn: Connection) -> Result<Self> {
+        let mut p = Self {
+            data_version: 0,
+            last_audit_id: 0,
+            tokens: (0, None),
+            conn,
+        };
+        p.data_version = p.read_data_version()?;
+        p.last_audit_id = p
+            .conn
+            .query_row("SELECT coalesce(max(id), 0) FROM audit_log", [], |r| {
+                r.get(0)
+            })
+            .map_err(db_err("reading the audit log"))?;
+        p.tokens = p.read_tokens()?;
+        Ok(p)
+    }
+
+    fn read_data_version(&self) -> Result<i64> {
+        self.conn
+            .pragma_query_value(None, "data_version", |r| r.get(0))
+            .map_err(db_err("reading data_version"))
+    }
+
+    fn read_tokens(&self) -> Result<(i64, Option<String>)> {
+        self.conn
+            .query_row("SELECT count(*), max(revoked_at) FROM tokens", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .map_err(db_err("reading tokens"))
+    }
+
+    fn poll(&mut self) -> Result<Vec<StoreEvent>> {
+        let version = self.read_data_version()?;
+        if version == self.data_version {
+            return Ok(Vec::new());
+        }
+        self.data_version = version;
+        let mut events = Vec::new();
+        {
+            let mut stmt = self
+                .conn
+                .prepare_cached(
+                    "SELECT a.id, a.collection, a.record_id, a.action, r.version FROM audit_log a \
+                     LEFT JOIN records r ON r.collection = a.collection AND r.id = a.record_id \
+                     WHERE a.id > ?1 ORDER BY a.id",
+                )
+                .map_err(db_err("reading the audit log"))?;
+            let rows = stmt
+                .query_map([self.last_audit_id], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, Option<i64>>(4)?,
+                    ))
+                })
+                .map_err(db_err("reading the audit log"))?;
+            for row in rows {
+                let (audit_id, collection, id, action, version) =
+                    row.map_err(db_err("reading the audit log"))?;
+                self.last_audit_id = audit_id;
+                let (Ok(collection), Ok(id)) =
+                    (collection.parse::<Collection>(), RecordId::parse(&id))
+                else {
+                    continue;
+                };
+                events.push(StoreEvent::Changed {
+                    collection,
+                    id,
+                    // The version the record has now (none once deleted).
+                    version,
+                    deleted: action == "delete" && version.is_none(),
+                });
+            }
+        }
+        let tokens = self.read_tokens()?;
+        if tokens != self.tokens {
+            self.tokens = tokens;
+            events.push(StoreEvent::TokensChanged);
+        }
+        Ok(events)
     }
 }

@@ -184,6 +184,31 @@ impl TestApp {
     }
 }
 
+impl TestApp {
+    /// The current `ETag` of an item, read with the admin token.
+    pub async fn etag(&self, path: &str) -> String {
+        let resp = self.get_as(&self.admin, path).await;
+        assert_eq!(resp.status(), 200, "GET {path}");
+        resp.headers()["etag"].to_str().unwrap().to_owned()
+    }
+}
+
+/// Asserts an `ETag` is strong and carries this version (and an incarnation after it).
+pub fn assert_etag_version(etag: &str, version: i64) {
+    let inner = etag
+        .strip_prefix('"')
+        .and_then(|e| e.strip_suffix('"'))
+        .unwrap_or_else(|| panic!("ETag {etag} is not a quoted strong tag"));
+    let (v, incarnation) = inner
+        .split_once('-')
+        .unwrap_or_else(|| panic!("ETag {etag} has no incarnation"));
+    assert_eq!(v, version.to_string(), "ETag {etag}");
+    assert!(
+        !incarnation.is_empty() && incarnation.bytes().all(|b| b.is_ascii_hexdigit()),
+        "ETag {etag}"
+    );
+}
+
 /// Asserts a 4xx error body names something.
 pub fn assert_error(body: &Value, code: &str, mentions: &str) {
     assert_eq!(body["error"], code, "{body}");

@@ -99,7 +99,10 @@ async fn a_write_through_one_instance_reaches_the_other_within_a_second() {
     let resp = client
         .patch(format!("{b}/collections/services/items/svc-sync"))
         .bearer_auth(&a.editor)
-        .header("If-Match", "\"1\"")
+        .header(
+            "If-Match",
+            a.etag("/collections/services/items/svc-sync").await,
+        )
         .json(&json!({"properties": {"name": "PAS rinominato"}}))
         .send()
         .await

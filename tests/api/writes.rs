@@ -1,6 +1,6 @@
 use serde_json::{Value, json};
 
-use crate::helpers::{assert_error, ids, spawn_app};
+use crate::helpers::{assert_error, assert_etag_version, ids, spawn_app};
 
 fn pas(name: &str, lon: f64, lat: f64) -> Value {
     json!({"type": "Feature", "geometry": {"type": "Point", "coordinates": [lon, lat]},
@@ -23,7 +23,7 @@ async fn a_created_service_is_visible_to_the_next_read_and_to_nearest() {
     assert_eq!(resp.status(), 201);
     let location = resp.headers()["location"].to_str().unwrap().to_owned();
     assert!(location.ends_with("/collections/services/items/svc-test-new"));
-    assert_eq!(resp.headers()["etag"], "\"1\"");
+    assert_etag_version(resp.headers()["etag"].to_str().unwrap(), 1);
     let got = app
         .json(None, "/collections/services/items/svc-test-new", 200)
         .await;
@@ -141,6 +141,9 @@ async fn replace_needs_the_current_etag_and_bumps_the_version() {
             200,
         )
         .await;
+    let etag = app
+        .etag("/collections/services/items/svc-prefettura-treviso")
+        .await;
     let mut next = current.clone();
     next.as_object_mut().unwrap().remove("links");
     next["properties"]["phone"] = json!("+39 0422 592411");
@@ -148,7 +151,7 @@ async fn replace_needs_the_current_etag_and_bumps_the_version() {
         .client
         .put(&url)
         .bearer_auth(&app.editor)
-        .header("If-Match", "\"99\"")
+        .header("If-Match", "\"99-1\"")
         .json(&next)
         .send()
         .await
@@ -160,13 +163,13 @@ async fn replace_needs_the_current_etag_and_bumps_the_version() {
         .client
         .put(&url)
         .bearer_auth(&app.editor)
-        .header("If-Match", "\"1\"")
+        .header("If-Match", &etag)
         .json(&next)
         .send()
         .await
         .unwrap();
     assert_eq!(ok.status(), 200);
-    assert_eq!(ok.headers()["etag"], "\"2\"");
+    assert_etag_version(ok.headers()["etag"].to_str().unwrap(), 2);
     let got = app
         .json(
             None,
@@ -185,7 +188,7 @@ async fn replace_needs_the_current_etag_and_bumps_the_version() {
         .client
         .put(&url)
         .bearer_auth(&app.editor)
-        .header("If-Match", "\"1\"")
+        .header("If-Match", &etag)
         .json(&next)
         .send()
         .await
@@ -197,6 +200,7 @@ async fn replace_needs_the_current_etag_and_bumps_the_version() {
         .client
         .put(&url)
         .bearer_auth(&app.editor)
+        .header("If-Match", "*")
         .json(&next)
         .send()
         .await
@@ -208,11 +212,13 @@ async fn replace_needs_the_current_etag_and_bumps_the_version() {
 async fn patch_merges_properties_and_null_removes_one() {
     let app = spawn_app().await;
     let url = app.url("/collections/services/items/svc-prefettura-treviso");
+    let item = "/collections/services/items/svc-prefettura-treviso";
     let patch = json!({"properties": {"languages": ["it", "en", "fr"], "website": null}});
     let resp = app
         .client
         .patch(&url)
         .bearer_auth(&app.admin)
+        .header("If-Match", app.etag(item).await)
         .json(&patch)
         .send()
         .await
@@ -232,6 +238,7 @@ async fn patch_merges_properties_and_null_removes_one() {
         .client
         .patch(&url)
         .bearer_auth(&app.admin)
+        .header("If-Match", app.etag(item).await)
         .json(&json!({"properties": {"kind": "castle"}}))
         .send()
         .await
@@ -241,7 +248,9 @@ async fn patch_merges_properties_and_null_removes_one() {
         .client
         .patch(&url)
         .bearer_auth(&app.admin)
-        .json(&json!({"geometry": {"type": "Point", "coordinates": [12.25, 45.67]}}))
+        .header("If-Match", app.etag(item).await)
+        .header("content-type", "application/merge-patch+json")
+        .body(json!({"geometry": {"type": "Point", "coordinates": [12.25, 45.67]}}).to_string())
         .send()
         .await
         .unwrap();
@@ -260,6 +269,11 @@ async fn delete_removes_from_every_read_path() {
         .client
         .delete(&url)
         .bearer_auth(&app.editor)
+        .header(
+            "If-Match",
+            app.etag("/collections/services/items/svc-prefettura-treviso")
+                .await,
+        )
         .send()
         .await
         .unwrap();
@@ -282,6 +296,7 @@ async fn delete_removes_from_every_read_path() {
         .client
         .delete(&url)
         .bearer_auth(&app.editor)
+        .header("If-Match", "*")
         .send()
         .await
         .unwrap();
