@@ -70,11 +70,23 @@ impl Application {
         catalog: Arc<Catalog>,
         listener: TcpListener,
     ) -> Result<Self, StartupError> {
+        Self::with_clock(catalog, listener, http::Clock::system())
+    }
+
+    /// Like [`Application::with_listener`], with the time `open_at=now` means taken from
+    /// `clock` (tests fix it).
+    pub fn with_clock(
+        catalog: Arc<Catalog>,
+        listener: TcpListener,
+        clock: http::Clock,
+    ) -> Result<Self, StartupError> {
         let addr = listener.local_addr().map_err(|source| StartupError::Bind {
             addr: "listener".to_owned(),
             source,
         })?;
-        let state = web::Data::new(AppState::new(Arc::clone(&catalog)));
+        let mut state = AppState::new(Arc::clone(&catalog));
+        state.clock = clock;
+        let state = web::Data::new(state);
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())

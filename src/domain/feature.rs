@@ -156,11 +156,46 @@ impl FeatureInput {
 pub fn parse_geometry(value: Value, collection: Collection) -> Result<ValidGeometry, FieldError> {
     let gj: geojson::Geometry = serde_json::from_value(value)
         .map_err(|e| FieldError::new("geometry", format!("not a GeoJSON geometry: {e}")))?;
+    check_positions(&gj.value)?;
     check_rings_closed(&gj.value)?;
     let g: geo::Geometry<f64> = gj
         .try_into()
         .map_err(|e: geojson::Error| FieldError::new("geometry", e.to_string()))?;
     ValidGeometry::new(g, collection.geometry_rule())
+}
+
+/// RFC 7946 §3.1.1: a position is longitude, latitude and at most an altitude. More numbers
+/// (a measure, a time) are refused rather than silently dropped; fewer cannot be a position.
+fn check_positions(value: &geojson::GeometryValue) -> Result<(), FieldError> {
+    use geojson::GeometryValue as G;
+    let check = |positions: &mut dyn Iterator<Item = &geojson::Position>| {
+        for (i, p) in positions.enumerate() {
+            if !(2..=3).contains(&p.len()) {
+                return Err(FieldError::new(
+                    "geometry",
+                    format!(
+                        "position {i} has {} numbers; a position is [longitude, latitude] or \
+                         [longitude, latitude, altitude]",
+                        p.len()
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    };
+    match value {
+        G::Point { coordinates } => check(&mut std::iter::once(coordinates)),
+        G::MultiPoint { coordinates } | G::LineString { coordinates } => {
+            check(&mut coordinates.iter())
+        }
+        G::MultiLineString { coordinates } | G::Polygon { coordinates } => {
+            check(&mut coordinates.iter().flatten())
+        }
+        G::MultiPolygon { coordinates } => check(&mut coordinates.iter().flatten().flatten()),
+        G::GeometryCollection { geometries } => geometries
+            .iter()
+            .try_for_each(|g| check_positions(&g.value)),
+    }
 }
 
 /// RFC 7946 §3.1.6: a linear ring's first and last positions are equal, with at least four.

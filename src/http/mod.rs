@@ -22,11 +22,31 @@ pub use error::ApiError;
 pub use metrics::Metrics;
 pub use openapi::openapi_json;
 
+/// What time it is: the system clock, or a fixed one in tests (`open_at=now`).
+#[derive(Clone)]
+pub struct Clock(Arc<dyn Fn() -> chrono::DateTime<chrono::Utc> + Send + Sync>);
+
+impl Clock {
+    pub fn system() -> Self {
+        Self(Arc::new(chrono::Utc::now))
+    }
+
+    /// A clock that always says `at`.
+    pub fn fixed(at: chrono::DateTime<chrono::Utc>) -> Self {
+        Self(Arc::new(move || at))
+    }
+
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        (self.0)()
+    }
+}
+
 /// Shared state of every handler.
 pub struct AppState {
     pub catalog: Arc<Catalog>,
     pub tokens: TokenVerifier,
     pub metrics: Metrics,
+    pub clock: Clock,
 }
 
 impl AppState {
@@ -36,6 +56,7 @@ impl AppState {
             catalog,
             tokens,
             metrics: Metrics::new(),
+            clock: Clock::system(),
         }
     }
 }

@@ -38,7 +38,7 @@ pub struct NearestParams {
     f: Option<String>,
 }
 
-fn parse_query(p: &NearestParams) -> Result<NearestQuery, ApiError> {
+fn parse_query(p: &NearestParams, now: DateTime<Utc>) -> Result<NearestQuery, ApiError> {
     let lon = params::number("lon", p.lon.as_deref())?;
     let lat = params::number("lat", p.lat.as_deref())?;
     let origin =
@@ -61,7 +61,7 @@ fn parse_query(p: &NearestParams) -> Result<NearestQuery, ApiError> {
     };
     let open_at = match p.open_at.as_deref().map(str::trim) {
         None => None,
-        Some("now") => Some(Utc::now()),
+        Some("now") => Some(now),
         Some(t) => Some(
             DateTime::parse_from_rfc3339(t)
                 .map_err(|e| {
@@ -101,7 +101,7 @@ pub async fn nearest(
 ) -> Result<HttpResponse, ApiError> {
     let p: NearestParams = params::raw(&req)?;
     params::check_format(p.f.as_deref(), false)?;
-    let query = parse_query(&p)?;
+    let query = parse_query(&p, state.clock.now())?;
     let found = nearest_services(&caller.view(&state), &query);
     let extras: Vec<[(&'static str, Value); 2]> = found
         .iter()

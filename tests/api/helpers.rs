@@ -100,7 +100,20 @@ pub async fn spawn_sqlite_app() -> TestApp {
     spawn_on(fresh_sqlite(), true).await
 }
 
-async fn spawn_on((database_url, db): (String, TestDatabase), demo: bool) -> TestApp {
+/// A server with the demo data whose clock always says `now` (for `open_at=now`).
+pub async fn spawn_app_at(now: chrono::DateTime<chrono::Utc>) -> TestApp {
+    spawn_with(fresh_database().await, true, faro::http::Clock::fixed(now)).await
+}
+
+async fn spawn_on(db: (String, TestDatabase), demo: bool) -> TestApp {
+    spawn_with(db, demo, faro::http::Clock::system()).await
+}
+
+async fn spawn_with(
+    (database_url, db): (String, TestDatabase),
+    demo: bool,
+    clock: faro::http::Clock,
+) -> TestApp {
     if std::env::var_os("RUST_LOG").is_some() {
         faro::telemetry::init();
     }
@@ -132,7 +145,7 @@ async fn spawn_on((database_url, db): (String, TestDatabase), demo: bool) -> Tes
     let editor = token(Role::Editor).await;
     let admin = token(Role::Admin).await;
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let app = Application::with_listener(Arc::clone(&catalog), listener).expect("build app");
+    let app = Application::with_clock(Arc::clone(&catalog), listener, clock).expect("build app");
     let address = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
     TestApp {

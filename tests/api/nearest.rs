@@ -12,22 +12,26 @@ fn distances(fc: &Value) -> Vec<f64> {
         .collect()
 }
 
-/// Brute force over every service the caller can list: geodesic distance, ties by id.
-async fn brute_force(
-    app: &crate::helpers::TestApp,
-    token: Option<&str>,
+/// The demo services as the test data itself has them (`data/services.geojson`, what
+/// `spawn_app` loads), independent of anything the server answers.
+fn demo_services() -> Vec<Value> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/data/services.geojson");
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    doc["features"].as_array().unwrap().clone()
+}
+
+/// Brute force over every demo service the caller may see (anonymous: not confidential):
+/// geodesic distance, ties by id.
+fn brute_force(
+    authorised: bool,
     lon: f64,
     lat: f64,
     kinds: &[&str],
     k: usize,
 ) -> Vec<(String, f64)> {
-    let all = app
-        .json(token, "/collections/services/items?limit=10000", 200)
-        .await;
-    let mut v: Vec<(String, f64)> = all["features"]
-        .as_array()
-        .unwrap()
+    let mut v: Vec<(String, f64)> = demo_services()
         .iter()
+        .filter(|f| authorised || f["properties"]["confidential"] != true)
         .filter(|f| kinds.is_empty() || kinds.contains(&f["properties"]["kind"].as_str().unwrap()))
         .map(|f| {
             let c = &f["geometry"]["coordinates"];
@@ -61,7 +65,7 @@ async fn the_readme_query_returns_three_focal_points_or_pas_nearest_first() {
         let kind = f["properties"]["kind"].as_str().unwrap();
         assert!(kind == "focal_point" || kind == "pas");
     }
-    let expected = brute_force(&app, None, 12.24, 45.67, &["focal_point", "pas"], 3).await;
+    let expected = brute_force(false, 12.24, 45.67, &["focal_point", "pas"], 3);
     assert_eq!(
         ids(&fc),
         expected.iter().map(|e| e.0.clone()).collect::<Vec<_>>()
@@ -91,7 +95,7 @@ async fn nearest_matches_brute_force_from_many_places() {
                 }
             );
             let fc = app.json(Some(&app.operator), &path, 200).await;
-            let expected = brute_force(&app, Some(&app.operator), lon, lat, &kinds, 7).await;
+            let expected = brute_force(true, lon, lat, &kinds, 7);
             assert_eq!(
                 ids(&fc),
                 expected.iter().map(|e| e.0.clone()).collect::<Vec<_>>(),
@@ -174,14 +178,73 @@ async fn open_at_keeps_services_open_then_in_rome_time() {
         )
         .await;
     assert_eq!(ids(&fc), ids(&same));
-    let now = app
-        .json(None, "/nearest?lon=12.24&lat=45.67&open_at=now", 200)
-        .await;
-    assert!(now["features"].is_array());
     let body = app
         .json(None, "/nearest?lon=12.24&lat=45.67&open_at=tomorrow", 400)
         .await;
     assert_error(&body, "invalid_parameter", "open_at");
+}
+
+#[tokio::test]
+async fn open_at_now_is_the_servers_clock_in_rome_time() {
+    // Tuesday 1 December 2026, 10:30 in Rome (09:30 UTC), and the same Tuesday at 03:00.
+    let morning = chrono::DateTime::parse_from_rfc3339("2026-12-01T09:30:00Z").unwrap();
+    let night = chrono::DateTime::parse_from_rfc3339("2026-12-01T02:00:00Z").unwrap();
+    // The oracle: the demo's own opening hours, evaluated with the opening-hours crate.
+    let open_at = |at: chrono::NaiveDateTime| -> Vec<String> {
+        let mut v: Vec<(String, f64)> = demo_services()
+            .iter()
+            .filter(|f| f["properties"]["confidential"] != true)
+            .filter(|f| {
+                f["properties"]["opening_hours"].as_str().is_some_and(|oh| {
+                    faro::domain::OpeningHoursSpec::parse(oh)
+                        .unwrap()
+                        .is_open(at)
+                })
+            })
+            .map(|f| {
+                let c = &f["geometry"]["coordinates"];
+                let d = Geodesic.distance(
+                    geo::Point::new(12.24, 45.67),
+                    geo::Point::new(c[0].as_f64().unwrap(), c[1].as_f64().unwrap()),
+                );
+                (f["id"].as_str().unwrap().to_owned(), d)
+            })
+            .collect();
+        v.sort_by(|a, b| a.1.total_cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
+        v.into_iter().map(|e| e.0).collect()
+    };
+    let day_open = open_at(
+        chrono::NaiveDate::from_ymd_opt(2026, 12, 1)
+            .unwrap()
+            .and_hms_opt(10, 30, 0)
+            .unwrap(),
+    );
+    let night_open = open_at(
+        chrono::NaiveDate::from_ymd_opt(2026, 12, 1)
+            .unwrap()
+            .and_hms_opt(3, 0, 0)
+            .unwrap(),
+    );
+    assert!(
+        day_open.len() > night_open.len(),
+        "the demo has day-time offices: {} open at 10:30, {} at 03:00",
+        day_open.len(),
+        night_open.len()
+    );
+    for (at, expected) in [(morning, &day_open), (night, &night_open)] {
+        let app = crate::helpers::spawn_app_at(at.with_timezone(&chrono::Utc)).await;
+        let fc = app
+            .json(None, "/nearest?lon=12.24&lat=45.67&k=100&open_at=now", 200)
+            .await;
+        assert_eq!(&ids(&fc), expected, "open_at=now at {at}");
+        assert!(
+            fc["features"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|f| f["properties"]["open"] == true)
+        );
+    }
 }
 
 #[tokio::test]
