@@ -18,6 +18,9 @@ use faro::domain::{Collection, RecordId, Role};
 use faro::startup::Application;
 use serde_json::{Value, json};
 
+#[path = "common/skip.rs"]
+mod skip;
+
 struct Server {
     pg_ctl: String,
     pgdata: String,
@@ -58,7 +61,11 @@ async fn reads_survive_an_outage_and_writes_resume_after_it() {
     let (Some(server), Ok(admin_url)) =
         (Server::from_env(), std::env::var("FARO_TEST_DATABASE_URL"))
     else {
-        eprintln!("skipped: run through scripts/with-postgres.sh to test a database outage");
+        skip::skip(
+            "pg_outage",
+            "no PostgreSQL server to stop and start (run it through scripts/with-postgres.sh)",
+            "FARO_REQUIRE_POSTGRES",
+        );
         return;
     };
     // A fresh database.

@@ -27,14 +27,14 @@ use tokio_postgres::NoTls;
 /// Normal tests share the server; the outage test stops it, so it takes this exclusively.
 static SERVER: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
 
+#[path = "common/skip.rs"]
+mod skip;
+
 fn admin_url() -> Option<String> {
-    match std::env::var("FARO_TEST_DATABASE_URL") {
-        Ok(url) if !url.trim().is_empty() => Some(url),
-        _ => {
-            println!("skipped: FARO_TEST_DATABASE_URL not set");
-            None
-        }
+    if !skip::have_postgres("postgres_store") {
+        return None;
     }
+    std::env::var("FARO_TEST_DATABASE_URL").ok()
 }
 
 /// The admin URL with another database name.
@@ -1065,8 +1065,10 @@ async fn pg_ctl_start() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_outage_is_reported_fast_and_recovered_from() {
     if std::env::var_os("FARO_TEST_DATABASE_URL").is_some() && pg_ctl_env().is_none() {
-        println!(
-            "skipped: FARO_TEST_PG_CTL / FARO_TEST_PGDATA not set (use scripts/with-postgres.sh)"
+        skip::skip(
+            "an_outage_is_reported_fast_and_recovered_from",
+            "FARO_TEST_PG_CTL / FARO_TEST_PGDATA not set (use scripts/with-postgres.sh)",
+            "FARO_REQUIRE_POSTGRES",
         );
         return;
     }

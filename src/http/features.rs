@@ -434,6 +434,11 @@ pub async fn item(
         .ok_or_else(|| ApiError::not_found(format!("{collection} record `{id}` not found")))?;
     let not_modified = match header::IfNoneMatch::parse(&req) {
         Ok(header::IfNoneMatch::Any) => true,
+        Ok(header::IfNoneMatch::Items(tags))
+            if tags.is_empty() && req.headers().contains_key(header::IF_NONE_MATCH) =>
+        {
+            return Err(invalid_header("If-None-Match"));
+        }
         Ok(header::IfNoneMatch::Items(tags)) => {
             let current = header::EntityTag::new_strong(record.entity_tag());
             tags.iter().any(|t| t.weak_eq(&current))
@@ -481,8 +486,20 @@ fn precondition(req: &HttpRequest) -> Result<Precondition, ApiError> {
              or `If-Match: *` to apply it whatever the current version",
         ));
     }
+    // actix drops list members it cannot parse: count them, so that a malformed header is a
+    // 400 rather than a silent mismatch.
+    let members = req
+        .headers()
+        .get_all(header::IF_MATCH)
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter(|m| !m.trim().is_empty())
+        .count();
     match header::IfMatch::parse(req) {
         Ok(header::IfMatch::Any) => Ok(Precondition::Any),
+        Ok(header::IfMatch::Items(tags)) if tags.len() != members => {
+            Err(invalid_header("If-Match"))
+        }
         // If-Match compares strongly: a weak tag never matches (RFC 9110, 13.1.1).
         Ok(header::IfMatch::Items(tags)) => Ok(Precondition::EntityTags(
             tags.into_iter()

@@ -6,8 +6,11 @@
 mod access;
 mod features;
 mod gdal;
+mod hardening;
 mod helpers;
 mod instances;
 mod nearest;
 mod ops;
+#[path = "../common/skip.rs"]
+mod skip;
 mod writes;
