@@ -9,7 +9,7 @@ use actix_web::middleware::{Compress, ErrorHandlers, from_fn};
 use actix_web::{App, HttpServer, web};
 
 use crate::catalog::Catalog;
-use crate::config::{Config, redact_url};
+use crate::config::{Config, LinkConfig, redact_url};
 use crate::http::{self, AppState};
 
 /// A bound, ready-to-run server.
@@ -62,19 +62,31 @@ impl Application {
             addr: config.listen.to_string(),
             source,
         })?;
-        Self::with_listener(catalog, listener)
+        Self::with_links(catalog, listener, config.links.clone())
     }
 
-    /// Serves an open catalog on a bound listener.
+    /// Serves an open catalog on a bound listener, with links built from the request alone
+    /// (no public URL, no trusted proxy).
     pub fn with_listener(
         catalog: Arc<Catalog>,
         listener: TcpListener,
+    ) -> Result<Self, StartupError> {
+        Self::with_links(catalog, listener, LinkConfig::default())
+    }
+
+    /// Serves an open catalog on a bound listener, building absolute links as `links` says.
+    pub fn with_links(
+        catalog: Arc<Catalog>,
+        listener: TcpListener,
+        links: LinkConfig,
     ) -> Result<Self, StartupError> {
         let addr = listener.local_addr().map_err(|source| StartupError::Bind {
             addr: "listener".to_owned(),
             source,
         })?;
-        let state = web::Data::new(AppState::new(Arc::clone(&catalog)));
+        let mut state = AppState::new(Arc::clone(&catalog));
+        state.links = links;
+        let state = web::Data::new(state);
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
