@@ -91,7 +91,7 @@ struct ServeArgs {
     #[arg(long, env = ENV_NO_DEMO, value_parser = clap::builder::BoolishValueParser::new())]
     no_demo: bool,
     /// The URL faro is reached at from outside (like `https://faro.example.org/base`); every
-    /// absolute link starts with it, whatever the request says.
+    /// absolute link starts with it, whatever the request says (empty: none).
     #[arg(long, env = ENV_PUBLIC_URL, value_name = "URL")]
     public_url: Option<String>,
     /// A reverse proxy (IP address or CIDR block) whose Forwarded / X-Forwarded-Host /

@@ -8,7 +8,8 @@
 //! a log ([`redact_url`]).
 //!
 //! Keys of the file (all optional): `listen`, `database_url`, `pool_size`, `demo`,
-//! `public_url`, `trusted_proxies` (a list). Any other key is an error.
+//! `public_url`, `trusted_proxies` (a list). Any other key is an error. A list from the
+//! environment or the flags replaces the file's list; an empty `public_url` means none.
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
@@ -396,7 +397,8 @@ impl Config {
             .trusted_proxies
             .or_else(|| from_file(file, s.trusted_proxies));
 
-        let public_url = match public_url {
+        // An empty public URL (`FARO_PUBLIC_URL=`) means none, even over the file's.
+        let public_url = match public_url.filter(|u| !u.value.trim().is_empty()) {
             Some(u) => Some(
                 PublicUrl::parse(&u.value)
                     .map_err(|r| ConfigError::invalid(&u.origin, "public_url", r))?,
