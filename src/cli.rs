@@ -1,15 +1,58 @@
 //! The `faro` command line: serve | import | token | migrate.
+//!
+//! Settings come from defaults < config file < environment < flags. clap reads the environment
+//! and the flags and says, through [`ArgMatches::value_source`], which of the two gave a value;
+//! [`crate::config`] reads the file and layers the rest on it.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use clap::{Args, Parser, Subcommand};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
-use crate::config::{Config, DEFAULT_DATABASE_URL, DEFAULT_LISTEN, redact_url};
+use crate::config::{
+    Config, DEFAULT_DATABASE_URL, DEFAULT_LISTEN, DEFAULT_POOL_SIZE, Given, Origin, Overrides,
+    redact_url,
+};
 use crate::domain::{Collection, FeatureInput, Role};
 use crate::startup::Application;
 use crate::storage::{self, WriteOp};
 use crate::tokens;
+
+/// The parsed command line, with clap's matches kept so that a value from a flag or the
+/// environment (which beats the config file) can be told from a default (which does not).
+#[derive(Debug)]
+pub struct Cli {
+    args: CliArgs,
+    matches: ArgMatches,
+}
+
+impl CommandFactory for Cli {
+    fn command() -> clap::Command {
+        CliArgs::command()
+    }
+
+    fn command_for_update() -> clap::Command {
+        CliArgs::command_for_update()
+    }
+}
+
+impl FromArgMatches for Cli {
+    fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
+        Ok(Self {
+            args: CliArgs::from_arg_matches(matches)?,
+            matches: matches.clone(),
+        })
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
+        self.args.update_from_arg_matches(matches)?;
+        self.matches = matches.clone();
+        Ok(())
+    }
+}
+
+impl Parser for Cli {}
 
 #[derive(Debug, Parser)]
 #[command(
@@ -17,7 +60,7 @@ use crate::tokens;
     version,
     about = "Service map of the territorial network against labour exploitation"
 )]
-pub struct Cli {
+struct CliArgs {
     #[command(subcommand)]
     command: Option<Command>,
     #[command(flatten)]
@@ -26,24 +69,129 @@ pub struct Cli {
 
 #[derive(Debug, Args, Clone)]
 struct DatabaseArgs {
+    /// A TOML file of settings (keys `listen`, `database_url`, `pool_size`, `demo`,
+    /// `public_url`, `trusted_proxies`); without it, `./faro.toml` is read if it exists.
+    #[arg(long, env = ENV_CONFIG, value_name = "PATH", global = true)]
+    config: Option<PathBuf>,
     /// `sqlite://PATH` (embedded, the default) or `postgres://USER@HOST:PORT/DB`
-    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL, global = true)]
+    #[arg(long, env = ENV_DATABASE_URL, default_value = DEFAULT_DATABASE_URL, global = true)]
     database_url: String,
     /// Connections in the PostgreSQL pool.
-    #[arg(long, env = "FARO_POOL_SIZE", default_value_t = 16, global = true)]
+    #[arg(long, env = ENV_POOL_SIZE, default_value_t = DEFAULT_POOL_SIZE, global = true)]
     pool_size: usize,
 }
 
 #[derive(Debug, Args, Clone)]
 struct ServeArgs {
     /// Address and port to listen on; port 0 picks a free one.
-    #[arg(long, env = "FARO_LISTEN", default_value = DEFAULT_LISTEN)]
+    #[arg(long, env = ENV_LISTEN, default_value = DEFAULT_LISTEN)]
     listen: String,
-    /// Start with an empty store instead of loading the demo data.
-    #[arg(long)]
+    /// Start with an empty store instead of loading the demo data (the variable takes
+    /// true/false).
+    #[arg(long, env = ENV_NO_DEMO, value_parser = clap::builder::BoolishValueParser::new())]
     no_demo: bool,
+    /// The URL faro is reached at from outside (like `https://faro.example.org/base`); every
+    /// absolute link starts with it, whatever the request says (empty: none).
+    #[arg(long, env = ENV_PUBLIC_URL, value_name = "URL")]
+    public_url: Option<String>,
+    /// A reverse proxy (IP address or CIDR block) whose Forwarded / X-Forwarded-Host /
+    /// X-Forwarded-Proto headers are believed; repeatable (the variable takes a comma list).
+    #[arg(
+        long = "trusted-proxy",
+        env = ENV_TRUSTED_PROXIES,
+        value_name = "ADDR",
+        value_delimiter = ','
+    )]
+    trusted_proxies: Vec<String>,
     #[command(flatten)]
     db: DatabaseArgs,
+}
+
+const ENV_CONFIG: &str = "FARO_CONFIG";
+const ENV_DATABASE_URL: &str = "DATABASE_URL";
+const ENV_POOL_SIZE: &str = "FARO_POOL_SIZE";
+const ENV_LISTEN: &str = "FARO_LISTEN";
+const ENV_NO_DEMO: &str = "FARO_NO_DEMO";
+const ENV_PUBLIC_URL: &str = "FARO_PUBLIC_URL";
+const ENV_TRUSTED_PROXIES: &str = "FARO_TRUSTED_PROXIES";
+
+/// A value clap found on the command line or in the environment, with where; `None` for a
+/// default or an absent value (the config file may then give one).
+fn given<T>(
+    matches: &ArgMatches,
+    id: &str,
+    value: T,
+    flag: &'static str,
+    env: &'static str,
+) -> Option<Given<T>> {
+    match matches.value_source(id) {
+        Some(ValueSource::CommandLine) => Some(Given::new(value, Origin::Flag(flag))),
+        Some(ValueSource::EnvVariable) => Some(Given::new(value, Origin::Env(env))),
+        _ => None,
+    }
+}
+
+impl DatabaseArgs {
+    fn overrides(&self, matches: &ArgMatches) -> Overrides {
+        Overrides {
+            database_url: given(
+                matches,
+                "database_url",
+                self.database_url.clone(),
+                "--database-url",
+                ENV_DATABASE_URL,
+            ),
+            pool_size: given(
+                matches,
+                "pool_size",
+                i64::try_from(self.pool_size).unwrap_or(i64::MAX),
+                "--pool-size",
+                ENV_POOL_SIZE,
+            ),
+            ..Overrides::default()
+        }
+    }
+
+    /// The store settings of import, token and migrate: the same layers as serve.
+    fn config(&self, matches: &ArgMatches) -> Result<Config, crate::config::ConfigError> {
+        Config::load(self.config.as_deref(), self.overrides(matches))
+    }
+}
+
+impl ServeArgs {
+    fn overrides(&self, matches: &ArgMatches) -> Overrides {
+        Overrides {
+            listen: given(
+                matches,
+                "listen",
+                self.listen.clone(),
+                "--listen",
+                ENV_LISTEN,
+            ),
+            demo: given(matches, "no_demo", !self.no_demo, "--no-demo", ENV_NO_DEMO),
+            public_url: self.public_url.as_ref().and_then(|u| {
+                given(
+                    matches,
+                    "public_url",
+                    u.clone(),
+                    "--public-url",
+                    ENV_PUBLIC_URL,
+                )
+            }),
+            trusted_proxies: given(
+                matches,
+                "trusted_proxies",
+                self.trusted_proxies.clone(),
+                "--trusted-proxy",
+                ENV_TRUSTED_PROXIES,
+            ),
+            ..self.db.overrides(matches)
+        }
+    }
+
+    fn config(&self, matches: &ArgMatches) -> Result<Config, crate::config::ConfigError> {
+        Config::load(self.db.config.as_deref(), self.overrides(matches))
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -92,54 +240,75 @@ enum TokenAction {
 
 /// Runs the command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    match cli.command {
-        None => serve(cli.serve).await,
-        Some(Command::Serve(args)) => serve(args).await,
+    let Cli { args, matches } = cli;
+    // The arguments of a subcommand are in its own matches (global ones are copied there,
+    // with their source).
+    let sub = matches.subcommand().map_or(&matches, |(_, m)| m);
+    match args.command {
+        None => serve(&args.serve, &matches).await,
+        Some(Command::Serve(serve_args)) => serve(&serve_args, sub).await,
         Some(Command::Import {
             collection,
             file,
             db,
-        }) => import(&collection, &file, &db).await,
-        Some(Command::Token { action, db }) => token(action, &db).await,
-        Some(Command::Migrate { db }) => {
-            let url = &db.database_url;
-            if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-                let applied = storage::postgres::PostgresStore::migrate(url)
-                    .await
-                    .with_context(|| format!("migrating {}", redact_url(url)))?;
-                if applied.is_empty() {
-                    println!("schema of {} is up to date", redact_url(url));
-                } else {
-                    println!("applied migrations {applied:?} to {}", redact_url(url));
-                }
-            } else {
-                let store = storage::open(url, db.pool_size)
-                    .await
-                    .with_context(|| format!("opening {}", redact_url(url)))?;
-                println!(
-                    "schema of the {} store at {} is up to date",
-                    store.backend(),
-                    redact_url(url)
-                );
-            }
-            Ok(())
-        }
+        }) => import(&collection, &file, &db.config(sub)?).await,
+        Some(Command::Token { action, db }) => token(action, &db.config(sub)?).await,
+        Some(Command::Migrate { db }) => migrate(&db.config(sub)?).await,
     }
 }
 
-async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let config = Config::new(
-        &args.listen,
-        &args.db.database_url,
-        !args.no_demo,
-        args.db.pool_size,
-    )?;
+async fn migrate(config: &Config) -> anyhow::Result<()> {
+    let url = &config.database_url;
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let applied = storage::postgres::PostgresStore::migrate(url)
+            .await
+            .with_context(|| format!("migrating {}", redact_url(url)))?;
+        if applied.is_empty() {
+            println!("schema of {} is up to date", redact_url(url));
+        } else {
+            println!("applied migrations {applied:?} to {}", redact_url(url));
+        }
+    } else {
+        let store = open_store(config).await?;
+        println!(
+            "schema of the {} store at {} is up to date",
+            store.backend(),
+            redact_url(url)
+        );
+    }
+    Ok(())
+}
+
+async fn open_store(config: &Config) -> anyhow::Result<std::sync::Arc<dyn storage::Store>> {
+    storage::open(&config.database_url, config.pool_size)
+        .await
+        .with_context(|| format!("opening {}", redact_url(&config.database_url)))
+}
+
+async fn serve(args: &ServeArgs, matches: &ArgMatches) -> anyhow::Result<()> {
+    let config = args.config(matches)?;
+    if let Some(file) = &config.file {
+        tracing::info!(file = %file.display(), "read the configuration file");
+    }
+    let links = &config.links;
+    tracing::info!(
+        public_url = links.public_url.as_ref().map(ToString::to_string),
+        trusted_proxies = links.trusted_proxies.len(),
+        "absolute links from {}",
+        if links.public_url.is_some() {
+            "the public URL"
+        } else if links.trusted_proxies.is_empty() {
+            "the Host header (forwarded headers are ignored)"
+        } else {
+            "the Host header, or forwarded headers from trusted proxies"
+        }
+    );
     let app = Application::build(&config).await?;
     app.run_until_stopped().await?;
     Ok(())
 }
 
-async fn import(collection: &str, file: &PathBuf, db: &DatabaseArgs) -> anyhow::Result<()> {
+async fn import(collection: &str, file: &Path, config: &Config) -> anyhow::Result<()> {
     let collection: Collection = collection.parse().map_err(|e: String| anyhow::anyhow!(e))?;
     let text =
         std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
@@ -177,9 +346,7 @@ async fn import(collection: &str, file: &PathBuf, db: &DatabaseArgs) -> anyhow::
         .collect();
     let count = ops.len();
     bar.set_message(format!("writing {count} records"));
-    let store = storage::open(&db.database_url, db.pool_size)
-        .await
-        .with_context(|| format!("opening {}", redact_url(&db.database_url)))?;
+    let store = open_store(config).await?;
     let actor = format!("faro import {}", file.display());
     store
         .apply(ops, &actor)
@@ -190,10 +357,8 @@ async fn import(collection: &str, file: &PathBuf, db: &DatabaseArgs) -> anyhow::
     Ok(())
 }
 
-async fn token(action: TokenAction, db: &DatabaseArgs) -> anyhow::Result<()> {
-    let store = storage::open(&db.database_url, db.pool_size)
-        .await
-        .with_context(|| format!("opening {}", redact_url(&db.database_url)))?;
+async fn token(action: TokenAction, config: &Config) -> anyhow::Result<()> {
+    let store = open_store(config).await?;
     match action {
         TokenAction::Create { role, name } => {
             let role: Role = role

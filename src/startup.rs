@@ -9,8 +9,24 @@ use actix_web::middleware::{Compress, ErrorHandlers, from_fn};
 use actix_web::{App, HttpServer, web};
 
 use crate::catalog::Catalog;
-use crate::config::{Config, redact_url};
+use crate::config::{Config, LinkConfig, redact_url};
 use crate::http::{self, AppState};
+
+/// What a server is built with besides its catalog and listener.
+#[derive(Clone)]
+pub struct ServeOptions {
+    pub links: LinkConfig,
+    pub clock: http::Clock,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        Self {
+            links: LinkConfig::default(),
+            clock: http::Clock::system(),
+        }
+    }
+}
 
 /// A bound, ready-to-run server.
 pub struct Application {
@@ -62,30 +78,36 @@ impl Application {
             addr: config.listen.to_string(),
             source,
         })?;
-        Self::with_listener(catalog, listener)
+        let options = ServeOptions {
+            links: config.links.clone(),
+            ..ServeOptions::default()
+        };
+        Self::with_options(catalog, listener, options)
     }
 
-    /// Serves an open catalog on a bound listener.
+    /// Serves an open catalog on a bound listener, with links built from the request alone
+    /// (no public URL, no trusted proxy).
     pub fn with_listener(
         catalog: Arc<Catalog>,
         listener: TcpListener,
     ) -> Result<Self, StartupError> {
-        Self::with_clock(catalog, listener, http::Clock::system())
+        Self::with_options(catalog, listener, ServeOptions::default())
     }
 
-    /// Like [`Application::with_listener`], with the time `open_at=now` means taken from
-    /// `clock` (tests fix it).
-    pub fn with_clock(
+    /// Serves an open catalog on a bound listener, with links built as `options.links` says
+    /// and the time `open_at=now` means taken from `options.clock` (tests fix it).
+    pub fn with_options(
         catalog: Arc<Catalog>,
         listener: TcpListener,
-        clock: http::Clock,
+        options: ServeOptions,
     ) -> Result<Self, StartupError> {
         let addr = listener.local_addr().map_err(|source| StartupError::Bind {
             addr: "listener".to_owned(),
             source,
         })?;
         let mut state = AppState::new(Arc::clone(&catalog));
-        state.clock = clock;
+        state.clock = options.clock;
+        state.links = options.links;
         let state = web::Data::new(state);
         let server = HttpServer::new(move || {
             App::new()

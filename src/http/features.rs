@@ -28,8 +28,7 @@ const MAX_LIMIT: i64 = 10_000;
 
 /// `scheme://host` of the request, for absolute links.
 pub fn base_url(req: &HttpRequest) -> String {
-    let ci = req.connection_info();
-    format!("{}://{}", ci.scheme(), ci.host())
+    super::base_url::base_url(req)
 }
 
 fn link(href: String, rel: &str, kind: &str, title: &str) -> Value {

@@ -3,6 +3,7 @@
 //! [`configure`] mounts every route; the server and the tests use the same function.
 
 pub mod auth;
+pub mod base_url;
 pub mod error;
 mod features;
 mod metrics;
@@ -16,6 +17,7 @@ use std::sync::Arc;
 use actix_web::web;
 
 use crate::catalog::Catalog;
+use crate::config::LinkConfig;
 use crate::tokens::TokenVerifier;
 
 pub use error::ApiError;
@@ -47,6 +49,8 @@ pub struct AppState {
     pub tokens: TokenVerifier,
     pub metrics: Metrics,
     pub clock: Clock,
+    /// How absolute links are built (public URL, trusted proxies).
+    pub links: LinkConfig,
 }
 
 impl AppState {
@@ -57,6 +61,7 @@ impl AppState {
             tokens,
             metrics: Metrics::new(),
             clock: Clock::system(),
+            links: LinkConfig::default(),
         }
     }
 }

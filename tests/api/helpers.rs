@@ -145,7 +145,12 @@ async fn spawn_with(
     let editor = token(Role::Editor).await;
     let admin = token(Role::Admin).await;
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let app = Application::with_clock(Arc::clone(&catalog), listener, clock).expect("build app");
+    let options = faro::startup::ServeOptions {
+        clock,
+        ..Default::default()
+    };
+    let app =
+        Application::with_options(Arc::clone(&catalog), listener, options).expect("build app");
     let address = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
     TestApp {
