@@ -41,8 +41,9 @@ step "doc tests"
 cargo test --locked --doc 2>&1 | tee -a "$results"
 
 step "black-box and store tests on PostgreSQL + PostGIS"
-scripts/with-postgres.sh env FARO_TEST_BACKEND=postgres \
-  cargo test --locked --test api --test postgres_store --test pg_outage 2>&1 | tee -a "$results"
+scripts/with-postgres.sh env FARO_TEST_BACKEND=postgres FARO_REQUIRE_POSTGRES=1 \
+  cargo test --locked --test api --test postgres_store --test pg_outage --test postgres_tls \
+  2>&1 | tee -a "$results"
 
 step "benches compile"
 cargo bench --locked --no-run

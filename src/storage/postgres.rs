@@ -18,6 +18,9 @@
 //!   loading the records misses nothing; see [`Store::subscribe`] for the events.
 //! - Outages: connection failures become [`StoreError::Unavailable`]; the pool gives up after
 //!   [`TIMEOUT`] rather than hanging.
+//! - TLS: `sslmode` (`disable`, `prefer` by default, `require`, `verify-ca`, `verify-full`) and
+//!   `sslrootcert` in the URL, as libpq means them, for the pool, the `LISTEN` connection and
+//!   `faro migrate` alike; rustls on the `ring` provider. See the `tls` module for the details.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -36,13 +39,16 @@ use futures_util::{StreamExt, TryStreamExt};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 use tokio::task::JoinHandle;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{AsyncMessage, NoTls, Notification, Row};
+use tokio_postgres::{AsyncMessage, Notification, Row};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::{
     AuditEntry, Change, Result, Store, StoreError, StoreEvent, TokenRecord, WriteOp, assemble,
     audit_json, check_version, now_micros, record_from_parts, wkb_decode, wkb_encode,
 };
 use crate::domain::{Collection, FieldError, Meta, Record, RecordId, Role};
+
+mod tls;
 
 /// The migrations, in order: `(version, SQL)`. Add new files here.
 const MIGRATIONS: &[(i32, &str)] = &[
@@ -124,6 +130,9 @@ impl PgFailure {
 
 /// The error in words, with the server's message, SQLSTATE and detail when there is one.
 fn describe(e: &tokio_postgres::Error) -> String {
+    if let Some(text) = tls::describe_failure(e) {
+        return text;
+    }
     if let Some(db) = e.as_db_error() {
         let mut text = format!("{} (SQLSTATE {})", db.message(), db.code().code());
         if let Some(detail) = db.detail() {
@@ -215,12 +224,21 @@ fn is_retryable(e: &StoreError) -> bool {
 // ---------------------------------------------------------------------------------------------
 // Connecting and migrating
 
-/// Parses a `postgres://` URL (or key=value string) and sets faro's timeouts where it has none.
-fn pg_config(url: &str) -> Result<tokio_postgres::Config> {
+/// Parses a `postgres://` URL (or key=value string), sets faro's timeouts where it has none,
+/// and makes the TLS connector its `sslmode` and `sslrootcert` call for.
+fn pg_config(url: &str) -> Result<(tokio_postgres::Config, MakeRustlsConnect)> {
     // Never echo the URL: it may hold a password.
-    let mut config: tokio_postgres::Config = url
+    let settings =
+        tls::TlsSettings::take_from(url).map_err(|e| StoreError::BadUrl(e.to_string()))?;
+    let mut config: tokio_postgres::Config = settings
+        .rest
         .parse()
         .map_err(|e: tokio_postgres::Error| StoreError::BadUrl(describe(&e)))?;
+    settings.apply(&mut config);
+    let connector = settings
+        .connector()
+        .map_err(|e| StoreError::BadUrl(e.to_string()))?;
+    tracing::debug!(sslmode = %settings.mode, "PostgreSQL connection settings");
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(TIMEOUT);
     }
@@ -230,7 +248,7 @@ fn pg_config(url: &str) -> Result<tokio_postgres::Config> {
     config
         .keepalives(true)
         .keepalives_idle(Duration::from_secs(30));
-    Ok(config)
+    Ok((config, connector))
 }
 
 /// Applies the migrations not yet applied, each in its own transaction under the advisory
@@ -307,9 +325,10 @@ async fn run_migrations(client: &mut tokio_postgres::Client) -> Result<Vec<i32>>
 /// Connects one client outside the pool, with its connection driven on a task.
 async fn connect_one(
     config: &tokio_postgres::Config,
+    tls: &MakeRustlsConnect,
     context: &'static str,
 ) -> Result<(tokio_postgres::Client, JoinHandle<()>)> {
-    let (client, connection) = tokio::time::timeout(TIMEOUT, config.connect(NoTls))
+    let (client, connection) = tokio::time::timeout(TIMEOUT, config.connect(tls.clone()))
         .await
         .map_err(|_| StoreError::Unavailable {
             context,
@@ -328,10 +347,10 @@ impl PostgresStore {
     /// Connects a pool of `pool_size` connections to the database at `url`, brings its schema
     /// up to date and starts listening for changes.
     pub async fn connect(url: &str, pool_size: usize) -> Result<Self> {
-        let config = pg_config(url)?;
+        let (config, tls) = pg_config(url)?;
         let manager = Manager::from_config(
             config.clone(),
-            NoTls,
+            tls.clone(),
             ManagerConfig {
                 // One empty round trip per checkout: a connection that died with the server
                 // is replaced instead of failing the request.
@@ -357,14 +376,14 @@ impl PostgresStore {
             senders: Vec::new(),
             available: true,
         }));
-        let session = tokio::time::timeout(TIMEOUT, ListenSession::open(&config))
+        let session = tokio::time::timeout(TIMEOUT, ListenSession::open(&config, &tls))
             .await
             .map_err(|_| StoreError::Unavailable {
                 context: "listening for changes",
                 message: format!("no connection within {} s", TIMEOUT.as_secs()),
             })?
             .map_err(pg_err("listening for changes"))?;
-        let listener = tokio::spawn(run_listener(config, Arc::clone(&subscribers), session));
+        let listener = tokio::spawn(run_listener(config, tls, Arc::clone(&subscribers), session));
         Ok(Self {
             pool,
             subscribers,
@@ -375,8 +394,8 @@ impl PostgresStore {
     /// Brings the schema of the database at `url` up to date (`faro migrate`); returns the
     /// versions applied, empty when there was nothing to do.
     pub async fn migrate(url: &str) -> Result<Vec<i32>> {
-        let config = pg_config(url)?;
-        let (mut client, driver) = connect_one(&config, "connecting to PostgreSQL").await?;
+        let (config, tls) = pg_config(url)?;
+        let (mut client, driver) = connect_one(&config, &tls, "connecting to PostgreSQL").await?;
         let applied = run_migrations(&mut client).await;
         drop(client);
         let _ = driver.await;
@@ -833,12 +852,15 @@ impl Drop for ListenSession {
 }
 
 impl ListenSession {
-    async fn open(config: &tokio_postgres::Config) -> Result<Self, tokio_postgres::Error> {
+    async fn open(
+        config: &tokio_postgres::Config,
+        tls: &MakeRustlsConnect,
+    ) -> Result<Self, tokio_postgres::Error> {
         // Named apart from the pool's connections, for pg_stat_activity.
         let mut config = config.clone();
         let name = format!("{} listen", config.get_application_name().unwrap_or("faro"));
         config.application_name(name);
-        let (client, mut connection) = config.connect(NoTls).await?;
+        let (client, mut connection) = config.connect(tls.clone()).await?;
         let (tx, notifications) = unbounded_channel();
         let driver = tokio::spawn(async move {
             let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
@@ -952,6 +974,7 @@ fn parse_notification(n: &Notification) -> Option<StoreEvent> {
 /// `Availability(false)`, reconnects with backoff, then says `Availability(true)` and `Resync`.
 async fn run_listener(
     config: tokio_postgres::Config,
+    tls: MakeRustlsConnect,
     subscribers: Arc<Mutex<Subscribers>>,
     mut session: ListenSession,
 ) {
@@ -963,7 +986,7 @@ async fn run_listener(
         let mut delay = BACKOFF_MIN;
         session = loop {
             tokio::time::sleep(delay).await;
-            match tokio::time::timeout(TIMEOUT, ListenSession::open(&config)).await {
+            match tokio::time::timeout(TIMEOUT, ListenSession::open(&config, &tls)).await {
                 Ok(Ok(session)) => break session,
                 Ok(Err(e)) => {
                     tracing::debug!(error = %describe(&e), "PostgreSQL still unreachable");
