@@ -124,6 +124,7 @@ async fn a_write_through_one_instance_reaches_the_other_within_a_second() {
     let resp = client
         .delete(a.url("/collections/services/items/svc-sync"))
         .bearer_auth(&a.editor)
+        .header("If-Match", "*")
         .send()
         .await
         .unwrap();

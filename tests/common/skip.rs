@@ -12,7 +12,8 @@ pub fn skip(test: &str, reason: &str, required_by: &str) -> bool {
         "{test}: {reason}, but {required_by} is set: this run must not skip it"
     );
     // Straight to the file descriptor: the harness captures only the print macros.
-    let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {reason}");
+    let line = format!("SKIPPED {test}: {reason}\n");
+    let _ = std::io::stderr().lock().write_all(line.as_bytes());
     false
 }
 
@@ -26,4 +27,30 @@ pub fn have_postgres(test: &str) -> bool {
             "no PostgreSQL server (run it through scripts/with-postgres.sh)",
             "FARO_REQUIRE_POSTGRES",
         )
+}
+
+/// Drops a test database on the PostgreSQL server at `admin_url`, from outside any async
+/// context (a `Drop`): a thread with its own runtime.
+#[allow(dead_code)]
+pub fn drop_database(admin_url: &str, name: &str) {
+    let (admin_url, name) = (admin_url.to_owned(), name.to_owned());
+    let _ = std::thread::spawn(move || {
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            return;
+        };
+        rt.block_on(async move {
+            if let Ok((client, conn)) =
+                tokio_postgres::connect(&admin_url, tokio_postgres::NoTls).await
+            {
+                tokio::spawn(conn);
+                let _ = client
+                    .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .await;
+            }
+        });
+    })
+    .join();
 }

@@ -1,0 +1,356 @@
+//! One store-level suite that both stores pass: every test runs on a fresh SQLite file and,
+//! when `FARO_TEST_DATABASE_URL` names a PostgreSQL server (`scripts/with-postgres.sh`), on a
+//! fresh PostgreSQL database too (a visible skip otherwise; a failure with
+//! `FARO_REQUIRE_POSTGRES`).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::too_many_lines)]
+
+#[path = "common/skip.rs"]
+mod skip;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use faro::domain::{Collection, FeatureInput, RecordId, Role};
+use faro::storage::{self, Change, Precondition, Store, StoreError, StoreEvent, WriteOp};
+use serde_json::{Value, json};
+
+/// A fresh database of each available backend: `(url, keep-alive guard)`.
+async fn backends(test: &str) -> Vec<(String, Box<dyn std::any::Any>)> {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = format!("sqlite://{}", dir.path().join("faro.db").display());
+    let mut out: Vec<(String, Box<dyn std::any::Any>)> = vec![(sqlite, Box::new(dir))];
+    if skip::have_postgres(test) {
+        let admin = std::env::var("FARO_TEST_DATABASE_URL").unwrap();
+        let name = format!("faro_store_{:016x}", rand::random::<u64>());
+        let (client, conn) = tokio_postgres::connect(&admin, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        client
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .unwrap();
+        let (server, _) = admin.rsplit_once('/').unwrap();
+        out.push((format!("{server}/{name}"), Box::new(DropDb { admin, name })));
+    }
+    out
+}
+
+struct DropDb {
+    admin: String,
+    name: String,
+}
+
+impl Drop for DropDb {
+    fn drop(&mut self) {
+        skip::drop_database(&self.admin, &self.name);
+    }
+}
+
+/// Runs `test` on each backend with an open store.
+async fn each<F, Fut>(name: &str, test: F)
+where
+    F: Fn(Arc<dyn Store>, String) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    for (url, _guard) in backends(name).await {
+        let store = storage::open(&url, 4).await.unwrap();
+        eprintln!("{name} on {}", store.backend());
+        test(store, url).await;
+    }
+}
+
+fn service(id: &str, lon: f64, name: &str) -> WriteOp {
+    let f = FeatureInput::parse(
+        Collection::Services,
+        json!({"type": "Feature", "id": id, "geometry": {"type": "Point", "coordinates": [lon, 45.7]},
+            "properties": {"name": name, "kind": "pas"}}),
+    )
+    .unwrap();
+    WriteOp::insert(Collection::Services, f)
+}
+
+fn replace(id: &str, expected: Precondition, name: &str) -> WriteOp {
+    let f = FeatureInput::parse(
+        Collection::Services,
+        json!({"type": "Feature", "geometry": {"type": "Point", "coordinates": [12.0, 45.7]},
+            "properties": {"name": name, "kind": "pas"}}),
+    )
+    .unwrap();
+    WriteOp::Replace {
+        id: RecordId::parse(id).unwrap(),
+        expected,
+        geometry: f.geometry,
+        attributes: f.attributes,
+    }
+}
+
+fn delete(id: &str, expected: Precondition) -> WriteOp {
+    WriteOp::Delete {
+        collection: Collection::Services,
+        id: RecordId::parse(id).unwrap(),
+        expected,
+    }
+}
+
+fn rid(id: &str) -> RecordId {
+    RecordId::parse(id).unwrap()
+}
+
+#[tokio::test]
+async fn records_round_trip_and_batches_read_in_one_call() {
+    each("store_round_trip", |store, _| async move {
+        let changes = store
+            .apply(
+                vec![service("svc-a", 12.0, "A"), service("svc-b", 12.1, "B")],
+                "t",
+            )
+            .await
+            .unwrap();
+        assert_eq!(changes.len(), 2);
+        let a = store
+            .get(Collection::Services, &rid("svc-a"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(a.attributes().name(), "A");
+        assert_eq!(a.meta().version, 1);
+        let Change::Upsert(written) = &changes[0] else {
+            panic!("an insert is an upsert")
+        };
+        assert_eq!(**written, a, "what apply returns is what get reads");
+        let mut many = store
+            .get_many(&[
+                (Collection::Services, rid("svc-b")),
+                (Collection::Services, rid("svc-missing")),
+                (Collection::Settlements, rid("svc-a")),
+                (Collection::Services, rid("svc-a")),
+            ])
+            .await
+            .unwrap();
+        many.sort_by(|x, y| x.id().cmp(y.id()));
+        let ids: Vec<&str> = many.iter().map(|r| r.id().as_str()).collect();
+        assert_eq!(ids, ["svc-a", "svc-b"]);
+        assert!(store.get_many(&[]).await.unwrap().is_empty());
+        assert_eq!(store.load_all().await.unwrap().len(), 2);
+        assert_eq!(store.count().await.unwrap(), 2);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn preconditions_guard_replace_and_delete() {
+    each("store_preconditions", |store, _| async move {
+        store
+            .apply(vec![service("svc-a", 12.0, "A")], "t")
+            .await
+            .unwrap();
+        let first = store
+            .get(Collection::Services, &rid("svc-a"))
+            .await
+            .unwrap()
+            .unwrap();
+        let tag = first.entity_tag();
+        match store
+            .apply(vec![replace("svc-a", Precondition::Version(7), "X")], "t")
+            .await
+        {
+            Err(StoreError::VersionMismatch {
+                expected, actual, ..
+            }) => {
+                assert_eq!(expected, Precondition::Version(7));
+                assert_eq!(actual, 1);
+            }
+            other => panic!("expected a mismatch, got {other:?}"),
+        }
+        store
+            .apply(
+                vec![replace(
+                    "svc-a",
+                    Precondition::EntityTags(vec!["0-0".into(), tag.clone()]),
+                    "B",
+                )],
+                "t",
+            )
+            .await
+            .unwrap();
+        // The old tag is stale now.
+        let stale = store
+            .apply(
+                vec![delete("svc-a", Precondition::EntityTags(vec![tag]))],
+                "t",
+            )
+            .await;
+        assert!(
+            matches!(stale, Err(StoreError::VersionMismatch { .. })),
+            "{stale:?}"
+        );
+        // Deleted and re-created: version 1 again, but not the same tag.
+        let second = store
+            .get(Collection::Services, &rid("svc-a"))
+            .await
+            .unwrap()
+            .unwrap();
+        store
+            .apply(vec![delete("svc-a", Precondition::Any)], "t")
+            .await
+            .unwrap();
+        store
+            .apply(vec![service("svc-a", 12.0, "C")], "t")
+            .await
+            .unwrap();
+        let third = store
+            .get(Collection::Services, &rid("svc-a"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(third.meta().version, 1);
+        assert_ne!(third.entity_tag(), first.entity_tag());
+        let wrong_incarnation = store
+            .apply(
+                vec![replace(
+                    "svc-a",
+                    Precondition::EntityTags(vec![first.entity_tag()]),
+                    "D",
+                )],
+                "t",
+            )
+            .await;
+        assert!(
+            matches!(wrong_incarnation, Err(StoreError::VersionMismatch { .. })),
+            "{wrong_incarnation:?}"
+        );
+        assert_eq!(second.meta().version, 2);
+        let missing = store
+            .apply(vec![delete("svc-none", Precondition::Any)], "t")
+            .await;
+        assert!(
+            matches!(missing, Err(StoreError::NotFound { .. })),
+            "{missing:?}"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_batch_is_all_or_nothing_and_audited_in_order() {
+    each("store_batches", |store, _| async move {
+        store
+            .apply(vec![service("svc-a", 12.0, "A")], "alice")
+            .await
+            .unwrap();
+        let failed = store
+            .apply(
+                vec![
+                    service("svc-b", 12.1, "B"),
+                    replace("svc-a", Precondition::Version(1), "A2"),
+                    service("svc-a", 12.2, "duplicate"),
+                ],
+                "bob",
+            )
+            .await;
+        assert!(
+            matches!(failed, Err(StoreError::AlreadyExists { .. })),
+            "{failed:?}"
+        );
+        assert!(
+            store
+                .get(Collection::Services, &rid("svc-b"))
+                .await
+                .unwrap()
+                .is_none()
+        );
+        let a = store
+            .get(Collection::Services, &rid("svc-a"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(a.attributes().name(), "A", "the replace was rolled back");
+        // Delete then re-create in one batch: both applied, in order.
+        let changes = store
+            .apply(
+                vec![
+                    delete("svc-a", Precondition::Any),
+                    service("svc-a", 12.3, "A3"),
+                ],
+                "carol",
+            )
+            .await
+            .unwrap();
+        assert!(matches!(&changes[0], Change::Delete { .. }));
+        assert!(matches!(&changes[1], Change::Upsert(r) if r.attributes().name() == "A3"));
+        let log = store.audit_log(10).await.unwrap();
+        let actions: Vec<(&str, &str)> = log
+            .iter()
+            .map(|e| (e.action.as_str(), e.actor.as_str()))
+            .collect();
+        assert_eq!(
+            actions,
+            [
+                ("create", "carol"),
+                ("delete", "carol"),
+                ("create", "alice")
+            ],
+            "newest first; nothing of the failed batch"
+        );
+        assert!(log[1].before.is_some() && log[1].after.is_none());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn tokens_are_stored_by_hash_and_revoked() {
+    each("store_tokens", |store, _| async move {
+        let t = store
+            .create_token("unità", Role::Operator, "h1")
+            .await
+            .unwrap();
+        assert_eq!(store.find_token("h1").await.unwrap(), Some(t.clone()));
+        assert_eq!(store.find_token("h2").await.unwrap(), None);
+        assert!(store.revoke_token(t.id).await.unwrap());
+        assert!(!store.revoke_token(t.id).await.unwrap(), "once");
+        assert_eq!(store.find_token("h1").await.unwrap(), None);
+        let listed = store.list_tokens().await.unwrap();
+        assert_eq!(listed.len(), 1);
+        assert!(listed[0].revoked_at.is_some());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn another_store_on_the_same_database_hears_of_changes_within_a_second() {
+    each("store_follow", |store, url| async move {
+        let other = storage::open(&url, 2).await.unwrap();
+        let mut events = other.subscribe().expect("both stores can follow");
+        store
+            .apply(vec![service("svc-a", 12.0, "A")], "t")
+            .await
+            .unwrap();
+        store
+            .apply(vec![delete("svc-a", Precondition::Any)], "t")
+            .await
+            .unwrap();
+        store.create_token("x", Role::Editor, "hx").await.unwrap();
+        let start = Instant::now();
+        let mut seen: Vec<Value> = Vec::new();
+        while seen.len() < 3 {
+            let left = Duration::from_secs(1).saturating_sub(start.elapsed());
+            let Ok(Some(e)) = tokio::time::timeout(left, events.recv()).await else {
+                panic!("only {seen:?} within 1 s on {}", store.backend());
+            };
+            match e {
+                StoreEvent::Changed { id, deleted, .. } => {
+                    assert_eq!(id.as_str(), "svc-a");
+                    seen.push(json!({"deleted": deleted}));
+                }
+                StoreEvent::TokensChanged => seen.push(json!("tokens")),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert!(seen.contains(&json!("tokens")), "{seen:?}");
+        assert!(seen.contains(&json!({"deleted": true})), "{seen:?}");
+    })
+    .await;
+}
