@@ -111,7 +111,12 @@ impl TokenVerifier {
                 }
                 found
             }
-            Err(StoreError::Unavailable { .. }) => cached.map(|v| v.token),
+            // The store is down: the last good answer stands; a token never seen cannot be
+            // checked, which is a 503 (never a silent 401, nor an anonymous answer).
+            Err(e @ StoreError::Unavailable { .. }) => match cached {
+                Some(v) => Some(v.token),
+                None => return Err(e.into()),
+            },
             Err(e) => return Err(e.into()),
         };
         let token = found.ok_or(TokenError::Unknown)?;

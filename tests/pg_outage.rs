@@ -190,6 +190,25 @@ async fn reads_survive_an_outage_and_writes_resume_after_it() {
         .await
         .unwrap();
     assert!(metrics.contains("faro_store_up 0"), "{metrics}");
+    // A token verified before the outage keeps working during it, even once its cached
+    // check is no longer fresh (the epoch moved: the verifier must ask the store, which does
+    // not answer, and falls back to the last good answer).
+    catalog.token_epoch().fetch_add(1, Ordering::Relaxed);
+    let authed = client
+        .get(format!("{base}/collections/settlements/items?limit=1"))
+        .bearer_auth(&secret)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(authed.status(), 200, "the last good token answer stands");
+    // A token never seen before cannot be checked: 503, never a 401 nor an anonymous answer.
+    let unknown = client
+        .get(format!("{base}/collections/settlements/items?limit=1"))
+        .bearer_auth(faro::tokens::generate_secret().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 503, "a token that cannot be checked is a 503");
     let reads_during = reads.load(Ordering::Relaxed);
     // Stay down a while: the listener retries with backoff meanwhile.
     tokio::time::sleep(Duration::from_secs(2)).await;
