@@ -13,12 +13,15 @@ pub mod record;
 pub mod service;
 pub mod settlement;
 pub mod territory;
+pub mod validity;
 pub mod value;
 pub mod worksite;
 
 pub use access::{AccessError, Principal, Role};
 pub use feature::{FeatureError, FeatureInput};
-pub use geometry::{Bbox, LonLat, ValidGeometry};
+pub use geometry::{
+    Bbox, DEFAULT_MAX_VERTICES, GeometryError, GeometryRule, LonLat, ValidGeometry,
+};
 pub use record::{Attributes, Collection, Meta, Record, RecordId};
 pub use service::{Language, OpeningHoursSpec, Service, ServiceKind};
 pub use settlement::Settlement;

@@ -233,17 +233,15 @@ pub struct Record {
 }
 
 impl Record {
-    /// Assembles a record; the geometry must fit the collection of the attributes.
+    /// Assembles a record; the geometry's type must fit the collection of the attributes (the
+    /// geometry itself is valid already, so this is an O(1) check).
     pub fn new(
         id: RecordId,
         geometry: ValidGeometry,
         attributes: Attributes,
         meta: Meta,
     ) -> Result<Self, FieldError> {
-        let geometry = ValidGeometry::new(
-            geometry.into_inner(),
-            attributes.collection().geometry_rule(),
-        )?;
+        geometry.check_rule(attributes.collection().geometry_rule())?;
         Ok(Self {
             id,
             geometry,
