@@ -12,7 +12,7 @@ use arc_swap::ArcSwap;
 use tokio::sync::Mutex;
 
 use crate::domain::{Collection, Record, RecordId};
-use crate::index::Snapshot;
+use crate::index::{IndexChange, Snapshot};
 use crate::storage::{Change, Store, StoreError, StoreEvent, WriteOp};
 
 /// Store and index, kept in step.
@@ -74,18 +74,16 @@ impl Catalog {
     }
 
     async fn apply_to_index(&self, changes: Vec<Change>) {
-        let mut upserts = Vec::new();
-        let mut deletes = Vec::new();
-        for c in changes {
-            match c {
-                Change::Upsert(r) => upserts.push(r),
-                Change::Delete { collection, id } => deletes.push((collection, id)),
-            }
-        }
+        let changes: Vec<IndexChange> = changes
+            .into_iter()
+            .map(|c| match c {
+                Change::Upsert(r) => IndexChange::Upsert(r),
+                Change::Delete { collection, id } => IndexChange::Delete(collection, id),
+            })
+            .collect();
         let current = self.snapshot();
-        // Copying a large layer is CPU work: keep it off the async workers.
-        let next =
-            tokio::task::spawn_blocking(move || current.with_changes(&upserts, &deletes)).await;
+        // A batch as large as a layer rebuilds it: keep that off the async workers.
+        let next = tokio::task::spawn_blocking(move || current.with_changes(&changes)).await;
         match next {
             Ok(next) => self.snapshot.store(Arc::new(next)),
             // Only a panic in the update gets here; the index keeps its previous snapshot.
@@ -155,7 +153,7 @@ impl Catalog {
         deleted: bool,
     ) -> bool {
         let snapshot = self.snapshot();
-        let indexed = snapshot.layer(collection).get(id);
+        let indexed = snapshot.unrestricted_layer(collection).get(id);
         match (deleted, version, indexed) {
             (true, _, None) => true,
             (false, Some(v), Some(r)) => r.meta().version >= v,

@@ -242,7 +242,7 @@ async fn reads_survive_an_outage_and_writes_resume_after_it() {
         assert!(
             catalog
                 .snapshot()
-                .layer(Collection::Services)
+                .unrestricted_layer(Collection::Services)
                 .get(r.id())
                 .is_some(),
             "{id} in the index"

@@ -53,11 +53,13 @@ pub fn nearest_services(
     query: &NearestQuery,
     principal: &Principal,
 ) -> Vec<Neighbour> {
-    snapshot.layer(Collection::Services).nearest_of_kinds(
-        query.origin,
-        query.k.min(MAX_K),
-        query.max_distance_m,
-        KindSet::of(&query.kinds),
-        |r| matches(query, principal, r),
-    )
+    snapshot
+        .unrestricted_layer(Collection::Services)
+        .nearest_of_kinds(
+            query.origin,
+            query.k.min(MAX_K),
+            query.max_distance_m,
+            KindSet::of(&query.kinds),
+            |r| matches(query, principal, r),
+        )
 }

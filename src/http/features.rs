@@ -157,7 +157,7 @@ fn collection_json(
         return doc;
     }
     let snapshot = state.catalog.snapshot();
-    let layer = snapshot.layer(collection);
+    let layer = snapshot.unrestricted_layer(collection);
     let extent = if principal.is_authorised_reader() {
         layer.extent()
     } else {
@@ -319,7 +319,7 @@ pub async fn items(
             let id = RecordId::parse(t)
                 .map_err(|e| ApiError::invalid_parameter("territory", e.reason))?;
             let rec = snapshot
-                .layer(Collection::Territories)
+                .unrestricted_layer(Collection::Territories)
                 .get(&id)
                 .ok_or_else(|| {
                     ApiError::invalid_parameter("territory", format!("no territory with id `{t}`"))
@@ -327,7 +327,7 @@ pub async fn items(
             Some(Arc::clone(rec))
         }
     };
-    let layer = snapshot.layer(collection);
+    let layer = snapshot.unrestricted_layer(collection);
     let candidates: Vec<&Arc<Record>> = match (&bbox, &territory) {
         (Some(b), _) => layer.intersecting(&geo::Geometry::Rect(b.to_rect())),
         (None, Some(t)) => layer.intersecting(t.geometry()),
@@ -445,7 +445,7 @@ pub async fn item(
     let id = parse_id(&id)?;
     let snapshot = state.catalog.snapshot();
     let record = snapshot
-        .layer(collection)
+        .unrestricted_layer(collection)
         .get(&id)
         .filter(|r| caller.0.can_see(r))
         .ok_or_else(|| ApiError::not_found(format!("{collection} record `{id}` not found")))?;
@@ -633,7 +633,7 @@ pub async fn patch(
     let current = state
         .catalog
         .snapshot()
-        .layer(collection)
+        .unrestricted_layer(collection)
         .get(&id)
         .cloned()
         .ok_or_else(|| ApiError::not_found(format!("{collection} record `{id}` not found")))?;
