@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use chrono::{TimeZone, Utc};
 
+use super::delta::Shadowed;
 use super::{IndexChange, Layer, MergeJob, MergedBase, Snapshot, merge_threshold};
 use crate::domain::geometry::GeometryRule;
 use crate::domain::{
@@ -118,6 +119,24 @@ fn a_merge_taken_before_a_reload_or_another_merge_is_discarded() {
     let s4 = reloaded.with_merged(stale.run());
     assert_eq!(services(&s4).len(), 10);
     assert!(Arc::ptr_eq(&services(&reloaded).base, &services(&s4).base));
+}
+
+#[test]
+fn the_shadowed_set_holds_exactly_what_was_put_in_it() {
+    let records: Vec<Arc<Record>> = (0..5000)
+        .map(|i| service(&format!("svc-{i}"), 12.0, 42.0, 1))
+        .collect();
+    let mut set = Shadowed::default();
+    assert!(set.is_empty() && !set.contains(&records[0]));
+    for (i, r) in records.iter().enumerate().filter(|(i, _)| i % 3 == 0) {
+        assert!(set.insert(r), "{i}");
+        assert!(!set.insert(r), "{i} twice");
+    }
+    for (i, r) in records.iter().enumerate() {
+        assert_eq!(set.contains(r), i % 3 == 0, "{i}");
+    }
+    // A copy of the record is another record.
+    assert!(!set.contains(&Arc::new((*records[0]).clone())));
 }
 
 #[test]
