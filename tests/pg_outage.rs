@@ -208,7 +208,11 @@ async fn reads_survive_an_outage_and_writes_resume_after_it() {
         .send()
         .await
         .unwrap();
-    assert_eq!(unknown.status(), 503, "a token that cannot be checked is a 503");
+    assert_eq!(
+        unknown.status(),
+        503,
+        "a token that cannot be checked is a 503"
+    );
     let reads_during = reads.load(Ordering::Relaxed);
     // Stay down a while: the listener retries with backoff meanwhile.
     tokio::time::sleep(Duration::from_secs(2)).await;

@@ -1,364 +1,63 @@
 //! The in-memory index: R-trees over every collection, in an immutable [`Snapshot`].
 //!
 //! Readers take an `Arc<Snapshot>` and never block; a write builds a new snapshot from the old
-//! one (only the layers it touches are copied) and the catalog swaps it in atomically.
+//! one and the catalog swaps it in atomically.
 //!
-//! Per collection, an id map (the records themselves, ordered by id) and two trees:
-//! - an envelope tree in lon/lat degrees, for bbox and territory queries (candidates, then an
-//!   exact geometry test);
-//! - for point records, a tree of earth-centred (ECEF) coordinates in metres. The straight
-//!   chord between two points on the ellipsoid is never longer than the geodesic between them,
-//!   so ranking candidates by chord and stopping once the chord exceeds the k-th geodesic
-//!   distance gives the exact geodesic k nearest neighbours.
+//! Per collection a [`Layer`] of two parts:
+//! - a **base**: the records ordered by id and two trees, bulk-loaded, never changed after and
+//!   shared by every snapshot until the next merge:
+//!   - an envelope tree in lon/lat degrees, for bbox and territory queries (candidates, then
+//!     an exact geometry test);
+//!   - for point records, a tree of earth-centred (ECEF) coordinates in metres. The straight
+//!     chord between two points on the ellipsoid is never longer than the geodesic between
+//!     them, so ranking candidates by chord and stopping once the chord exceeds the k-th
+//!     geodesic distance gives the exact geodesic k nearest neighbours;
+//! - a small **delta**: the latest state (record or tombstone) of every id changed since the
+//!   base was built, with trees of its own. An id in the delta shadows the base's record.
+//!   A write copies the delta, never the base, so it costs O(delta), whatever the layer's size.
 //!
-//! `benches/index.rs` measures them over a million points; `docs/benchmarks.md` has the figures.
+//! Every answer merges the two and is exact. When a delta grows past [`merge_threshold`], the
+//! catalog rebuilds the base off the writer's path ([`Layer::merge_job`], [`MergeJob::run`])
+//! and swaps it in with [`Snapshot::with_merged`], keeping the writes made meanwhile.
+//!
+//! This API knows nothing of access control: it is read through `index::query`.
+//!
+//! `benches/index.rs` measures it over a million points; `docs/benchmarks.md` has the figures.
 
+mod base;
+mod counts;
+mod delta;
 mod ecef;
 pub mod query;
+mod search;
+mod tree;
 
-use std::borrow::Borrow;
-use std::cmp::Ordering;
-use std::collections::{BTreeSet, BinaryHeap};
-use std::sync::{Arc, OnceLock};
+use std::collections::{BTreeMap, BinaryHeap};
+use std::sync::{Arc, OnceLock, Weak};
 
-use geo::{BoundingRect, Distance, Geodesic, Intersects};
-use rstar::{
-    AABB, ParentNode, PointDistance, RStarInsertionStrategy, RTree, RTreeNode, RTreeObject,
-    RTreeParams,
-};
+use geo::{BoundingRect, Intersects};
+use rstar::AABB;
 
-use crate::domain::{Collection, LonLat, Principal, Record, RecordId, ServiceKind};
+use crate::domain::{Collection, LonLat, Record, RecordId};
+
+use base::Base;
+use counts::Counts;
+use delta::{Delta, DeltaEntry, Merged, NOTHING};
+use search::{Search, bounds, root_bounds, union};
+use tree::EnvelopeEntry;
 
 pub use ecef::to_ecef;
+pub use tree::KindSet;
 
-/// Node sizes of the point tree: up to 10 children rather than rstar's default 6 makes a
-/// shallower tree, which `nearest` walks faster, most of all with a selective `keep` (see
-/// `docs/benchmarks.md`).
-#[derive(Debug, Clone, Copy, Default)]
-struct PointParams;
+/// The smallest delta worth merging into the base.
+pub const MERGE_MIN_DELTA: usize = 1024;
 
-impl RTreeParams for PointParams {
-    const MIN_SIZE: usize = 4;
-    const MAX_SIZE: usize = 10;
-    const REINSERTION_COUNT: usize = 3;
-    type DefaultInsertionStrategy = RStarInsertionStrategy;
-}
-
-/// A record's lon/lat envelope in the envelope tree.
-#[derive(Debug, Clone)]
-struct EnvelopeEntry {
-    envelope: AABB<[f64; 2]>,
-    record: Arc<Record>,
-    /// The record is a point: its envelope is the point itself. Kept here (the entry has room
-    /// for it within the size of a tree node) so that a bbox query need not read the record.
-    is_point: bool,
-}
-
-impl PartialEq for EnvelopeEntry {
-    fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.record, &other.record)
-    }
-}
-
-impl RTreeObject for EnvelopeEntry {
-    type Envelope = AABB<[f64; 2]>;
-    fn envelope(&self) -> Self::Envelope {
-        self.envelope
-    }
-}
-
-/// A point record in the ECEF tree: position in metres, and its lon/lat for the geodesic.
-#[derive(Debug, Clone)]
-struct PointEntry {
-    xyz: [f64; 3],
-    lonlat: [f64; 2],
-    record: Arc<Record>,
-    /// The service kind's bit (see [`KindSet`]), so that a kind filter reads no record.
-    kind_bit: u32,
-}
-
-/// A set of service kinds, tested against the tree's entries without reading the records.
-///
-/// ```
-/// use faro::domain::ServiceKind;
-/// use faro::index::KindSet;
-/// let set = KindSet::of(&[ServiceKind::Shelter, ServiceKind::Pas]);
-/// assert!(set.contains(ServiceKind::Pas) && !set.contains(ServiceKind::Health));
-/// assert!(KindSet::of(&[]).contains(ServiceKind::Health), "no kinds means every kind");
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct KindSet(u32);
-
-impl KindSet {
-    /// Every record, services or not.
-    pub const ANY: KindSet = KindSet(u32::MAX);
-
-    /// These kinds; an empty list means every kind.
-    pub fn of(kinds: &[ServiceKind]) -> Self {
-        if kinds.is_empty() {
-            return Self::ANY;
-        }
-        KindSet(kinds.iter().fold(0, |m, k| m | kind_bit(*k)))
-    }
-
-    pub fn contains(self, kind: ServiceKind) -> bool {
-        self.0 & kind_bit(kind) != 0
-    }
-
-    fn admits(self, bit: u32) -> bool {
-        self.0 & bit != 0
-    }
-}
-
-fn kind_bit(kind: ServiceKind) -> u32 {
-    let i = ServiceKind::ALL
-        .iter()
-        .position(|k| *k == kind)
-        .unwrap_or(31);
-    1 << i.min(30)
-}
-
-/// Records that are not services carry the bit only [`KindSet::ANY`] has.
-const NO_KIND: u32 = 1 << 31;
-
-impl PartialEq for PointEntry {
-    fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.record, &other.record)
-    }
-}
-
-impl RTreeObject for PointEntry {
-    type Envelope = AABB<[f64; 3]>;
-    fn envelope(&self) -> Self::Envelope {
-        AABB::from_point(self.xyz)
-    }
-}
-
-impl PointDistance for PointEntry {
-    fn distance_2(&self, point: &[f64; 3]) -> f64 {
-        let d = [
-            self.xyz[0] - point[0],
-            self.xyz[1] - point[1],
-            self.xyz[2] - point[2],
-        ];
-        d[0] * d[0] + d[1] * d[1] + d[2] * d[2]
-    }
-}
-
-fn envelope_entry(record: &Arc<Record>) -> Option<EnvelopeEntry> {
-    let r = record.geometry().bounding_rect()?;
-    Some(EnvelopeEntry {
-        envelope: AABB::from_corners([r.min().x, r.min().y], [r.max().x, r.max().y]),
-        record: Arc::clone(record),
-        is_point: matches!(record.geometry(), geo::Geometry::Point(_)),
-    })
-}
-
-fn point_entry(record: &Arc<Record>) -> Option<PointEntry> {
-    let p = record.valid_geometry().as_point()?;
-    Some(PointEntry {
-        xyz: to_ecef(p),
-        lonlat: [p.lon(), p.lat()],
-        record: Arc::clone(record),
-        kind_bit: record.as_service().map_or(NO_KIND, |s| kind_bit(s.kind)),
-    })
-}
-
-/// How much a computed chord may exceed the computed geodesic between the same two points.
-///
-/// In exact arithmetic the chord is never longer than the geodesic. In `f64` each ECEF
-/// coordinate (up to 6.4e6 m) carries a rounding error of a few 1e-9 m and the geodesic one of
-/// about 1e-8 m, so for points a few metres apart, or the same pole or meridian written with
-/// two longitudes (geodesic exactly 0, chord ~1e-9 m), the computed chord can be the longer.
-/// Pruning on the bare chord then drops a point at exactly the k-th distance (a tie it should
-/// win by id) or at exactly `max_distance_m`. A millimetre is five orders of magnitude above
-/// those errors and costs at most a few extra geodesic evaluations.
-const CHORD_SLACK_M: f64 = 1e-3;
-
-/// A record in a layer's id map, ordered by the id it carries (so the map holds no copy of it).
-#[derive(Debug, Clone)]
-struct ById(Arc<Record>);
-
-impl PartialEq for ById {
-    fn eq(&self, other: &Self) -> bool {
-        self.0.id() == other.0.id()
-    }
-}
-
-impl Eq for ById {}
-
-impl PartialOrd for ById {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for ById {
-    fn cmp(&self, other: &Self) -> Ordering {
-        self.0.id().cmp(other.0.id())
-    }
-}
-
-impl Borrow<RecordId> for ById {
-    fn borrow(&self) -> &RecordId {
-        self.0.id()
-    }
-}
-
-/// Positions of `records` in id order; of records with the same id, only the last.
-///
-/// Sorting a million `ById` directly chases two pointers (record, then id) for each side of
-/// every comparison; sorting (first 16 bytes of the id, position) pairs reads each id once.
-fn id_order(records: &[Arc<Record>]) -> Vec<usize> {
-    let prefix = |id: &RecordId| {
-        let mut bytes = [0_u8; 16];
-        for (b, c) in bytes.iter_mut().zip(id.as_str().bytes()) {
-            *b = c;
-        }
-        // Ids are ASCII without NUL, so the zero padding sorts a shorter id first, as
-        // comparing the strings does.
-        u128::from_be_bytes(bytes)
-    };
-    let mut order: Vec<(u128, usize)> = records
-        .iter()
-        .enumerate()
-        .map(|(i, r)| (prefix(r.id()), i))
-        .collect();
-    order.sort_unstable_by(|a, b| {
-        a.0.cmp(&b.0)
-            .then_with(|| records[a.1].id().cmp(records[b.1].id()))
-            .then(a.1.cmp(&b.1))
-    });
-    order.dedup_by(|later, earlier| {
-        let same = later.0 == earlier.0 && records[later.1].id() == records[earlier.1].id();
-        if same {
-            earlier.1 = later.1;
-        }
-        same
-    });
-    order.into_iter().map(|(_, i)| i).collect()
-}
-
-/// Whether `new` replaces `old`, a record with the same id: a newer version of the same
-/// incarnation (same `created_at`), or a re-created record whatever its version.
-fn supersedes(new: &Record, old: &Record) -> bool {
-    old.meta().created_at != new.meta().created_at || old.meta().version < new.meta().version
-}
-
-/// One `Layer::nearest` query: a best-first walk of the point tree by chord.
-///
-/// The queue holds subtrees and points keyed by their chord from the query less
-/// `CHORD_SLACK_M`, a lower bound of the geodesic to anything in them. Popped in that order,
-/// a point is ranked by its geodesic; the walk stops when the next key exceeds the limit,
-/// `max_distance_m` and, once `k` points are held, the k-th distance: every point left is at
-/// least that far, so the answer is exact. Nothing beyond the limit of the moment is queued,
-/// and a point is asked to `keep` when queued (the points of a node back to back, so that
-/// their records load in parallel), so the queue holds only what may still matter.
-struct Search<'a, F> {
-    query: [f64; 3],
-    origin: geo::Point<f64>,
-    k: usize,
-    max_distance_m: f64,
-    kinds: KindSet,
-    keep: &'a F,
-    /// The best so far by (distance, id), at most `k`.
-    best: Vec<(f64, &'a PointEntry)>,
-    queue: BinaryHeap<Queued<'a>>,
-}
-
-/// A subtree or a point in the queue of `Search`, least bound first.
-struct Queued<'a> {
-    /// The bound's bits: for a non-negative `f64` they order as the number does.
-    key: u64,
-    node: &'a RTreeNode<PointEntry>,
-}
-
-impl PartialEq for Queued<'_> {
-    fn eq(&self, other: &Self) -> bool {
-        self.key == other.key
-    }
-}
-
-impl Eq for Queued<'_> {}
-
-impl PartialOrd for Queued<'_> {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for Queued<'_> {
-    fn cmp(&self, other: &Self) -> Ordering {
-        // Reversed: `BinaryHeap` pops its greatest.
-        other.key.cmp(&self.key)
-    }
-}
-
-impl<'a, F: Fn(&Record) -> bool> Search<'a, F> {
-    fn limit(&self) -> f64 {
-        if self.best.len() == self.k {
-            self.best[self.k - 1].0
-        } else {
-            self.max_distance_m
-        }
-    }
-
-    fn run(&mut self, root: &'a ParentNode<PointEntry>) {
-        self.expand(root);
-        while let Some(Queued { key, node }) = self.queue.pop() {
-            if f64::from_bits(key) > self.limit() {
-                break;
-            }
-            match node {
-                RTreeNode::Leaf(entry) => self.rank(entry),
-                RTreeNode::Parent(parent) => self.expand(parent),
-            }
-        }
-    }
-
-    /// Queues the children of `parent` that may still matter.
-    fn expand(&mut self, parent: &'a ParentNode<PointEntry>) {
-        let limit = self.limit();
-        for node in parent.children() {
-            let chord_2 = match node {
-                RTreeNode::Leaf(entry) => entry.distance_2(&self.query),
-                RTreeNode::Parent(p) => p.envelope().distance_2(&self.query),
-            };
-            // Never below zero, so that the bits order as the bound does.
-            let bound = (chord_2.sqrt() - CHORD_SLACK_M).max(0.0);
-            if bound > limit {
-                continue;
-            }
-            if let RTreeNode::Leaf(entry) = node
-                && (!self.kinds.admits(entry.kind_bit) || !(self.keep)(&entry.record))
-            {
-                continue;
-            }
-            self.queue.push(Queued {
-                key: bound.to_bits(),
-                node,
-            });
-        }
-    }
-
-    fn rank(&mut self, entry: &'a PointEntry) {
-        let distance_m = Geodesic.distance(
-            self.origin,
-            geo::Point::new(entry.lonlat[0], entry.lonlat[1]),
-        );
-        if distance_m > self.max_distance_m {
-            return;
-        }
-        let at = self.best.partition_point(|&(d, e)| {
-            d.total_cmp(&distance_m)
-                .then_with(|| e.record.id().cmp(entry.record.id()))
-                .is_lt()
-        });
-        if at < self.k {
-            self.best.insert(at, (distance_m, entry));
-            self.best.truncate(self.k);
-        }
-    }
+/// The delta size past which a layer of `base_len` records should be merged:
+/// `max(MERGE_MIN_DELTA, base_len / 512)` (1,953 at a million records). A write copies the
+/// delta, so this bounds its cost; a merge costs a bulk load of the whole layer, so a larger
+/// layer waits for a larger delta (see `benches/index.rs`).
+pub fn merge_threshold(base_len: usize) -> usize {
+    MERGE_MIN_DELTA.max(base_len / 512)
 }
 
 /// A record and its geodesic distance from a query point, in metres.
@@ -368,104 +67,136 @@ pub struct Neighbour {
     pub distance_m: f64,
 }
 
-/// The index of one collection.
+/// One change to the index, applied in the order given to [`Snapshot::with_changes`].
+#[derive(Debug, Clone)]
+pub enum IndexChange {
+    /// Insert or replace a record (in the layer of its collection).
+    Upsert(Arc<Record>),
+    /// Remove the record with this id, if indexed.
+    Delete(Collection, RecordId),
+}
+
+impl IndexChange {
+    pub fn collection(&self) -> Collection {
+        match self {
+            IndexChange::Upsert(r) => r.collection(),
+            IndexChange::Delete(c, _) => *c,
+        }
+    }
+}
+
+/// Whether `new` replaces `old`, a record with the same id: a newer version of the same
+/// incarnation (same `created_at`), or a re-created record whatever its version.
+fn supersedes(new: &Record, old: &Record) -> bool {
+    old.meta().created_at != new.meta().created_at || old.meta().version < new.meta().version
+}
+
+fn to_rect(e: AABB<[f64; 2]>) -> geo::Rect<f64> {
+    geo::Rect::new(
+        geo::coord! { x: e.lower()[0], y: e.lower()[1] },
+        geo::coord! { x: e.upper()[0], y: e.upper()[1] },
+    )
+}
+
+/// The index of one collection: a shared base and a small delta over it (see the module doc).
 #[derive(Debug, Clone, Default)]
 pub struct Layer {
-    records: BTreeSet<ById>,
-    envelopes: RTree<EnvelopeEntry>,
-    points: RTree<PointEntry, PointParams>,
+    base: Arc<Base>,
+    delta: Delta,
+    counts: Counts,
+    /// The sequence number of the next change to this layer; it only grows, merges included.
+    next_seq: u64,
+    /// The bounding box of the base records no delta entry shadows, when some are shadowed;
+    /// computed on first use in this snapshot.
+    base_extent: OnceLock<Option<AABB<[f64; 2]>>>,
     /// The extent of what an anonymous caller may see, computed on first use in this snapshot.
-    anonymous_extent: OnceLock<Option<geo::Rect<f64>>>,
+    anonymous_extent: OnceLock<Option<AABB<[f64; 2]>>>,
 }
 
 impl Layer {
     /// Bulk-loads a layer (both trees built in parallel). Of records with the same id, the
     /// last one is kept.
     pub fn build(records: Vec<Arc<Record>>) -> Self {
-        let count = records.len();
-        // Two threads: the envelope tree then the id order, and the point tree.
-        let (envelopes, order, points) = std::thread::scope(|s| {
-            let other = s.spawn(|| {
-                let envelopes =
-                    RTree::bulk_load(records.iter().filter_map(envelope_entry).collect());
-                (envelopes, id_order(&records))
-            });
-            let points =
-                RTree::bulk_load_with_params(records.iter().filter_map(point_entry).collect());
-            let (envelopes, order) = other
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-            (envelopes, order, points)
-        });
-        let mut slots: Vec<Option<Arc<Record>>> = records.into_iter().map(Some).collect();
-        let records: BTreeSet<ById> = order
-            .into_iter()
-            .filter_map(|i| slots[i].take().map(ById))
-            .collect();
-        if records.len() < count {
-            // Duplicate ids (no store hands them out): the trees hold every copy, so build
-            // them again from the records that won.
-            return Self::build(records.into_iter().map(|r| r.0).collect());
-        }
+        Self::on(Arc::new(Base::build(records)), 0)
+    }
+
+    /// A layer that is exactly `base`.
+    fn on(base: Arc<Base>, next_seq: u64) -> Self {
         Self {
-            records,
-            envelopes,
-            points,
+            counts: base.counts.clone(),
+            base,
+            delta: Delta::default(),
+            next_seq,
+            base_extent: OnceLock::new(),
             anonymous_extent: OnceLock::new(),
         }
     }
 
-    /// The lon/lat bounding box of every record (the root of the envelope tree), if any.
+    /// The lon/lat bounding box of every record, if any.
     pub fn extent(&self) -> Option<geo::Rect<f64>> {
-        (self.envelopes.size() > 0).then(|| {
-            let e = self.envelopes.root().envelope();
-            geo::Rect::new(
-                geo::coord! { x: e.lower()[0], y: e.lower()[1] },
-                geo::coord! { x: e.upper()[0], y: e.upper()[1] },
-            )
-        })
+        let shadowed = &self.delta.shadowed;
+        let base = if shadowed.is_empty() {
+            root_bounds(&self.base.envelopes)
+        } else {
+            // Only a shadowed record on the edge of the base's box changes it; the walk
+            // finds the edges of what is left without a scan.
+            *self
+                .base_extent
+                .get_or_init(|| bounds(&self.base.envelopes, |e| !shadowed.contains(&e.record)))
+        };
+        union(base, root_bounds(&self.delta.envelopes)).map(to_rect)
     }
 
     /// The bounding box of the records an anonymous caller may see (so no confidential
     /// position shapes it). Computed once per snapshot, on first use.
     pub fn anonymous_extent(&self) -> Option<geo::Rect<f64>> {
-        *self.anonymous_extent.get_or_init(|| {
-            self.iter()
-                .filter(|r| Principal::Anonymous.can_see(r))
-                .filter_map(|r| r.geometry().bounding_rect())
-                .reduce(|a, b| {
-                    geo::Rect::new(
-                        geo::coord! { x: a.min().x.min(b.min().x), y: a.min().y.min(b.min().y) },
-                        geo::coord! { x: a.max().x.max(b.max().x), y: a.max().y.max(b.max().y) },
-                    )
+        if self.counts.anonymous() == 0 {
+            return None;
+        }
+        let anonymous = *self.anonymous_extent.get_or_init(|| {
+            let shadowed = &self.delta.shadowed;
+            let base = if shadowed.is_empty() {
+                self.base.anonymous_bounds
+            } else if self.base.counts.anonymous() == self.delta.shadowed_anonymous {
+                None
+            } else {
+                bounds(&self.base.envelopes, |e| {
+                    e.anonymous && !shadowed.contains(&e.record)
                 })
-        })
+            };
+            union(base, bounds(&self.delta.envelopes, |e| e.anonymous))
+        });
+        anonymous.map(to_rect)
     }
 
     pub fn len(&self) -> usize {
-        self.records.len()
-    }
-
-    /// Records an anonymous caller may see (`restricted_visible` false) or all of them, of one
-    /// `kind` (`Attributes::kind_str`) or of every kind.
-    pub fn count(&self, restricted_visible: bool, kind: Option<&str>) -> usize {
-        self.iter()
-            .filter(|r| restricted_visible || Principal::Anonymous.can_see(r))
-            .filter(|r| kind.is_none_or(|k| r.attributes().kind_str() == Some(k)))
-            .count()
+        self.counts.total()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.records.is_empty()
+        self.len() == 0
+    }
+
+    /// How many records there are of `kind` (a `kind_str()`: service kind, worksite kind or
+    /// territory level), or of every kind when `None`; O(1), kept by every write.
+    ///
+    /// With `restricted_visible`, every record counts; without, only those an anonymous caller
+    /// may see (`Principal::Anonymous.can_see`: none of a restricted collection, and no
+    /// confidential service).
+    pub fn count(&self, restricted_visible: bool, kind: Option<&str>) -> usize {
+        self.counts.get(restricted_visible, kind)
     }
 
     pub fn get(&self, id: &RecordId) -> Option<&Arc<Record>> {
-        self.records.get(id).map(|r| &r.0)
+        match self.delta.get(id) {
+            Some(e) => e.live(),
+            None => self.base.get(id),
+        }
     }
 
     /// Every record, ordered by id.
     pub fn iter(&self) -> impl Iterator<Item = &Arc<Record>> {
-        self.records.iter().map(|r| &r.0)
+        Merged::new(self.base.records.iter(), self.delta.entries.iter())
     }
 
     /// Records whose geometry intersects `area` (lon/lat), ordered by id.
@@ -475,15 +206,26 @@ impl Layer {
         };
         let envelope = AABB::from_corners([r.min().x, r.min().y], [r.max().x, r.max().y]);
         let area_is_rect = matches!(area, geo::Geometry::Rect(_));
+        // A point's envelope inside a rectangle is the point itself: no exact test needed.
+        let hit = |e: &&EnvelopeEntry| {
+            (area_is_rect && e.is_point) || e.record.geometry().intersects(area)
+        };
+        let shadowed = &self.delta.shadowed;
         let mut out: Vec<&Arc<Record>> = self
+            .base
             .envelopes
             .locate_in_envelope_intersecting(&envelope)
-            .filter(|e| {
-                // A point's envelope inside a rectangle is the point itself: no exact test needed.
-                (area_is_rect && e.is_point) || e.record.geometry().intersects(area)
-            })
+            .filter(|e| !shadowed.contains(&e.record))
+            .filter(hit)
             .map(|e| &e.record)
             .collect();
+        out.extend(
+            self.delta
+                .envelopes
+                .locate_in_envelope_intersecting(&envelope)
+                .filter(hit)
+                .map(|e| &e.record),
+        );
         out.sort_unstable_by(|a, b| a.id().cmp(b.id()));
         out
     }
@@ -512,7 +254,8 @@ impl Layer {
         kinds: KindSet,
         keep: impl Fn(&Record) -> bool,
     ) -> Vec<Neighbour> {
-        if k == 0 || self.points.size() == 0 {
+        let (base, delta) = (&self.base.points, &self.delta.points);
+        if k == 0 || base.size() + delta.size() == 0 {
             return Vec::new();
         }
         let mut search = Search {
@@ -522,10 +265,17 @@ impl Layer {
             max_distance_m: max_distance_m.unwrap_or(f64::INFINITY),
             kinds,
             keep: &keep,
+            skip: &NOTHING,
             best: Vec::with_capacity(k + 1),
             queue: BinaryHeap::with_capacity(64),
         };
-        search.run(self.points.root());
+        // The delta first: its best bound the walk of the base from the start.
+        if delta.size() > 0 {
+            search.run(delta.root(), &NOTHING);
+        }
+        if base.size() > 0 {
+            search.run(base.root(), &self.delta.shadowed);
+        }
         search
             .best
             .into_iter()
@@ -536,50 +286,189 @@ impl Layer {
             .collect()
     }
 
-    /// Whether `upsert` would change this layer.
-    fn accepts(&self, record: &Record) -> bool {
-        self.get(record.id())
-            .is_none_or(|old| supersedes(record, old))
+    /// How many ids the delta holds (records and tombstones).
+    pub fn delta_len(&self) -> usize {
+        self.delta.entries.len()
     }
 
-    fn upsert(&mut self, record: &Arc<Record>) -> bool {
-        // The same incarnation of a record (deleting and re-creating an id starts a new one,
-        // at version 1 again) only moves forward.
-        if !self.accepts(record) {
-            return false;
-        }
-        self.anonymous_extent = OnceLock::new();
-        if let Some(old) = self.records.replace(ById(Arc::clone(record))) {
-            self.remove_entries(&old.0);
-        }
-        if let Some(e) = envelope_entry(record) {
-            self.envelopes.insert(e);
-        }
-        if let Some(p) = point_entry(record) {
-            self.points.insert(p);
-        }
-        true
+    /// Whether the delta has passed [`merge_threshold`]: time for a [`Layer::merge_job`].
+    pub fn needs_merge(&self) -> bool {
+        self.delta_len() >= merge_threshold(self.base.records.len())
     }
 
-    fn remove(&mut self, id: &RecordId) -> bool {
-        match self.records.take(id) {
-            Some(old) => {
-                self.anonymous_extent = OnceLock::new();
-                self.remove_entries(&old.0);
-                true
+    /// What rebuilding the base from this layer's records takes: cheap (a copy of the delta);
+    /// [`MergeJob::run`] does the work.
+    pub fn merge_job(&self) -> MergeJob {
+        MergeJob {
+            base: Arc::clone(&self.base),
+            delta: self.delta.entries.iter().cloned().collect(),
+            upto: self.next_seq,
+        }
+    }
+
+    /// This layer with `changes` (all of its collection) applied in order, or `None` when
+    /// they change nothing.
+    fn with_changes<'c>(&self, changes: impl Iterator<Item = &'c IndexChange>) -> Option<Layer> {
+        // The state each changed id ends in, so that a batch touching an id twice writes it
+        // once.
+        let mut pending: BTreeMap<&RecordId, Option<&Arc<Record>>> = BTreeMap::new();
+        for change in changes {
+            let (id, new) = match change {
+                IndexChange::Upsert(r) => (r.id(), Some(r)),
+                IndexChange::Delete(_, id) => (id, None),
+            };
+            let current = match pending.get(id) {
+                Some(state) => *state,
+                None => self.get(id),
+            };
+            let accepted = match (new, current) {
+                // The same incarnation of a record (deleting and re-creating an id starts a
+                // new one, at version 1 again) only moves forward.
+                (Some(new), Some(old)) => supersedes(new, old),
+                (Some(_), None) => true,
+                (None, current) => current.is_some(),
+            };
+            if accepted {
+                pending.insert(id, new);
             }
-            None => false,
         }
+        // Inserted and deleted again in this batch: no change.
+        pending.retain(|id, state| state.is_some() || self.get(id).is_some());
+        if pending.is_empty() {
+            return None;
+        }
+        if pending.len() > merge_threshold(self.base.records.len()) && pending.len() >= self.len() {
+            // A batch as large as the layer (an import): one bulk load costs less than
+            // growing the delta by as much.
+            return Some(self.rebuilt(&pending));
+        }
+        let mut next = Layer {
+            base: Arc::clone(&self.base),
+            delta: self.delta.clone(),
+            counts: self.counts.clone(),
+            next_seq: self.next_seq,
+            base_extent: OnceLock::new(),
+            anonymous_extent: OnceLock::new(),
+        };
+        for (id, state) in pending {
+            next.set(id, state);
+        }
+        Some(next)
     }
 
-    fn remove_entries(&mut self, old: &Arc<Record>) {
-        if let Some(e) = envelope_entry(old) {
-            self.envelopes.remove(&e);
+    /// Makes `state` the state of `id` (a record with that id, or none).
+    fn set(&mut self, id: &RecordId, state: Option<&Arc<Record>>) {
+        let (current, in_delta) = match self.delta.get(id) {
+            Some(e) => (e.live().cloned(), true),
+            None => (self.base.get(id).cloned(), false),
+        };
+        let seq = self.next_seq;
+        let entry = match (state, &current) {
+            (Some(r), _) => DeltaEntry {
+                record: Arc::clone(r),
+                deleted: false,
+                seq,
+            },
+            (None, Some(old)) => DeltaEntry {
+                record: Arc::clone(old),
+                deleted: true,
+                seq,
+            },
+            (None, None) => return,
+        };
+        self.next_seq += 1;
+        if !in_delta && let Some(b) = self.base.get(id) {
+            self.delta.shadow(b);
         }
-        if let Some(p) = point_entry(old) {
-            self.points.remove(&p);
+        if let Some(old) = &current {
+            self.counts.remove(old);
+        }
+        if let Some(r) = entry.live() {
+            self.counts.add(r);
+        }
+        self.delta.put(entry);
+    }
+
+    /// A layer of a new base: this one's records with `pending` laid over them.
+    fn rebuilt(&self, pending: &BTreeMap<&RecordId, Option<&Arc<Record>>>) -> Layer {
+        let entries: Vec<DeltaEntry> = pending
+            .iter()
+            .filter_map(|(id, state)| {
+                let (record, deleted) = match state {
+                    Some(r) => (*r, false),
+                    None => (self.get(id)?, true),
+                };
+                Some(DeltaEntry {
+                    record: Arc::clone(record),
+                    deleted,
+                    seq: 0,
+                })
+            })
+            .collect();
+        let records: Vec<Arc<Record>> = Merged::new(self.iter(), entries.iter()).cloned().collect();
+        Self::on(Arc::new(Base::from_sorted(records)), self.next_seq + 1)
+    }
+
+    /// Whether `merged` was taken from this layer's base at this layer's state or an earlier
+    /// one; not when another merge or a reload came first.
+    fn takes(&self, merged: &MergedBase) -> bool {
+        std::ptr::eq(Arc::as_ptr(&self.base), merged.from.as_ptr()) && self.next_seq >= merged.upto
+    }
+
+    /// This layer on `merged`'s base (see [`Layer::takes`]), keeping the changes made since its
+    /// job was taken.
+    fn rebased(&self, merged: MergedBase) -> Layer {
+        let delta = Delta::of(
+            self.delta.entries.iter().filter(|e| e.seq >= merged.upto),
+            |id| merged.base.get(id),
+        );
+        Layer {
+            base: merged.base,
+            delta,
+            counts: self.counts.clone(),
+            next_seq: self.next_seq,
+            base_extent: OnceLock::new(),
+            anonymous_extent: OnceLock::new(),
         }
     }
+}
+
+/// What rebuilding a layer's base needs: that base and a copy of its delta at one moment.
+/// `Send`: run it on a blocking thread.
+#[derive(Debug)]
+pub struct MergeJob {
+    base: Arc<Base>,
+    delta: Vec<DeltaEntry>,
+    /// The layer's sequence number when the job was taken: later changes are not in it.
+    upto: u64,
+}
+
+impl MergeJob {
+    /// Builds the new base: the layer's records when the job was taken, bulk-loaded
+    /// (O(n log n); about a second for a million points, see `benches/index.rs`).
+    pub fn run(self) -> MergedBase {
+        let from = Arc::downgrade(&self.base);
+        // Already in id order: no sort, only the trees to build.
+        let records: Vec<Arc<Record>> = Merged::new(self.base.records.iter(), self.delta.iter())
+            .cloned()
+            .collect();
+        let upto = self.upto;
+        drop(self);
+        MergedBase {
+            from,
+            base: Arc::new(Base::from_sorted(records)),
+            upto,
+        }
+    }
+}
+
+/// A rebuilt base, to swap in with [`Snapshot::with_merged`].
+#[derive(Debug)]
+pub struct MergedBase {
+    /// The base the job was taken from (weak: a reload meanwhile frees it).
+    from: Weak<Base>,
+    base: Arc<Base>,
+    upto: u64,
 }
 
 /// An immutable view of every collection at one moment.
@@ -599,33 +488,51 @@ impl Snapshot {
         Self { layers }
     }
 
-    /// One collection's layer, every record in it: this bypasses access control. Read
-    /// through [`Snapshot::view`] (the [`query`] module) instead.
+    /// The raw index of one collection. This bypasses access control: read through
+    /// `index::query` instead.
     pub fn unrestricted_layer(&self, collection: Collection) -> &Layer {
         &self.layers[collection.index()]
     }
 
-    /// A new snapshot with these upserts and deletions applied. An upsert older than or equal
-    /// to the indexed version of the same record (same `created_at`) is ignored, so replaying a
-    /// change is harmless; a re-created record replaces the old one whatever its version.
+    /// A new snapshot with these changes applied in order. An upsert older than or equal to
+    /// the indexed version of the same record (same `created_at`) is ignored, so replaying a
+    /// change is harmless; a re-created record replaces the old one whatever its version; a
+    /// delete of an id not indexed does nothing.
+    ///
+    /// A changed layer copies its delta, never its base; an unchanged one is shared.
     #[must_use]
-    pub fn with_changes(
-        &self,
-        upserts: &[Arc<Record>],
-        deletes: &[(Collection, RecordId)],
-    ) -> Snapshot {
+    pub fn with_changes(&self, changes: &[IndexChange]) -> Snapshot {
         let mut layers = self.layers.clone();
-        for r in upserts {
-            // Only a layer that changes is copied: replaying changes costs no copy.
-            let layer = &mut layers[r.collection().index()];
-            if layer.accepts(r) {
-                Arc::make_mut(layer).upsert(r);
+        for &c in Collection::ALL {
+            let mut mine = changes.iter().filter(|ch| ch.collection() == c).peekable();
+            if mine.peek().is_none() {
+                continue;
+            }
+            if let Some(next) = self.layers[c.index()].with_changes(mine) {
+                layers[c.index()] = Arc::new(next);
             }
         }
-        for (c, id) in deletes {
-            if layers[c.index()].get(id).is_some() {
-                Arc::make_mut(&mut layers[c.index()]).remove(id);
-            }
+        Snapshot { layers }
+    }
+
+    /// The collections whose delta has passed [`merge_threshold`].
+    pub fn layers_to_merge(&self) -> Vec<Collection> {
+        Collection::ALL
+            .iter()
+            .copied()
+            .filter(|c| self.unrestricted_layer(*c).needs_merge())
+            .collect()
+    }
+
+    /// This snapshot with `merged` as the base of the layer its job was taken from; that
+    /// layer's delta keeps exactly the changes made after the job was taken. Unchanged (the
+    /// result discarded) when that layer has another base by now, after another merge or a
+    /// reload. Apply it to the catalog's current snapshot, under its writer lock. O(delta).
+    #[must_use]
+    pub fn with_merged(&self, merged: MergedBase) -> Snapshot {
+        let mut layers = self.layers.clone();
+        if let Some(layer) = layers.iter_mut().find(|l| l.takes(&merged)) {
+            *layer = Arc::new(layer.rebased(merged));
         }
         Snapshot { layers }
     }
@@ -645,3 +552,6 @@ impl Snapshot {
             ])
     }
 }
+
+#[cfg(test)]
+mod tests;

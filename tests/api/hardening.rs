@@ -749,3 +749,64 @@ async fn a_locked_sqlite_file_makes_writes_503_with_retry_after_not_500() {
         .unwrap();
     assert_eq!(resp.status(), 201);
 }
+
+#[tokio::test]
+async fn the_catalog_merges_a_full_delta_in_the_background_and_loses_no_write() {
+    use faro::domain::{Collection, FeatureInput, RecordId};
+    use faro::storage::WriteOp;
+    let app = spawn_app().await;
+    let n = faro::index::MERGE_MIN_DELTA + 50;
+    for i in 0..n {
+        let input = FeatureInput::parse(
+            Collection::Worksites,
+            json!({"type": "Feature", "id": format!("ws-merge-{i:05}"),
+                "geometry": {"type": "Point", "coordinates": [11.9 + (i as f64) * 0.0005, 45.55]},
+                "properties": {"name": format!("Vigneto {i} (fictional)"), "kind": "vineyard", "fictional": true}}),
+        )
+        .unwrap();
+        app.catalog
+            .write(vec![WriteOp::insert(Collection::Worksites, input)], "test")
+            .await
+            .unwrap();
+    }
+    let start = Instant::now();
+    loop {
+        let snapshot = app.catalog.snapshot();
+        if snapshot
+            .unrestricted_layer(Collection::Worksites)
+            .delta_len()
+            < faro::index::MERGE_MIN_DELTA
+        {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "no merge happened"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let snapshot = app.catalog.snapshot();
+    let layer = snapshot.unrestricted_layer(Collection::Worksites);
+    for i in 0..n {
+        let id = RecordId::parse(&format!("ws-merge-{i:05}")).unwrap();
+        assert!(layer.get(&id).is_some(), "{id} lost in the merge");
+    }
+    let stored = app.catalog.store().load_all().await.unwrap();
+    let in_store = stored
+        .iter()
+        .filter(|r| r.collection() == Collection::Worksites)
+        .count();
+    assert_eq!(
+        layer.len(),
+        in_store,
+        "index and store agree after the merge"
+    );
+    let fc = app
+        .json(
+            Some(&app.operator),
+            "/collections/worksites/items?q=vigneto%201073",
+            200,
+        )
+        .await;
+    assert_eq!(fc["numberMatched"], 1);
+}
