@@ -120,7 +120,7 @@ impl Catalog {
                         tracing::debug!(%collection, ms = started.elapsed().as_millis(), "merged a layer's delta into a new base");
                     }
                     Err(e) => {
-                        tracing::error!(error = %e, %collection, "merging a layer failed; its delta stays as it is")
+                        tracing::error!(error = %e, %collection, "merging a layer failed; its delta stays as it is");
                     }
                 }
                 this.merging[collection.index()].store(false, Ordering::Release);
