@@ -760,7 +760,7 @@ async fn the_catalog_merges_a_full_delta_in_the_background_and_loses_no_write() 
         let input = FeatureInput::parse(
             Collection::Worksites,
             json!({"type": "Feature", "id": format!("ws-merge-{i:05}"),
-                "geometry": {"type": "Point", "coordinates": [11.9 + (i as f64) * 0.0005, 45.55]},
+                "geometry": {"type": "Point", "coordinates": [11.9 + f64::from(u32::try_from(i).unwrap()) * 0.0005, 45.55]},
                 "properties": {"name": format!("Vigneto {i} (fictional)"), "kind": "vineyard", "fictional": true}}),
         )
         .unwrap();
