@@ -115,3 +115,119 @@ pub async fn serve() -> HttpResponse {
         .content_type("application/vnd.oai.openapi+json;version=3.0")
         .body(openapi_json())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn operations(doc: &Value) -> Vec<(String, String, &Value)> {
+        let mut out = Vec::new();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                out.push((method.clone(), path.clone(), op));
+            }
+        }
+        out
+    }
+
+    fn refs<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
+        match v {
+            Value::Object(m) => {
+                if let Some(Value::String(r)) = m.get("$ref") {
+                    out.push(r);
+                }
+                m.values().for_each(|v| refs(v, out));
+            }
+            Value::Array(a) => a.iter().for_each(|v| refs(v, out)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn every_schema_reference_resolves() {
+        let doc = document();
+        let schemas = doc["components"]["schemas"].as_object().unwrap();
+        let mut found = Vec::new();
+        refs(&doc, &mut found);
+        assert!(found.len() > 50, "{found:?}");
+        for r in found {
+            let name = r.strip_prefix("#/components/schemas/").unwrap();
+            assert!(schemas.contains_key(name), "dangling {r}");
+        }
+    }
+
+    #[test]
+    fn every_answer_but_204_and_304_has_a_body_schema() {
+        let doc = document();
+        let ops = operations(&doc);
+        assert_eq!(ops.len(), 15);
+        for (method, path, op) in ops {
+            for (status, response) in op["responses"].as_object().unwrap() {
+                let content = response.get("content");
+                if status == "204" || status == "304" {
+                    assert!(content.is_none(), "{method} {path} {status}");
+                    continue;
+                }
+                let content = content
+                    .and_then(Value::as_object)
+                    .unwrap_or_else(|| panic!("{method} {path} {status} has no body"));
+                for (media_type, body) in content {
+                    assert!(
+                        body.get("schema").is_some(),
+                        "{method} {path} {status} {media_type}"
+                    );
+                }
+                if status.starts_with('4') || status.starts_with('5') {
+                    let schema = &content["application/json"]["schema"]["$ref"];
+                    assert!(
+                        schema == "#/components/schemas/Error"
+                            || schema == "#/components/schemas/NotReady",
+                        "{method} {path} {status}: {schema}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn writes_need_a_token_and_an_if_match() {
+        let doc = document();
+        for (method, path, op) in operations(&doc) {
+            let writes = ["post", "put", "patch", "delete"].contains(&method.as_str());
+            let security = op["security"].as_array();
+            if writes {
+                assert_eq!(
+                    op["security"],
+                    json!([{"bearer": []}]),
+                    "{method} {path} must require a token"
+                );
+                for status in ["401", "403", "404", "503"] {
+                    assert!(
+                        op["responses"].get(status).is_some(),
+                        "{method} {path} {status}"
+                    );
+                }
+            }
+            if method != "post" && writes {
+                let if_match = op["parameters"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|p| p["name"] == "If-Match")
+                    .unwrap_or_else(|| panic!("{method} {path} lacks If-Match"));
+                assert_eq!(if_match["in"], "header");
+                assert_eq!(if_match["required"], true);
+                for status in ["412", "428"] {
+                    assert!(
+                        op["responses"].get(status).is_some(),
+                        "{method} {path} {status}"
+                    );
+                }
+            }
+            // An operation that reads a token can refuse it.
+            if security.is_some() {
+                assert!(op["responses"].get("401").is_some(), "{method} {path}");
+            }
+        }
+    }
+}
