@@ -17,7 +17,7 @@ venv=$PWD/target/schemathesis-venv
 requirements=scripts/requirements-schemathesis.txt
 max_examples=${SCHEMATHESIS_MAX_EXAMPLES:-50}
 seed=${SCHEMATHESIS_SEED:-1}
-checks=not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance
+checks=not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance
 
 # The venv is rebuilt when the pins change.
 if ! cmp -s "$requirements" "$venv/requirements.txt" 2>/dev/null; then

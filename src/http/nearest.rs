@@ -103,7 +103,10 @@ fn parse_query(p: &NearestParams, now: DateTime<Utc>) -> Result<NearestQuery, Ap
     (status = 200, description = "GeoJSON FeatureCollection of services nearest first, with `properties.distance_m` (metres, WGS84 geodesic) and, with `open_at`, `properties.open`",
         body = ref("#/components/schemas/NearestFeatureCollection"), content_type = "application/geo+json"),
     (status = 400, description = "Missing or bad parameter; the message names it"),
-    (status = 401, description = "`Authorization` is not a valid, live bearer token"), (status = 500, description = "Internal error; the cause is logged"), (status = 503, description = "The bearer token could not be checked: the database is unreachable"),))]
+    (status = 401, description = "`Authorization` is not a valid, live bearer token"),
+    (status = 500, description = "Internal error; the cause is logged"),
+    (status = 503, description = "The bearer token could not be checked: the database is unreachable"),
+))]
 pub async fn nearest(
     req: HttpRequest,
     state: web::Data<AppState>,

@@ -60,17 +60,82 @@ fn document() -> Value {
         }
     }
     if let Some(Value::Object(paths)) = doc.get_mut("paths") {
-        for operation in paths.values_mut().filter_map(Value::as_object_mut) {
-            for op in operation.values_mut() {
+        for item in paths.values_mut().filter_map(Value::as_object_mut) {
+            for op in item.values_mut() {
                 if let Some(Value::Object(responses)) = op.get_mut("responses") {
                     for (status, response) in responses.iter_mut() {
                         add_error_body(status, response);
                     }
                 }
             }
+            add_head_and_options(item);
         }
     }
     doc
+}
+
+/// Every resource answers `HEAD` like `GET` without the body, and `OPTIONS` with 204 and
+/// `Allow` (see `super::configure`).
+fn add_head_and_options(item: &mut serde_json::Map<String, Value>) {
+    let mut allow: Vec<String> = ["get", "head", "post", "put", "patch", "delete"]
+        .iter()
+        .filter(|m| item.contains_key(**m) || (**m == "head" && item.contains_key("get")))
+        .map(|m| m.to_uppercase())
+        .collect();
+    allow.push("OPTIONS".to_owned());
+    let allow = allow.join(", ");
+    if let Some(get) = item.get("get").cloned() {
+        let mut head = get;
+        if let Value::Object(head) = &mut head {
+            let id = head
+                .get("operationId")
+                .and_then(Value::as_str)
+                .unwrap_or("get")
+                .to_owned();
+            head.insert("operationId".to_owned(), json!(format!("{id}_head")));
+            let summary = head
+                .get("summary")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            head.insert(
+                "summary".to_owned(),
+                json!(format!("{summary} Headers only (HEAD).")),
+            );
+            head.remove("description");
+            if let Some(Value::Object(responses)) = head.get_mut("responses") {
+                for response in responses.values_mut().filter_map(Value::as_object_mut) {
+                    response.remove("content");
+                }
+            }
+        }
+        item.insert("head".to_owned(), head);
+    }
+    let first = ["get", "post"]
+        .iter()
+        .find_map(|m| item.get(*m))
+        .cloned()
+        .unwrap_or_default();
+    let id = first["operationId"].as_str().unwrap_or("resource");
+    let path_params: Vec<&Value> = first["parameters"]
+        .as_array()
+        .map(|ps| ps.iter().filter(|p| p["in"] == "path").collect())
+        .unwrap_or_default();
+    item.insert(
+        "options".to_owned(),
+        json!({
+            "tags": first["tags"],
+            "operationId": format!("{id}_options"),
+            "parameters": path_params,
+            "summary": "The methods this resource answers.",
+            "responses": {"204": {
+                "description": "No body; `Allow` lists the methods",
+                "headers": {"Allow": {
+                    "required": true, "schema": {"type": "string", "const": allow}, "example": allow
+                }}
+            }}
+        }),
+    );
 }
 
 /// The error body (and its headers) on a 4xx or 5xx response that has no content.
@@ -160,11 +225,12 @@ mod tests {
     fn every_answer_but_204_and_304_has_a_body_schema() {
         let doc = document();
         let ops = operations(&doc);
-        assert_eq!(ops.len(), 15);
+        // 15 annotated operations, and HEAD and OPTIONS on each of the 11 paths.
+        assert_eq!(ops.len(), 15 + 11 + 11);
         for (method, path, op) in ops {
             for (status, response) in op["responses"].as_object().unwrap() {
                 let content = response.get("content");
-                if status == "204" || status == "304" {
+                if status == "204" || status == "304" || method == "head" {
                     assert!(content.is_none(), "{method} {path} {status}");
                     continue;
                 }
@@ -187,6 +253,36 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn head_is_get_without_bodies_and_options_lists_the_methods() {
+        let doc = document();
+        let item = &doc["paths"]["/collections/{collection}/items/{id}"];
+        assert_eq!(item["head"]["parameters"], item["get"]["parameters"]);
+        let statuses = |m: &str| -> Vec<String> {
+            item[m]["responses"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .cloned()
+                .collect()
+        };
+        assert_eq!(statuses("head"), statuses("get"));
+        assert_eq!(
+            item["options"]["responses"]["204"]["headers"]["Allow"]["example"],
+            "GET, HEAD, PUT, PATCH, DELETE, OPTIONS"
+        );
+        assert_eq!(
+            doc["paths"]["/collections/{collection}/items"]["options"]["responses"]["204"]["headers"]
+                ["Allow"]["example"],
+            "GET, HEAD, POST, OPTIONS"
+        );
+        let ids: std::collections::HashSet<&str> = operations(&doc)
+            .iter()
+            .map(|(_, _, op)| op["operationId"].as_str().unwrap())
+            .collect();
+        assert_eq!(ids.len(), 37, "operation ids are unique");
     }
 
     #[test]

@@ -415,9 +415,11 @@ fn service_schemas(s: &mut Map<String, Value>) {
     s.insert(
         "NotReady".into(),
         json!({
+            "description": "`not_ready` with the `store` when the database does not answer; \
+                `unavailable` when a bearer token could not be checked.",
             "allOf": [schema_ref("Error"), {
                 "properties": {
-                    "error": { "const": "not_ready" },
+                    "error": enum_of(&["not_ready", "unavailable"]),
                     "store": enum_of(&["sqlite", "postgres"])
                 }
             }]
