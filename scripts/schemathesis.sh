@@ -75,6 +75,8 @@ fi
 base="http://127.0.0.1:$port"
 echo "faro serving the demo data at $base"
 
+# One worker: with two, hypothesis's ast.parse calls race inside CPython 3.11 and a run can end
+# in "SystemError: AST constructor recursion depth mismatch" (python/cpython#106905).
 passed=0
 failed=0
 run() {
@@ -88,7 +90,7 @@ run() {
     --checks "$checks" \
     --max-examples "$max_examples" \
     --seed "$seed" \
-    --workers 2 \
+    --workers 1 \
     --generation-database none \
     --no-color \
     "$@") || status=$?

@@ -456,7 +456,8 @@ fn item_response(status: StatusCode, base: &str, record: &Record) -> HttpRespons
     params(
         ("collection" = Collection, Path, description = "services, settlements, worksites or territories", example = "services"),
         ("id" = String, Path, description = "Record id", example = "svc-centro-accoglienza-casier"),
-        ("If-None-Match" = Option<String>, Header, description = "Entity tags of copies the client holds, or `*`; a match answers 304"),
+        ("If-None-Match" = Option<String>, Header, pattern = r#"^(\*|(W/)?"[!#-~]*"( *, *(W/)?"[!#-~]*")*)$"#,
+            description = "Entity tags of copies the client holds, or `*`; a match answers 304"),
         FormatParams,
     ),
     responses(
@@ -711,7 +712,7 @@ pub async fn create(
     params(
         ("collection" = Collection, Path, description = "services, settlements, worksites or territories", example = "services"),
         ("id" = String, Path, description = "Record id", example = "svc-centro-accoglienza-casier"),
-        ("If-Match" = String, Header, example = "*",
+        ("If-Match" = String, Header, example = "*", pattern = r#"^(\*|(W/)?"[!#-~]*"( *, *(W/)?"[!#-~]*")*)$"#,
             description = "The item's `ETag` (from a GET), or `*` to apply the write whatever the current version; without it the write is refused with 428"),
     ),
     request_body(description = "A GeoJSON Feature; an `id` must equal the path's", content(
@@ -789,7 +790,7 @@ async fn write_one(
     params(
         ("collection" = Collection, Path, description = "services, settlements, worksites or territories", example = "services"),
         ("id" = String, Path, description = "Record id", example = "svc-centro-accoglienza-casier"),
-        ("If-Match" = String, Header, example = "*",
+        ("If-Match" = String, Header, example = "*", pattern = r#"^(\*|(W/)?"[!#-~]*"( *, *(W/)?"[!#-~]*")*)$"#,
             description = "The item's `ETag` (from a GET), or `*` to apply the write whatever the current version; without it the write is refused with 428"),
     ),
     request_body(description = "`{\"properties\": {...}, \"geometry\": {...}}`: properties merged (RFC 7396; a null removes one), the geometry replaced", content(
@@ -895,7 +896,7 @@ pub async fn patch(
     params(
         ("collection" = Collection, Path, description = "services, settlements, worksites or territories", example = "services"),
         ("id" = String, Path, description = "Record id", example = "svc-centro-accoglienza-vittorio-veneto"),
-        ("If-Match" = String, Header, example = "*",
+        ("If-Match" = String, Header, example = "*", pattern = r#"^(\*|(W/)?"[!#-~]*"( *, *(W/)?"[!#-~]*")*)$"#,
             description = "The item's `ETag` (from a GET), or `*` to apply the write whatever the current version; without it the write is refused with 428"),
     ),
     responses(

@@ -14,10 +14,6 @@ pub fn schema_ref(name: &str) -> Value {
     json!({ "$ref": format!("#/components/schemas/{name}") })
 }
 
-fn nullable(kind: &str) -> Value {
-    json!({ "type": [kind, "null"] })
-}
-
 fn nullable_string(max_length: u32) -> Value {
     json!({ "type": ["string", "null"], "maxLength": max_length })
 }
@@ -38,27 +34,53 @@ fn enum_of(values: &[&str]) -> Value {
 }
 
 /// Properties every stored record carries besides its own attributes.
-fn record_meta() -> Value {
-    json!({
+fn record_meta() -> Map<String, Value> {
+    let Value::Object(meta) = json!({
         "created_at": date_time("When the record was created (RFC 3339)."),
         "updated_at": date_time("When the record was last changed (RFC 3339)."),
         "version": {
             "type": "integer", "minimum": 1,
             "description": "Increases by one at every change; part of the item's ETag."
         }
-    })
+    }) else {
+        return Map::new();
+    };
+    meta
 }
 
-/// One collection's attributes plus the record's metadata.
-fn properties(description: &str, required: &[&str], attributes: &Value) -> Value {
-    let mut props = attributes.as_object().cloned().unwrap_or_default();
-    if let Value::Object(meta) = record_meta() {
-        props.extend(meta);
-    }
+/// One collection's attributes as faro writes them: every attribute (`null` where unset), then
+/// the record's metadata.
+fn output_properties(
+    description: &str,
+    required: &[&str],
+    attributes: &Map<String, Value>,
+) -> Value {
+    let mut props = attributes.clone();
+    props.extend(record_meta());
     let mut required: Vec<&str> = required.to_vec();
     required.extend(["created_at", "updated_at", "version"]);
     json!({
         "type": "object", "description": description,
+        "required": required, "properties": props
+    })
+}
+
+/// One collection's attributes as a client sends them: unknown names are refused; the
+/// metadata, if sent back, is ignored.
+fn input_properties(
+    description: &str,
+    required: &[&str],
+    attributes: &Map<String, Value>,
+) -> Value {
+    let mut props = attributes.clone();
+    for name in record_meta().keys() {
+        props.insert(
+            name.clone(),
+            json!({ "description": "Set by the server; ignored." }),
+        );
+    }
+    json!({
+        "type": "object", "description": description, "additionalProperties": false,
         "required": required, "properties": props
     })
 }
@@ -129,6 +151,11 @@ fn geometry_schemas(s: &mut Map<String, Value>) {
     );
 }
 
+/// Required text: not blank once trimmed.
+fn name() -> Value {
+    json!({ "type": "string", "minLength": 1, "maxLength": 200, "pattern": "\\S" })
+}
+
 fn property_schemas(s: &mut Map<String, Value>) {
     let service_kinds: Vec<&str> = crate::domain::ServiceKind::ALL
         .iter()
@@ -142,27 +169,35 @@ fn property_schemas(s: &mut Map<String, Value>) {
         .iter()
         .map(|k| k.as_str())
         .collect();
-    s.insert(
-        "ServiceProperties".into(),
-        properties(
+    let collections = [
+        (
+            "Service",
             "A service of an organisation at a place.",
-            &["name", "kind"],
-            &json!({
-                "name": { "type": "string", "minLength": 1, "maxLength": 200 },
+            vec!["name", "kind"],
+            json!({
+                "name": name(),
                 "kind": enum_of(&service_kinds),
                 "organization": nullable_string(200),
                 "description": nullable_string(4000),
                 "address": nullable_string(300),
                 "comune": {
-                    "type": ["string", "null"], "pattern": "^[0-9]{6}$",
-                    "description": "ISTAT code of the comune."
+                    "type": ["string", "null"], "pattern": "^\\s*[0-9]{6}\\s*$",
+                    "description": "ISTAT code of the comune (6 digits)."
                 },
-                "phone": nullable_string(40),
-                "email": nullable_string(200),
-                "website": nullable_string(500),
+                "phone": {
+                    "type": ["string", "null"], "maxLength": 40,
+                    "pattern": "^[0-9 +()/.-]*$"
+                },
+                "email": {
+                    "type": ["string", "null"], "maxLength": 200,
+                    "pattern": "^\\s*[^@\\s]+@\\S*\\.\\S*\\s*$"
+                },
+                "website": {
+                    "type": ["string", "null"], "maxLength": 500, "pattern": "^\\s*https?://"
+                },
                 "languages": {
                     "type": "array", "description": "ISO 639-1 codes.",
-                    "items": { "type": "string", "pattern": "^[a-z]{2}$" }
+                    "items": { "type": "string", "pattern": "^\\s*[a-zA-Z]{2}\\s*$" }
                 },
                 "opening_hours": {
                     "type": ["string", "null"],
@@ -171,7 +206,10 @@ fn property_schemas(s: &mut Map<String, Value>) {
                 "referral_required": { "type": "boolean" },
                 "eligibility": nullable_string(2000),
                 "capacity": { "type": ["integer", "null"], "minimum": 0, "description": "Beds." },
-                "vacancy": { "type": ["integer", "null"], "minimum": 0, "description": "Free beds now; at most capacity." },
+                "vacancy": {
+                    "type": ["integer", "null"], "minimum": 0,
+                    "description": "Free beds now; at most capacity."
+                },
                 "confidential": {
                     "type": "boolean",
                     "description": "Its position is shown only to authorised roles."
@@ -181,64 +219,82 @@ fn property_schemas(s: &mut Map<String, Value>) {
                 "fictional": { "type": "boolean", "description": "A demo record." }
             }),
         ),
-    );
-    s.insert(
-        "SettlementProperties".into(),
-        properties(
+        (
+            "Settlement",
             "An informal settlement (restricted to authorised roles).",
-            &["name"],
-            &json!({
-                "name": { "type": "string", "minLength": 1 },
+            vec!["name"],
+            json!({
+                "name": name(),
                 "population_estimate": { "type": ["integer", "null"], "minimum": 0 },
                 "season": months("Months in which it is inhabited."),
-                "sector": nullable("string"),
+                "sector": nullable_string(100),
                 "last_surveyed": { "type": ["string", "null"], "format": "date" },
-                "notes": nullable("string"),
+                "notes": nullable_string(4000),
                 "fictional": { "type": "boolean" }
             }),
         ),
-    );
-    s.insert(
-        "WorksiteProperties".into(),
-        properties(
+        (
+            "Worksite",
             "A worksite (restricted to authorised roles).",
-            &["name", "kind"],
-            &json!({
-                "name": { "type": "string", "minLength": 1 },
+            vec!["name", "kind"],
+            json!({
+                "name": name(),
                 "kind": enum_of(&worksite_kinds),
                 "workers_estimate": { "type": ["integer", "null"], "minimum": 0 },
                 "peak_months": months("Months of peak labour demand."),
-                "notes": nullable("string"),
+                "notes": nullable_string(4000),
                 "fictional": { "type": "boolean" }
             }),
         ),
-    );
-    s.insert(
-        "TerritoryProperties".into(),
-        properties(
+        (
+            "Territory",
             "A province, a network's territory or a comune.",
-            &["name", "level"],
-            &json!({
-                "name": { "type": "string", "minLength": 1 },
+            vec!["name", "level"],
+            json!({
+                "name": name(),
                 "level": enum_of(&levels),
-                "code": nullable("string"),
-                "parent": nullable("string"),
+                "code": nullable_string(20),
+                "parent": nullable_string(64),
                 "population": { "type": ["integer", "null"], "minimum": 0 },
-                "comuni": { "type": "array", "items": { "type": "string" } },
+                "comuni": {
+                    "type": "array", "description": "ISTAT codes of its comuni.",
+                    "items": { "type": "string", "pattern": "^[0-9]{6}$" }
+                },
                 "approximate": { "type": "boolean" },
-                "note": nullable("string")
+                "note": nullable_string(2000)
             }),
         ),
-    );
+    ];
+    let mut outputs = Vec::new();
+    let mut inputs = Vec::new();
+    for (kind, description, required, attributes) in &collections {
+        let attributes = attributes.as_object().cloned().unwrap_or_default();
+        let output = format!("{kind}Properties");
+        let input = format!("{kind}PropertiesInput");
+        s.insert(
+            output.clone(),
+            output_properties(description, required, &attributes),
+        );
+        s.insert(
+            input.clone(),
+            input_properties(description, required, &attributes),
+        );
+        outputs.push(schema_ref(&output));
+        inputs.push(schema_ref(&input));
+    }
     s.insert(
         "Properties".into(),
         json!({
             "description": "The record's attributes, which depend on its collection, then \
                 `created_at`, `updated_at` and `version`.",
-            "anyOf": [
-                schema_ref("ServiceProperties"), schema_ref("SettlementProperties"),
-                schema_ref("WorksiteProperties"), schema_ref("TerritoryProperties")
-            ]
+            "anyOf": outputs
+        }),
+    );
+    s.insert(
+        "PropertiesInput".into(),
+        json!({
+            "description": "The attributes of a record of the path's collection.",
+            "anyOf": inputs
         }),
     );
 }
@@ -339,12 +395,12 @@ fn feature_schemas(s: &mut Map<String, Value>) {
             "description": "A GeoJSON Feature to store. `id` is optional on create (one is \
                 generated) and must equal the path's on replace. `created_at`, `updated_at` and \
                 `version` in `properties` are ignored.",
-            "type": "object", "required": ["type", "geometry"],
+            "type": "object", "required": ["type", "geometry", "properties"],
             "properties": {
                 "type": { "const": "Feature" },
                 "id": { "type": ["string", "integer"] },
                 "geometry": schema_ref("Geometry"),
-                "properties": { "type": ["object", "null"] }
+                "properties": schema_ref("PropertiesInput")
             }
         }),
     );
