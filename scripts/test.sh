@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite of faro, as CI runs it: formatting, lints, unit/property/black-box tests
-# on the embedded SQLite store, the same black-box suite on PostgreSQL + PostGIS (installed from
-# apt and started on a throwaway loopback cluster when missing), and a compile check of the
-# benches. Run as root on Debian 12 with only package registries reachable.
+# on the embedded SQLite store, schemathesis against the running server's /openapi.json, the same
+# black-box suite on PostgreSQL + PostGIS (installed from apt and started on a throwaway loopback
+# cluster when missing), and a compile check of the benches. Run as root on Debian 12 with only
+# package registries reachable.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -39,6 +40,9 @@ cargo test --locked --lib --bins --tests 2>&1 | tee -a "$results"
 
 step "doc tests"
 cargo test --locked --doc 2>&1 | tee -a "$results"
+
+step "schemathesis: /openapi.json against the running server"
+scripts/schemathesis.sh
 
 step "black-box and store tests on PostgreSQL + PostGIS"
 scripts/with-postgres.sh env FARO_TEST_BACKEND=postgres FARO_REQUIRE_POSTGRES=1 \

@@ -88,13 +88,19 @@ impl<'a> FeatureCollectionView<'a> {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct FormatParams {
-    /// `json` (default for non-browsers) or `html`.
+    /// `json` (the default for non-browsers); `html` (the viewer) on the landing page only.
+    #[param(schema_with = super::schemas::params::format_json_or_html)]
     f: Option<String>,
 }
 
 /// Landing page: the map viewer for browsers, the OGC landing document for everyone else.
 #[utoipa::path(get, path = "/", params(FormatParams), responses(
-    (status = 200, description = "OGC API landing page (JSON), or the viewer for `Accept: text/html`")))]
+    (status = 200, description = "OGC API landing page; the map viewer (HTML) for `f=html`, or for `Accept: text/html` without `f`",
+        content(
+            (ref("#/components/schemas/LandingPage") = "application/json"),
+            (String = "text/html"))),
+    (status = 400, description = "Unknown query parameter, or `f` other than json or html"),
+))]
 pub async fn landing(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let p: FormatParams = params::raw(&req)?;
     let wants_html = params::check_format(p.f.as_deref(), true)?
@@ -124,7 +130,10 @@ pub async fn landing(req: HttpRequest) -> Result<HttpResponse, ApiError> {
 }
 
 /// Conformance classes implemented.
-#[utoipa::path(get, path = "/conformance", responses((status = 200, description = "Conformance classes")))]
+#[utoipa::path(get, path = "/conformance", responses(
+    (status = 200, description = "Conformance classes",
+        body = ref("#/components/schemas/Conformance"), content_type = "application/json"),
+))]
 pub async fn conformance() -> HttpResponse {
     HttpResponse::Ok().json(json!({"conformsTo": [
         "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
@@ -161,7 +170,14 @@ fn collection_json(base: &str, collection: Collection, view: &View) -> Value {
 }
 
 /// The four collections.
-#[utoipa::path(get, path = "/collections", params(FormatParams), responses((status = 200, description = "Collections")))]
+#[utoipa::path(get, path = "/collections", params(FormatParams), security((), ("bearer" = [])), responses(
+    (status = 200, description = "The four collections; those the caller may not read say `restricted: true`",
+        body = ref("#/components/schemas/Collections"), content_type = "application/json"),
+    (status = 400, description = "Unknown query parameter, or `f` other than json"),
+    (status = 401, description = "`Authorization` is not a valid, live bearer token"),
+    (status = 500, description = "Internal error; the cause is logged"),
+    (status = 503, description = "The bearer token could not be checked: the database is unreachable"),
+))]
 pub async fn collections(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -182,9 +198,20 @@ pub async fn collections(
 }
 
 /// One collection's description.
-#[utoipa::path(get, path = "/collections/{collection}", params(
-    ("collection" = Collection, Path, description = "services, settlements, worksites or territories"), FormatParams),
-    responses((status = 200, description = "Collection"), (status = 404, description = "Unknown collection")))]
+#[utoipa::path(get, path = "/collections/{collection}", security((), ("bearer" = [])),
+    params(
+        ("collection" = Collection, Path, description = "services, settlements, worksites or territories", example = "services"),
+        FormatParams,
+    ),
+    responses(
+        (status = 200, description = "The collection",
+            body = ref("#/components/schemas/CollectionInfo"), content_type = "application/json"),
+        (status = 400, description = "Unknown query parameter, or `f` other than json"),
+        (status = 401, description = "`Authorization` is not a valid, live bearer token"),
+        (status = 404, description = "Unknown collection"),
+        (status = 500, description = "Internal error; the cause is logged"),
+        (status = 503, description = "The bearer token could not be checked: the database is unreachable"),
+    ))]
 pub async fn collection(
     req: HttpRequest,
     path: web::Path<String>,
@@ -206,18 +233,24 @@ pub async fn collection(
 #[into_params(parameter_in = Query)]
 pub struct ItemsParams {
     /// `minLon,minLat,maxLon,maxLat` (WGS84); items whose geometry intersects it.
+    #[param(schema_with = super::schemas::params::bbox)]
     bbox: Option<String>,
     /// Page size, 1 to 10000 (default 100).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 10000)]
     limit: Option<String>,
     /// Items to skip (default 0).
+    #[param(value_type = Option<i64>, minimum = 0)]
     offset: Option<String>,
-    /// Comma list: service kinds, worksite kinds, or territory levels.
+    /// Comma list: service kinds, worksite kinds, or territory levels, as the collection has
+    /// (settlements have none).
+    #[param(schema_with = super::schemas::params::any_kinds)]
     kind: Option<String>,
     /// Id of a territory; items intersecting it.
     territory: Option<String>,
     /// Case-insensitive text in name, organization, description, address or notes.
     q: Option<String>,
     /// `json` only.
+    #[param(schema_with = super::schemas::params::format_json)]
     f: Option<String>,
 }
 
@@ -258,10 +291,20 @@ fn with_offset(query_string: &str, offset: i64) -> String {
 }
 
 /// Items of a collection, filtered and paged.
-#[utoipa::path(get, path = "/collections/{collection}/items", params(
-    ("collection" = Collection, Path, description = "services, settlements, worksites or territories"), ItemsParams),
-    responses((status = 200, description = "GeoJSON FeatureCollection with numberMatched, numberReturned and links", content_type = "application/geo+json"),
-        (status = 400, description = "Bad parameter"), (status = 401, description = "Restricted collection"), (status = 404, description = "Unknown collection")))]
+#[utoipa::path(get, path = "/collections/{collection}/items", security((), ("bearer" = [])),
+    params(
+        ("collection" = Collection, Path, description = "services, settlements, worksites or territories", example = "services"),
+        ItemsParams,
+    ),
+    responses(
+        (status = 200, description = "A page of items: a GeoJSON FeatureCollection with numberMatched, numberReturned, timeStamp and links",
+            body = ref("#/components/schemas/ItemsPage"), content_type = "application/geo+json"),
+        (status = 400, description = "Bad query parameter; the message names it"),
+        (status = 401, description = "The collection is restricted to authorised roles (settlements, worksites), or `Authorization` is not a valid, live bearer token"),
+        (status = 404, description = "Unknown collection"),
+        (status = 500, description = "Internal error; the cause is logged"),
+        (status = 503, description = "The bearer token could not be checked: the database is unreachable"),
+    ))]
 pub async fn items(
     req: HttpRequest,
     path: web::Path<String>,
@@ -408,11 +451,24 @@ fn item_response(status: StatusCode, base: &str, record: &Record) -> HttpRespons
 }
 
 /// One item, with its version as `ETag`.
-#[utoipa::path(get, path = "/collections/{collection}/items/{id}", params(
-    ("collection" = Collection, Path, description = "Collection"), ("id" = String, Path, description = "Record id"), FormatParams),
-    responses((status = 200, description = "GeoJSON Feature with ETag", content_type = "application/geo+json"),
-        (status = 304, description = "Not modified (If-None-Match)"), (status = 401, description = "Restricted collection"),
-        (status = 404, description = "No such item")))]
+#[utoipa::path(get, path = "/collections/{collection}/items/{id}", security((), ("bearer" = [])),
+    params(
+        ("collection" = Collection, Path, description = "services, settlements, worksites or territories", example = "services"),
+        ("id" = String, Path, description = "Record id", example = "svc-centro-accoglienza-casier"),
+        ("If-None-Match" = Option<String>, Header, pattern = r#"^(\*|(W/)?"[!#-~]*"( *, *(W/)?"[!#-~]*")*)$"#,
+            description = "Entity tags of copies the client holds, or `*`; a match answers 304"),
+        FormatParams,
+    ),
+    responses(
+        (status = 200, description = "The item as a GeoJSON Feature with links (self, collection)",
+            body = ref("#/components/schemas/Feature"), content_type = "application/geo+json", headers(("ETag" = String, description = "Strong entity tag of this version; send it back as `If-Match` to change the item"))),
+        (status = 304, description = "Not modified: `If-None-Match` matches the current version", headers(("ETag" = String, description = "Strong entity tag of this version; send it back as `If-Match` to change the item"))),
+        (status = 400, description = "Unknown query parameter, `f` other than json, or an `If-None-Match` that is not a list of entity tags"),
+        (status = 401, description = "The collection is restricted to authorised roles (settlements, worksites), or `Authorization` is not a valid, live bearer token"),
+        (status = 404, description = "Unknown collection, or no such item the caller may see"),
+        (status = 500, description = "Internal error; the cause is logged"),
+        (status = 503, description = "The bearer token could not be checked: the database is unreachable"),
+    ))]
 pub async fn item(
     req: HttpRequest,
     path: web::Path<(String, String)>,
@@ -598,11 +654,33 @@ async fn off_worker<T: Send + 'static>(
 }
 
 /// Creates one Feature or every Feature of a FeatureCollection; all or nothing.
-#[utoipa::path(post, path = "/collections/{collection}/items", params(("collection" = Collection, Path, description = "Collection")),
-    request_body(content = Object, description = "GeoJSON Feature or FeatureCollection", content_type = "application/geo+json"),
-    responses((status = 201, description = "Created; body holds the stored features"), (status = 400, description = "Invalid feature: the message names the feature number and field"),
-        (status = 401, description = "Authentication required"), (status = 403, description = "Role may not write"), (status = 409, description = "Id exists"),
-        (status = 503, description = "Database unreachable")))]
+#[utoipa::path(post, path = "/collections/{collection}/items", security(("bearer" = [])),
+    params(
+        ("collection" = Collection, Path, description = "services, settlements, worksites or territories", example = "services"),
+    ),
+    request_body(description = "A GeoJSON Feature, or a FeatureCollection (stored all or nothing)", content(
+        (ref("#/components/schemas/FeatureDocument") = "application/geo+json", example = json!({
+                "type": "Feature",
+                "geometry": {"type": "Point", "coordinates": [12.2431, 45.6669]},
+                "properties": {"name": "Sportello lavoro (example)", "kind": "help_desk",
+                    "languages": ["it", "en"], "opening_hours": "Mo-Fr 09:00-13:00", "fictional": true}
+            })),
+        (ref("#/components/schemas/FeatureDocument") = "application/json"),
+    )),
+    responses(
+        (status = 201, description = "Created: the stored Feature (with `Location` and `ETag`) for a Feature sent, a FeatureCollection for a FeatureCollection",
+            body = ref("#/components/schemas/Created"), content_type = "application/geo+json",
+            headers(("Location" = String, description = "URL of the created item, for a single Feature"), ("ETag" = String, description = "Strong entity tag of this version; send it back as `If-Match` to change the item"))),
+        (status = 400, description = "Empty or malformed JSON, or invalid features: the message names the feature number and field, `details` lists every problem"),
+        (status = 401, description = "No bearer token, or not a valid, live one"),
+        (status = 403, description = "The token's role may not write (operators read only)"),
+        (status = 404, description = "Unknown collection"),
+        (status = 409, description = "A record with a given id exists"),
+        (status = 413, description = "The body is larger than 64 MiB"),
+        (status = 415, description = "Content-Type is neither application/geo+json nor application/json"),
+        (status = 500, description = "Internal error; the cause is logged"),
+        (status = 503, description = "The database is unreachable or busy; retry after `Retry-After` seconds"),
+    ))]
 pub async fn create(
     req: HttpRequest,
     path: web::Path<String>,
@@ -646,10 +724,36 @@ pub async fn create(
 }
 
 /// Replaces an item's geometry and properties. `If-Match` guards against lost updates.
-#[utoipa::path(put, path = "/collections/{collection}/items/{id}", params(("collection" = Collection, Path, description = "Collection"), ("id" = String, Path, description = "Record id")),
-    request_body(content = Object, description = "GeoJSON Feature", content_type = "application/geo+json"),
-    responses((status = 200, description = "Replaced"), (status = 400, description = "Invalid feature"), (status = 404, description = "No such item"),
-        (status = 412, description = "Stale If-Match"), (status = 503, description = "Database unreachable")))]
+#[utoipa::path(put, path = "/collections/{collection}/items/{id}", security(("bearer" = [])),
+    params(
+        ("collection" = Collection, Path, description = "services, settlements, worksites or territories", example = "services"),
+        ("id" = String, Path, description = "Record id", example = "svc-centro-accoglienza-casier"),
+        ("If-Match" = String, Header, example = "*", pattern = r#"^(\*|(W/)?"[!#-~]*"( *, *(W/)?"[!#-~]*")*)$"#,
+            description = "The item's `ETag` (from a GET), or `*` to apply the write whatever the current version; without it the write is refused with 428"),
+    ),
+    request_body(description = "A GeoJSON Feature; an `id` must equal the path's", content(
+        (ref("#/components/schemas/FeatureInput") = "application/geo+json", example = json!({
+                "type": "Feature",
+                "geometry": {"type": "Point", "coordinates": [12.2431, 45.6669]},
+                "properties": {"name": "Sportello lavoro (example)", "kind": "help_desk",
+                    "languages": ["it", "en"], "opening_hours": "Mo-Fr 09:00-13:00", "fictional": true}
+            })),
+        (ref("#/components/schemas/FeatureInput") = "application/json"),
+    )),
+    responses(
+        (status = 200, description = "Replaced: the stored Feature",
+            body = ref("#/components/schemas/Feature"), content_type = "application/geo+json", headers(("ETag" = String, description = "Strong entity tag of this version; send it back as `If-Match` to change the item"))),
+        (status = 400, description = "Empty or malformed JSON, an invalid feature (the message names the field), an `id` other than the path's, or an `If-Match` that is not a list of entity tags"),
+        (status = 401, description = "No bearer token, or not a valid, live one"),
+        (status = 403, description = "The token's role may not write (operators read only)"),
+        (status = 404, description = "Unknown collection, or no such item"),
+        (status = 412, description = "`If-Match` does not match the current version; fetch the item again"),
+        (status = 413, description = "The body is larger than 32 MiB"),
+        (status = 415, description = "Content-Type is neither application/geo+json nor application/json"),
+        (status = 428, description = "No `If-Match`"),
+        (status = 500, description = "Internal error; the cause is logged"),
+        (status = 503, description = "The database is unreachable or busy; retry after `Retry-After` seconds"),
+    ))]
 pub async fn replace(
     req: HttpRequest,
     path: web::Path<(String, String)>,
@@ -698,10 +802,33 @@ async fn write_one(
 }
 
 /// JSON merge patch (RFC 7396) of an item's properties, and optionally a new geometry.
-#[utoipa::path(patch, path = "/collections/{collection}/items/{id}", params(("collection" = Collection, Path, description = "Collection"), ("id" = String, Path, description = "Record id")),
-    request_body(content = Object, description = "`{\"properties\": {...}, \"geometry\": {...}}`; a null property removes it", content_type = "application/merge-patch+json"),
-    responses((status = 200, description = "Updated"), (status = 400, description = "Invalid patch"), (status = 404, description = "No such item"),
-        (status = 412, description = "Stale If-Match"), (status = 503, description = "Database unreachable")))]
+#[utoipa::path(patch, path = "/collections/{collection}/items/{id}", security(("bearer" = [])),
+    params(
+        ("collection" = Collection, Path, description = "services, settlements, worksites or territories", example = "services"),
+        ("id" = String, Path, description = "Record id", example = "svc-centro-accoglienza-casier"),
+        ("If-Match" = String, Header, example = "*", pattern = r#"^(\*|(W/)?"[!#-~]*"( *, *(W/)?"[!#-~]*")*)$"#,
+            description = "The item's `ETag` (from a GET), or `*` to apply the write whatever the current version; without it the write is refused with 428"),
+    ),
+    request_body(description = "`{\"properties\": {...}, \"geometry\": {...}}`: properties merged (RFC 7396; a null removes one), the geometry replaced", content(
+        (ref("#/components/schemas/FeaturePatch") = "application/merge-patch+json",
+            example = json!({"properties": {"description": "Checked by phone (example)."}})),
+        (ref("#/components/schemas/FeaturePatch") = "application/json"),
+        (ref("#/components/schemas/FeaturePatch") = "application/geo+json"),
+    )),
+    responses(
+        (status = 200, description = "Updated: the stored Feature",
+            body = ref("#/components/schemas/Feature"), content_type = "application/geo+json", headers(("ETag" = String, description = "Strong entity tag of this version; send it back as `If-Match` to change the item"))),
+        (status = 400, description = "Empty or malformed JSON, a patch that is not an object of `properties` and `geometry`, a result that is not a valid feature (the message names the field), or an `If-Match` that is not a list of entity tags"),
+        (status = 401, description = "No bearer token, or not a valid, live one"),
+        (status = 403, description = "The token's role may not write (operators read only)"),
+        (status = 404, description = "Unknown collection, or no such item"),
+        (status = 412, description = "`If-Match` does not match the current version; fetch the item again"),
+        (status = 413, description = "The body is larger than 32 MiB"),
+        (status = 415, description = "Content-Type is not application/merge-patch+json, application/json or application/geo+json"),
+        (status = 428, description = "No `If-Match`"),
+        (status = 500, description = "Internal error; the cause is logged"),
+        (status = 503, description = "The database is unreachable or busy; retry after `Retry-After` seconds"),
+    ))]
 pub async fn patch(
     req: HttpRequest,
     path: web::Path<(String, String)>,
@@ -779,9 +906,26 @@ pub async fn patch(
 }
 
 /// Deletes an item.
-#[utoipa::path(delete, path = "/collections/{collection}/items/{id}", params(("collection" = Collection, Path, description = "Collection"), ("id" = String, Path, description = "Record id")),
-    responses((status = 204, description = "Deleted"), (status = 404, description = "No such item"), (status = 412, description = "Stale If-Match"),
-        (status = 503, description = "Database unreachable")))]
+// The id example differs from the other methods' so that a client trying the examples in any
+// order still finds the item that GET, PUT and PATCH name.
+#[utoipa::path(delete, path = "/collections/{collection}/items/{id}", security(("bearer" = [])),
+    params(
+        ("collection" = Collection, Path, description = "services, settlements, worksites or territories", example = "services"),
+        ("id" = String, Path, description = "Record id", example = "svc-centro-accoglienza-vittorio-veneto"),
+        ("If-Match" = String, Header, example = "*", pattern = r#"^(\*|(W/)?"[!#-~]*"( *, *(W/)?"[!#-~]*")*)$"#,
+            description = "The item's `ETag` (from a GET), or `*` to apply the write whatever the current version; without it the write is refused with 428"),
+    ),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, description = "An `If-Match` that is not a list of entity tags"),
+        (status = 401, description = "No bearer token, or not a valid, live one"),
+        (status = 403, description = "The token's role may not write (operators read only)"),
+        (status = 404, description = "Unknown collection, or no such item"),
+        (status = 412, description = "`If-Match` does not match the current version; fetch the item again"),
+        (status = 428, description = "No `If-Match`"),
+        (status = 500, description = "Internal error; the cause is logged"),
+        (status = 503, description = "The database is unreachable or busy; retry after `Retry-After` seconds"),
+    ))]
 pub async fn delete(
     req: HttpRequest,
     path: web::Path<(String, String)>,

@@ -11,6 +11,7 @@ mod nearest;
 mod openapi;
 mod ops;
 mod params;
+mod schemas;
 
 use std::sync::Arc;
 

@@ -21,20 +21,28 @@ use crate::domain::{Language, LonLat, ServiceKind};
 #[into_params(parameter_in = Query)]
 pub struct NearestParams {
     /// Longitude of the caller, WGS84 degrees.
+    #[param(value_type = f64, required = true, minimum = -180, maximum = 180, example = 12.2431)]
     lon: Option<String>,
     /// Latitude of the caller, WGS84 degrees.
+    #[param(value_type = f64, required = true, minimum = -90, maximum = 90, example = 45.6669)]
     lat: Option<String>,
     /// Comma list of service kinds (default: all).
+    #[param(schema_with = crate::http::schemas::params::service_kinds)]
     kind: Option<String>,
     /// How many services, 1 to 100 (default 5).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
     k: Option<String>,
     /// Only services within this geodesic distance, metres.
+    #[param(value_type = Option<f64>, exclusive_minimum = 0)]
     max_distance_m: Option<String>,
     /// `now` or an RFC 3339 time: only services open then (Europe/Rome local time).
+    #[param(example = "now")]
     open_at: Option<String>,
     /// ISO 639-1 code: only services that speak it.
+    #[param(schema_with = crate::http::schemas::params::language)]
     language: Option<String>,
     /// `json` only.
+    #[param(schema_with = crate::http::schemas::params::format_json)]
     f: Option<String>,
 }
 
@@ -91,9 +99,14 @@ fn parse_query(p: &NearestParams, now: DateTime<Utc>) -> Result<NearestQuery, Ap
 }
 
 /// Services nearest to a point by geodesic distance, nearest first (ties by id).
-#[utoipa::path(get, path = "/nearest", params(NearestParams), responses(
-    (status = 200, description = "FeatureCollection ordered by `properties.distance_m` (metres, WGS84 geodesic)", content_type = "application/geo+json"),
-    (status = 400, description = "Bad parameter; the message names it")))]
+#[utoipa::path(get, path = "/nearest", params(NearestParams), security((), ("bearer" = [])), responses(
+    (status = 200, description = "GeoJSON FeatureCollection of services nearest first, with `properties.distance_m` (metres, WGS84 geodesic) and, with `open_at`, `properties.open`",
+        body = ref("#/components/schemas/NearestFeatureCollection"), content_type = "application/geo+json"),
+    (status = 400, description = "Missing or bad parameter; the message names it"),
+    (status = 401, description = "`Authorization` is not a valid, live bearer token"),
+    (status = 500, description = "Internal error; the cause is logged"),
+    (status = 503, description = "The bearer token could not be checked: the database is unreachable"),
+))]
 pub async fn nearest(
     req: HttpRequest,
     state: web::Data<AppState>,

@@ -13,13 +13,22 @@ use crate::domain::Collection;
 pub const LANDING_HTML: &str = include_str!("landing.html");
 
 /// The process is up.
-#[utoipa::path(get, path = "/healthz", responses((status = 200, description = "Alive")))]
+#[utoipa::path(get, path = "/healthz", responses(
+    (status = 200, description = "Alive", body = ref("#/components/schemas/Health"), content_type = "application/json"),
+))]
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
 /// The process can serve: the index is loaded and the store answers.
-#[utoipa::path(get, path = "/readyz", responses((status = 200, description = "Ready"), (status = 503, description = "Store unreachable")))]
+#[utoipa::path(get, path = "/readyz", security((), ("bearer" = [])), responses(
+    (status = 200, description = "Ready; `records` counts what the caller may know of (public services and territories for an anonymous probe)",
+        body = ref("#/components/schemas/Ready"), content_type = "application/json"),
+    (status = 401, description = "`Authorization` is not a valid, live bearer token"),
+    (status = 500, description = "Internal error; the cause is logged"),
+    (status = 503, description = "Not ready: the database does not answer (within 2 s), or the bearer token could not be checked",
+        body = ref("#/components/schemas/NotReady"), content_type = "application/json"),
+))]
 pub async fn readyz(state: web::Data<AppState>, caller: Caller) -> HttpResponse {
     let store = state.catalog.store();
     let ping = tokio::time::timeout(Duration::from_secs(2), store.ping()).await;
@@ -48,7 +57,13 @@ pub async fn readyz(state: web::Data<AppState>, caller: Caller) -> HttpResponse 
 }
 
 /// Prometheus text exposition.
-#[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus metrics", content_type = "text/plain")))]
+#[utoipa::path(get, path = "/metrics", security((), ("bearer" = [])), responses(
+    (status = 200, description = "Prometheus metrics (OpenMetrics text); record counts are those the caller may know of",
+        body = String, content_type = "application/openmetrics-text"),
+    (status = 401, description = "`Authorization` is not a valid, live bearer token"),
+    (status = 500, description = "Internal error; the cause is logged"),
+    (status = 503, description = "The bearer token could not be checked: the database is unreachable"),
+))]
 pub async fn metrics(state: web::Data<AppState>, caller: Caller) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
