@@ -46,7 +46,7 @@ scripts/schemathesis.sh
 
 step "black-box and store tests on PostgreSQL + PostGIS"
 scripts/with-postgres.sh env FARO_TEST_BACKEND=postgres FARO_REQUIRE_POSTGRES=1 \
-  cargo test --locked --test api --test postgres_store --test pg_outage --test postgres_tls \
+  cargo test --locked --test api --test store --test postgres_store --test pg_outage --test postgres_tls \
   2>&1 | tee -a "$results"
 
 step "benches compile"
