@@ -70,7 +70,7 @@ struct CliArgs {
 #[derive(Debug, Args, Clone)]
 struct DatabaseArgs {
     /// A TOML file of settings (keys `listen`, `database_url`, `pool_size`, `demo`,
-    /// `public_url`, `trusted_proxies`); without it, `./faro.toml` is read if it exists.
+    /// `public_url`, `trusted_proxies`, `max_vertices`); without it, `./faro.toml` is read if it exists.
     #[arg(long, env = ENV_CONFIG, value_name = "PATH", global = true)]
     config: Option<PathBuf>,
     /// `sqlite://PATH` (embedded, the default) or `postgres://USER@HOST:PORT/DB`
@@ -103,6 +103,10 @@ struct ServeArgs {
         value_delimiter = ','
     )]
     trusted_proxies: Vec<String>,
+    /// Positions a written geometry may have at most; more is refused with 413 before any
+    /// validation work.
+    #[arg(long, env = ENV_MAX_VERTICES, default_value_t = crate::domain::DEFAULT_MAX_VERTICES)]
+    max_vertices: usize,
     #[command(flatten)]
     db: DatabaseArgs,
 }
@@ -114,6 +118,7 @@ const ENV_LISTEN: &str = "FARO_LISTEN";
 const ENV_NO_DEMO: &str = "FARO_NO_DEMO";
 const ENV_PUBLIC_URL: &str = "FARO_PUBLIC_URL";
 const ENV_TRUSTED_PROXIES: &str = "FARO_TRUSTED_PROXIES";
+const ENV_MAX_VERTICES: &str = "FARO_MAX_VERTICES";
 
 /// A value clap found on the command line or in the environment, with where; `None` for a
 /// default or an absent value (the config file may then give one).
@@ -184,6 +189,13 @@ impl ServeArgs {
                 self.trusted_proxies.clone(),
                 "--trusted-proxy",
                 ENV_TRUSTED_PROXIES,
+            ),
+            max_vertices: given(
+                matches,
+                "max_vertices",
+                i64::try_from(self.max_vertices).unwrap_or(i64::MAX),
+                "--max-vertices",
+                ENV_MAX_VERTICES,
             ),
             ..self.db.overrides(matches)
         }

@@ -28,13 +28,14 @@ pub const DEFAULT_POOL_SIZE: usize = 16;
 /// Config file read from the working directory when none is named and it exists.
 pub const DEFAULT_CONFIG_FILE: &str = "faro.toml";
 /// Keys a config file may hold.
-pub const FILE_KEYS: [&str; 6] = [
+pub const FILE_KEYS: [&str; 7] = [
     "listen",
     "database_url",
     "pool_size",
     "demo",
     "public_url",
     "trusted_proxies",
+    "max_vertices",
 ];
 
 /// Validated settings of `faro serve`.
@@ -48,6 +49,8 @@ pub struct Config {
     pub pool_size: usize,
     /// How absolute links in responses are built.
     pub links: LinkConfig,
+    /// Positions a written geometry may have at most (more is a 413 before validation).
+    pub max_vertices: usize,
     /// The config file that was read, if any.
     pub file: Option<PathBuf>,
 }
@@ -208,6 +211,7 @@ pub struct Overrides {
     pub demo: Option<Given<bool>>,
     pub public_url: Option<Given<String>>,
     pub trusted_proxies: Option<Given<Vec<String>>>,
+    pub max_vertices: Option<Given<i64>>,
 }
 
 /// A setting that cannot be used.
@@ -263,6 +267,7 @@ struct FileSettings {
     demo: Option<Spanned<bool>>,
     public_url: Option<Spanned<String>>,
     trusted_proxies: Option<Spanned<Vec<String>>>,
+    max_vertices: Option<Spanned<i64>>,
 }
 
 /// A file value with the place it came from; `None` when the file has no such key.
@@ -392,6 +397,13 @@ impl Config {
             .demo
             .or_else(|| from_file(file, s.demo))
             .is_none_or(|d| d.value);
+        let max_vertices = o
+            .max_vertices
+            .or_else(|| from_file(file, s.max_vertices))
+            .unwrap_or_else(|| {
+                let n = i64::try_from(crate::domain::DEFAULT_MAX_VERTICES).unwrap_or(i64::MAX);
+                Given::new(n, Origin::Default)
+            });
         let public_url = o.public_url.or_else(|| from_file(file, s.public_url));
         let trusted_proxies = o
             .trusted_proxies
@@ -419,6 +431,7 @@ impl Config {
                 public_url,
                 trusted_proxies,
             },
+            max_vertices: check_max_vertices(&max_vertices)?,
             file: file.map(|(path, _)| path.to_owned()),
         })
     }
@@ -433,6 +446,23 @@ fn check_listen(listen: &Given<String>) -> Result<SocketAddr, ConfigError> {
             format!("`{raw}` is not an ADDRESS:PORT (like 127.0.0.1:8080)"),
         )
     })
+}
+
+/// The largest vertex cap accepted: validation stays near-linear, but a geometry this large is
+/// already some 400 MB of GeoJSON.
+pub const MAX_MAX_VERTICES: usize = 10_000_000;
+
+fn check_max_vertices(max: &Given<i64>) -> Result<usize, ConfigError> {
+    usize::try_from(max.value)
+        .ok()
+        .filter(|n| (4..=MAX_MAX_VERTICES).contains(n))
+        .ok_or_else(|| {
+            ConfigError::invalid(
+                &max.origin,
+                "max_vertices",
+                format!("must be 4 to {MAX_MAX_VERTICES}, got {}", max.value),
+            )
+        })
 }
 
 fn check_pool_size(pool_size: &Given<i64>) -> Result<usize, ConfigError> {
@@ -578,8 +608,10 @@ trusted_proxies = ["10.0.0.0/8", "::1"]
             demo: Some(flag(true, "--no-demo")),
             public_url: Some(flag("http://flag.example".to_owned(), "--public-url")),
             trusted_proxies: Some(env(vec!["192.0.2.1".to_owned()], "FARO_TRUSTED_PROXIES")),
+            max_vertices: Some(flag(5000, "--max-vertices")),
         };
         let c = toml(text, o).unwrap();
+        assert_eq!(c.max_vertices, 5000);
         assert_eq!(c.listen, "127.0.0.3:0".parse::<SocketAddr>().unwrap());
         assert_eq!(c.database_url, "sqlite://flag.db");
         assert_eq!(c.pool_size, 9);

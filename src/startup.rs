@@ -17,6 +17,8 @@ use crate::http::{self, AppState};
 pub struct ServeOptions {
     pub links: LinkConfig,
     pub clock: http::Clock,
+    /// Positions a written geometry may have at most.
+    pub max_vertices: usize,
 }
 
 impl Default for ServeOptions {
@@ -24,6 +26,7 @@ impl Default for ServeOptions {
         Self {
             links: LinkConfig::default(),
             clock: http::Clock::system(),
+            max_vertices: crate::domain::DEFAULT_MAX_VERTICES,
         }
     }
 }
@@ -80,6 +83,7 @@ impl Application {
         })?;
         let options = ServeOptions {
             links: config.links.clone(),
+            max_vertices: config.max_vertices,
             ..ServeOptions::default()
         };
         Self::with_options(catalog, listener, options)
@@ -108,6 +112,7 @@ impl Application {
         let mut state = AppState::new(Arc::clone(&catalog));
         state.clock = options.clock;
         state.links = options.links;
+        state.max_vertices = options.max_vertices;
         let state = web::Data::new(state);
         let server = HttpServer::new(move || {
             App::new()

@@ -152,6 +152,34 @@ impl FeatureInput {
     }
 }
 
+/// The positions of the geometry of each Feature in a GeoJSON Feature or FeatureCollection
+/// (1-based feature number, count), read from the raw JSON before any parsing: what a vertex
+/// cap is checked on.
+pub fn positions_per_feature(doc: &Value) -> Vec<(usize, usize)> {
+    fn count(v: &Value) -> usize {
+        match v {
+            Value::Array(items) if items.first().is_some_and(Value::is_number) => 1,
+            Value::Array(items) => items.iter().map(count).sum(),
+            _ => 0,
+        }
+    }
+    fn geometry(g: &Value) -> usize {
+        g.get("coordinates").map_or(0, count)
+            + g.get("geometries")
+                .and_then(Value::as_array)
+                .map_or(0, |gs| gs.iter().map(geometry).sum())
+    }
+    let features: Vec<&Value> = match doc.get("features").and_then(Value::as_array) {
+        Some(fs) => fs.iter().collect(),
+        None => vec![doc],
+    };
+    features
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (i + 1, f.get("geometry").map_or(0, geometry)))
+        .collect()
+}
+
 /// Parses a GeoJSON geometry object and validates it for `collection`.
 pub fn parse_geometry(value: Value, collection: Collection) -> Result<ValidGeometry, FieldError> {
     let gj: geojson::Geometry = serde_json::from_value(value)

@@ -644,6 +644,24 @@ fn parse_json_body(body: &[u8]) -> Result<Value, ApiError> {
         .map_err(|e| ApiError::bad_body(format!("the body is not valid JSON: {e}")))
 }
 
+/// Refuses, before any validation work, a feature whose geometry has more positions than the
+/// server's cap (`--max-vertices`): 413.
+fn check_vertex_cap(doc: &Value, max_vertices: usize) -> Result<(), ApiError> {
+    let over = crate::domain::feature::positions_per_feature(doc)
+        .into_iter()
+        .find(|(_, n)| *n > max_vertices);
+    match over {
+        Some((feature, n)) => Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_many_vertices",
+            format!(
+                "feature {feature}: field `geometry`: {n} positions; this server accepts at most {max_vertices} per geometry (max_vertices)"
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// Runs validation (polygons of many vertices are CPU work) on a blocking thread.
 async fn off_worker<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
@@ -691,6 +709,7 @@ pub async fn create(
     let collection = parse_collection(&path)?;
     caller.0.check_write(collection)?;
     let doc = read_json_body(&req, payload, JSON_TYPES, super::MAX_BODY_BYTES).await?;
+    check_vertex_cap(&doc, state.max_vertices)?;
     let single = doc.get("type").and_then(Value::as_str) == Some("Feature");
     let inputs = off_worker(move || Ok(FeatureInput::parse_document(collection, doc)?)).await?;
     if inputs.is_empty() {
@@ -764,6 +783,7 @@ pub async fn replace(
     let (collection, id) = writable_item(path, &caller.0)?;
     let expected = precondition(&req)?;
     let doc = read_json_body(&req, payload, JSON_TYPES, MAX_ITEM_BODY_BYTES).await?;
+    check_vertex_cap(&doc, state.max_vertices)?;
     let input = off_worker(move || Ok(FeatureInput::parse(collection, doc)?)).await?;
     if let Some(body_id) = &input.id
         && body_id != &id
@@ -890,6 +910,7 @@ pub async fn patch(
         }
     }
     let feature = json!({"type": "Feature", "geometry": geometry, "properties": props});
+    check_vertex_cap(&feature, state.max_vertices)?;
     let input = off_worker(move || Ok(FeatureInput::parse(collection, feature)?)).await?;
     write_one(
         &req,

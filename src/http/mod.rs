@@ -52,6 +52,8 @@ pub struct AppState {
     pub clock: Clock,
     /// How absolute links are built (public URL, trusted proxies).
     pub links: LinkConfig,
+    /// Positions a written geometry may have at most (`--max-vertices`).
+    pub max_vertices: usize,
 }
 
 impl AppState {
@@ -63,6 +65,7 @@ impl AppState {
             metrics: Metrics::new(),
             clock: Clock::system(),
             links: LinkConfig::default(),
+            max_vertices: crate::domain::DEFAULT_MAX_VERTICES,
         }
     }
 }

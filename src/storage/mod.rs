@@ -281,7 +281,9 @@ pub(crate) fn record_from_parts(
         error,
     };
     let rid = RecordId::parse(id).map_err(corrupt)?;
-    let geometry = ValidGeometry::new(geometry, collection.geometry_rule()).map_err(corrupt)?;
+    // What was stored was validated when written: no vertex cap on reading it back.
+    let geometry = ValidGeometry::new_capped(geometry, collection.geometry_rule(), usize::MAX)
+        .map_err(|e| corrupt(e.into()))?;
     let attributes = Attributes::from_json(collection, properties).map_err(corrupt)?;
     Record::new(rid, geometry, attributes, meta).map_err(corrupt)
 }

@@ -810,3 +810,46 @@ async fn the_catalog_merges_a_full_delta_in_the_background_and_loses_no_write() 
         .await;
     assert_eq!(fc["numberMatched"], 1);
 }
+
+#[tokio::test]
+async fn a_geometry_over_the_vertex_cap_is_a_413_before_validation() {
+    let app = crate::helpers::spawn_app_with(faro::startup::ServeOptions {
+        max_vertices: 10,
+        ..Default::default()
+    })
+    .await;
+    let ring = |n: usize| -> Vec<[f64; 2]> {
+        let mut r: Vec<[f64; 2]> = (0..n - 1)
+            .map(|i| {
+                let a = std::f64::consts::TAU * f64::from(u32::try_from(i).unwrap())
+                    / f64::from(u32::try_from(n - 1).unwrap());
+                [12.3 + 0.01 * a.cos(), 45.8 + 0.01 * a.sin()]
+            })
+            .collect();
+        r.push(r[0]);
+        r
+    };
+    let feature = |n: usize| {
+        json!({"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [ring(n)]},
+            "properties": {"name": "Insediamento (fictional)", "fictional": true}})
+    };
+    let post = |doc: Value| {
+        app.client
+            .post(app.url("/collections/settlements/items"))
+            .bearer_auth(&app.editor)
+            .json(&doc)
+            .send()
+    };
+    let resp = post(feature(10)).await.unwrap();
+    assert_eq!(resp.status(), 201, "10 positions are within the cap");
+    let resp = post(json!({"type": "FeatureCollection", "features": [feature(5), feature(11)]}))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 413);
+    let body: Value = resp.json().await.unwrap();
+    assert_error(&body, "too_many_vertices", "feature 2");
+    assert!(
+        body["message"].as_str().unwrap().contains("11 positions"),
+        "{body}"
+    );
+}

@@ -84,17 +84,26 @@ pub async fn spawn_sqlite_app() -> TestApp {
 
 /// A server with the demo data whose clock always says `now` (for `open_at=now`).
 pub async fn spawn_app_at(now: chrono::DateTime<chrono::Utc>) -> TestApp {
-    spawn_with(fresh_database().await, true, faro::http::Clock::fixed(now)).await
+    spawn_app_with(faro::startup::ServeOptions {
+        clock: faro::http::Clock::fixed(now),
+        ..Default::default()
+    })
+    .await
 }
 
 async fn spawn_on(db: (String, TestDatabase), demo: bool) -> TestApp {
-    spawn_with(db, demo, faro::http::Clock::system()).await
+    spawn_with(db, demo, faro::startup::ServeOptions::default()).await
+}
+
+/// A server with the demo data and these options.
+pub async fn spawn_app_with(options: faro::startup::ServeOptions) -> TestApp {
+    spawn_with(fresh_database().await, true, options).await
 }
 
 async fn spawn_with(
     (database_url, db): (String, TestDatabase),
     demo: bool,
-    clock: faro::http::Clock,
+    options: faro::startup::ServeOptions,
 ) -> TestApp {
     if std::env::var_os("RUST_LOG").is_some() {
         faro::telemetry::init();
@@ -127,10 +136,6 @@ async fn spawn_with(
     let editor = token(Role::Editor).await;
     let admin = token(Role::Admin).await;
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let options = faro::startup::ServeOptions {
-        clock,
-        ..Default::default()
-    };
     let app =
         Application::with_options(Arc::clone(&catalog), listener, options).expect("build app");
     let address = format!("http://127.0.0.1:{}", app.port());
