@@ -268,12 +268,20 @@ impl Layer {
             best: Vec::with_capacity(k + 1),
             queue: BinaryHeap::with_capacity(64),
         };
-        // The delta first: its best bound the walk of the base from the start.
-        if delta.size() > 0 {
-            search.run(delta.root(), &NOTHING);
-        }
-        if base.size() > 0 {
-            search.run(base.root(), &self.delta.shadowed);
+        // The denser tree first (the base, but for a small layer): its best are the nearer,
+        // so their limit prunes the walk of the other at once. Walking the sparse delta first
+        // ranks (geodesics) points that the base's then beat.
+        let base_walk = (base, &self.delta.shadowed);
+        let delta_walk = (delta, &NOTHING);
+        let walks = if delta.size() > base.size() {
+            [delta_walk, base_walk]
+        } else {
+            [base_walk, delta_walk]
+        };
+        for (tree, skip) in walks {
+            if tree.size() > 0 {
+                search.run(tree.root(), skip);
+            }
         }
         search
             .best
