@@ -24,7 +24,7 @@ use super::tree::{EnvelopeEntry, EnvelopeTree, KindSet, PointEntry};
 const CHORD_SLACK_M: f64 = 1e-3;
 
 /// One nearest query: a best-first walk of a point tree by chord, over one or more trees
-/// (a layer's delta, then its base) with one list of the best so far.
+/// (a layer's base and its delta) with one list of the best so far.
 ///
 /// The queue holds subtrees and points keyed by their chord from the query less
 /// `CHORD_SLACK_M`, a lower bound of the geodesic to anything in them. Popped in that order,
