@@ -4,13 +4,37 @@
 use std::net::TcpListener;
 use std::sync::Arc;
 
-use actix_web::dev::Server;
+use actix_web::body::MessageBody;
+use actix_web::dev::{Server, ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::middleware::{Compress, ErrorHandlers, from_fn};
 use actix_web::{App, HttpServer, web};
 
 use crate::catalog::Catalog;
 use crate::config::{Config, redact_url};
 use crate::http::{self, AppState};
+
+/// The application one worker serves: every route of [`http::configure`] behind faro's
+/// middleware (JSON errors, compression, metrics and the request log). The server builds one
+/// per worker; benches call it in process.
+pub fn app(
+    state: web::Data<AppState>,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .app_data(state)
+        .wrap(ErrorHandlers::new().default_handler(http::json_errors))
+        .wrap(Compress::default())
+        .wrap(from_fn(http::observe))
+        .configure(http::configure)
+        .default_service(web::to(http::not_found))
+}
 
 /// A bound, ready-to-run server.
 pub struct Application {
@@ -87,21 +111,13 @@ impl Application {
         let mut state = AppState::new(Arc::clone(&catalog));
         state.clock = clock;
         let state = web::Data::new(state);
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(state.clone())
-                .wrap(ErrorHandlers::new().default_handler(http::json_errors))
-                .wrap(Compress::default())
-                .wrap(from_fn(http::observe))
-                .configure(http::configure)
-                .default_service(web::to(http::not_found))
-        })
-        .listen(listener)
-        .map_err(|source| StartupError::Bind {
-            addr: addr.to_string(),
-            source,
-        })?
-        .run();
+        let server = HttpServer::new(move || app(state.clone()))
+            .listen(listener)
+            .map_err(|source| StartupError::Bind {
+                addr: addr.to_string(),
+                source,
+            })?
+            .run();
         // Follow other instances' writes on a shared database.
         let _ = catalog.follow();
         let counts = catalog.snapshot().counts();
