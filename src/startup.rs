@@ -4,7 +4,8 @@
 use std::net::TcpListener;
 use std::sync::Arc;
 
-use actix_web::dev::Server;
+use actix_web::body::MessageBody;
+use actix_web::dev::{Server, ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::middleware::{Compress, ErrorHandlers, from_fn};
 use actix_web::{App, HttpServer, web};
 
@@ -29,6 +30,29 @@ impl Default for ServeOptions {
             max_vertices: crate::domain::DEFAULT_MAX_VERTICES,
         }
     }
+}
+
+/// The application one worker serves: every route of [`http::configure`] behind faro's
+/// middleware (JSON errors, compression, metrics and the request log). The server builds one
+/// per worker; benches call it in process.
+pub fn app(
+    state: web::Data<AppState>,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .app_data(state)
+        .wrap(ErrorHandlers::new().default_handler(http::json_errors))
+        .wrap(Compress::default())
+        .wrap(from_fn(http::observe))
+        .configure(http::configure)
+        .default_service(web::to(http::not_found))
 }
 
 /// A bound, ready-to-run server.
@@ -114,21 +138,13 @@ impl Application {
         state.links = options.links;
         state.max_vertices = options.max_vertices;
         let state = web::Data::new(state);
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(state.clone())
-                .wrap(ErrorHandlers::new().default_handler(http::json_errors))
-                .wrap(Compress::default())
-                .wrap(from_fn(http::observe))
-                .configure(http::configure)
-                .default_service(web::to(http::not_found))
-        })
-        .listen(listener)
-        .map_err(|source| StartupError::Bind {
-            addr: addr.to_string(),
-            source,
-        })?
-        .run();
+        let server = HttpServer::new(move || app(state.clone()))
+            .listen(listener)
+            .map_err(|source| StartupError::Bind {
+                addr: addr.to_string(),
+                source,
+            })?
+            .run();
         // Follow other instances' writes on a shared database.
         let _ = catalog.follow();
         let counts = catalog.snapshot().counts();

@@ -4,7 +4,8 @@
 #   1. time for `faro serve` to load the N points from PostGIS into its index at start;
 #   2. requests/s of faro's GET /nearest?k=5 (wrk, CONC connections) against the equivalent
 #      PostGIS KNN query (ORDER BY geom <-> point LIMIT 5 over the GiST index; pgbench with CONC
-#      pooled connections, prepared statements), and the ratio.
+#      pooled connections, prepared statements), and the ratio;
+#   3. faro's GET /healthz (an empty handler: the HTTP ceiling), and /nearest as a share of it.
 # Uses the server of $FARO_TEST_DATABASE_URL, or a throwaway one from scripts/with-postgres.sh.
 #
 #   benches/postgis/run.sh                 # N=1000000 CONC=16 DURATION=15
@@ -99,4 +100,5 @@ printf '   faro /nearest k=5:   %12.0f req/s\n' "$faro_rps"
 printf '   PostGIS KNN LIMIT 5: %12.0f queries/s\n' "$pg_tps"
 printf '   ratio faro/PostGIS:  %12.1fx\n' "$(python3 -c "print($faro_rps / $pg_tps)")"
 printf '   faro GET /healthz:   %12.0f req/s (HTTP ceiling; %.1fx PostGIS)\n' "$health_rps" "$(python3 -c "print($health_rps / $pg_tps)")"
+printf '   /nearest / /healthz: %12.1f %%\n' "$(python3 -c "print(100 * $faro_rps / $health_rps)")"
 printf '   index load at start: %s ms read + %s ms build (ready after %s s)\n' "$read_ms" "$build_ms" "$ready"

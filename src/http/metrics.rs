@@ -3,7 +3,7 @@
 //! The log names the route pattern and status, never the query string: a query can hold the
 //! position of an outreach team or of the people it serves.
 
-use std::sync::Mutex;
+use std::sync::{Mutex, RwLock};
 use std::time::Instant;
 
 use actix_web::body::MessageBody;
@@ -24,14 +24,14 @@ use crate::index::query::View;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
-    method: String,
-    route: String,
+    method: &'static str,
+    route: &'static str,
     status: u16,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RouteLabels {
-    route: String,
+    route: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -126,20 +126,22 @@ pub async fn observe(
     let start = Instant::now();
     // Bounded label values: an invented method must not make a new series.
     let method = match req.method().as_str() {
-        m @ ("GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS") => m,
+        "GET" => "GET",
+        "HEAD" => "HEAD",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "PATCH" => "PATCH",
+        "DELETE" => "DELETE",
+        "OPTIONS" => "OPTIONS",
         _ => "other",
-    }
-    .to_owned();
+    };
     let authorised = req
         .headers()
         .contains_key(actix_web::http::header::AUTHORIZATION);
     let state = req.app_data::<web::Data<AppState>>().cloned();
     let mut res = next.call(req).await?;
     caller_headers(res.headers_mut(), authorised);
-    let route = res
-        .request()
-        .match_pattern()
-        .unwrap_or_else(|| "unmatched".to_owned());
+    let route = route_label(res.request().match_pattern().as_deref());
     let status = res.status().as_u16();
     let elapsed = start.elapsed();
     if let Some(state) = state {
@@ -147,17 +149,15 @@ pub async fn observe(
             .metrics
             .requests
             .get_or_create(&RequestLabels {
-                method: method.clone(),
-                route: route.clone(),
+                method,
+                route,
                 status,
             })
             .inc();
         state
             .metrics
             .latency
-            .get_or_create(&RouteLabels {
-                route: route.clone(),
-            })
+            .get_or_create(&RouteLabels { route })
             .observe(elapsed.as_secs_f64());
     }
     // One line per request only when asked for (`RUST_LOG=faro::http=debug`): at INFO a busy
@@ -171,6 +171,29 @@ pub async fn observe(
     Ok(res)
 }
 
+/// The route label of a request: its route's pattern (`/collections/{collection}/items`, never
+/// the path), or `unmatched`. Patterns come from the route table, so there are as many as
+/// routes; each is kept for the life of the process, and a request allocates no label.
+fn route_label(pattern: Option<&str>) -> &'static str {
+    static ROUTES: RwLock<Vec<&'static str>> = RwLock::new(Vec::new());
+    let Some(pattern) = pattern else {
+        return "unmatched";
+    };
+    let find = |routes: &[&'static str]| routes.iter().copied().find(|r| *r == pattern);
+    if let Some(route) = ROUTES.read().ok().and_then(|routes| find(&routes)) {
+        return route;
+    }
+    let Ok(mut routes) = ROUTES.write() else {
+        return "unmatched";
+    };
+    if let Some(route) = find(&routes) {
+        return route;
+    }
+    let route: &'static str = Box::leak(pattern.to_owned().into_boxed_str());
+    routes.push(route);
+    route
+}
+
 /// Answers depend on who asks: caches must key on `Authorization`, and must not keep an
 /// authorised answer at all (it can hold restricted positions).
 fn caller_headers(headers: &mut actix_web::http::header::HeaderMap, authorised: bool) {
@@ -181,5 +204,26 @@ fn caller_headers(headers: &mut actix_web::http::header::HeaderMap, authorised: 
             header::CACHE_CONTROL,
             HeaderValue::from_static("private, no-store"),
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_route_label_is_its_pattern_kept_once() {
+        // Two requests, each with the pattern in a string of its own (as `match_pattern` gives).
+        let first = String::from("/collections/{collection}");
+        let second = String::from("/collections/{collection}");
+        let a = route_label(Some(first.as_str()));
+        let b = route_label(Some(second.as_str()));
+        assert_eq!(a, "/collections/{collection}");
+        assert!(
+            std::ptr::eq(a, b),
+            "the second request reuses the first label"
+        );
+        assert_eq!(route_label(Some("/nearest")), "/nearest");
+        assert_eq!(route_label(None), "unmatched");
     }
 }

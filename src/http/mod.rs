@@ -80,6 +80,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::PathConfig::default()
                 .error_handler(|e, _| ApiError::not_found(format!("path: {e}")).into()),
         )
+        // Fixed paths first: the router tries resources in order, and each `{...}` pattern
+        // costs a regex match.
+        .service(get("/nearest", nearest::nearest))
+        .service(get("/healthz", ops::healthz))
+        .service(get("/readyz", ops::readyz))
+        .service(get("/metrics", ops::metrics))
+        .service(get("/openapi.json", openapi::serve))
         .service(get("/", features::landing))
         .service(get("/conformance", features::conformance))
         .service(get("/collections", features::collections))
@@ -99,12 +106,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::patch().to(features::patch))
                 .route(web::delete().to(features::delete))
                 .default_service(web::to(allow("GET, HEAD, PUT, PATCH, DELETE, OPTIONS"))),
-        )
-        .service(get("/nearest", nearest::nearest))
-        .service(get("/openapi.json", openapi::serve))
-        .service(get("/healthz", ops::healthz))
-        .service(get("/readyz", ops::readyz))
-        .service(get("/metrics", ops::metrics));
+        );
 }
 
 /// A read-only resource: GET and HEAD (the same answer without its body), OPTIONS, and 405
