@@ -15,6 +15,22 @@ use crate::domain::{Collection, Record, RecordId};
 use crate::index::{IndexChange, Snapshot};
 use crate::storage::{Change, Store, StoreError, StoreEvent, WriteOp};
 
+/// What changed in the index, for those that keep something derived from it (the tile cache).
+#[derive(Debug)]
+pub enum IndexChanges<'a> {
+    /// Records changed: per collection, the lon/lat bounding boxes of their old and their new
+    /// geometries.
+    Records(&'a [(Collection, Vec<geo::Rect<f64>>)]),
+    /// The whole index was rebuilt.
+    Everything,
+}
+
+/// Told of every change to the index, after the new snapshot is in place and before the write
+/// that made it returns.
+pub trait IndexListener: Send + Sync {
+    fn changed(&self, changes: &IndexChanges<'_>);
+}
+
 /// Store and index, kept in step.
 pub struct Catalog {
     store: Arc<dyn Store>,
@@ -30,6 +46,8 @@ pub struct Catalog {
     token_epoch: Arc<AtomicU64>,
     /// Per collection, whether a merge of its delta into a new base is under way.
     merging: [AtomicBool; 4],
+    /// Told of every index change; held weakly, so a listener goes when its owner does.
+    listeners: std::sync::RwLock<Vec<std::sync::Weak<dyn IndexListener>>>,
 }
 
 impl Catalog {
@@ -45,7 +63,26 @@ impl Catalog {
             events: std::sync::Mutex::new(events),
             token_epoch: Arc::new(AtomicU64::new(0)),
             merging: Default::default(),
+            listeners: std::sync::RwLock::default(),
         }))
+    }
+
+    /// Registers a listener of index changes (see [`IndexListener`]).
+    pub fn listen(&self, listener: std::sync::Weak<dyn IndexListener>) {
+        if let Ok(mut listeners) = self.listeners.write() {
+            listeners.retain(|l| l.strong_count() > 0);
+            listeners.push(listener);
+        }
+    }
+
+    fn tell(&self, changes: &IndexChanges<'_>) {
+        let listeners: Vec<Arc<dyn IndexListener>> = match self.listeners.read() {
+            Ok(l) => l.iter().filter_map(std::sync::Weak::upgrade).collect(),
+            Err(_) => return,
+        };
+        for listener in listeners {
+            listener.changed(changes);
+        }
     }
 
     /// The current snapshot; cheap, never blocks.
@@ -150,10 +187,14 @@ impl Catalog {
             })
             .collect();
         let current = self.snapshot();
+        let touched = touched_areas(&current, &changes);
         // A batch as large as a layer rebuilds it: keep that off the async workers.
         let next = tokio::task::spawn_blocking(move || current.with_changes(&changes)).await;
         match next {
-            Ok(next) => self.snapshot.store(Arc::new(next)),
+            Ok(next) => {
+                self.snapshot.store(Arc::new(next));
+                self.tell(&IndexChanges::Records(&touched));
+            }
             Err(e) => {
                 tracing::error!(error = %e, "index update failed; rebuilding the index from the store");
                 if let Err(e) = self.reload_locked().await {
@@ -173,6 +214,7 @@ impl Catalog {
         let result = load_snapshot(self.store.as_ref()).await;
         self.note(&result);
         self.snapshot.store(Arc::new(result?));
+        self.tell(&IndexChanges::Everything);
         Ok(())
     }
 
@@ -283,6 +325,31 @@ impl Catalog {
             self.refresh(changed).await
         }
     }
+}
+
+/// Per collection, the bounding boxes of the old (in `current`) and new geometries of the
+/// changed records.
+fn touched_areas(
+    current: &Snapshot,
+    changes: &[IndexChange],
+) -> Vec<(Collection, Vec<geo::Rect<f64>>)> {
+    use geo::BoundingRect;
+    let mut out: Vec<(Collection, Vec<geo::Rect<f64>>)> =
+        Collection::ALL.iter().map(|c| (*c, Vec::new())).collect();
+    for change in changes {
+        let collection = change.collection();
+        let (id, new) = match change {
+            IndexChange::Upsert(r) => (r.id(), r.geometry().bounding_rect()),
+            IndexChange::Delete(_, id) => (id, None),
+        };
+        let old = current
+            .unrestricted_layer(collection)
+            .get(id)
+            .and_then(|r| r.geometry().bounding_rect());
+        out[collection.index()].1.extend(old.into_iter().chain(new));
+    }
+    out.retain(|(_, areas)| !areas.is_empty());
+    out
 }
 
 /// Events taken from the queue at once by [`Catalog::follow`].

@@ -233,6 +233,31 @@ impl Layer {
         out
     }
 
+    /// Records whose bounding box touches the lon/lat box `rect`, in no particular order:
+    /// the candidates of a map tile, which tests the geometry itself after projecting it.
+    /// With `anonymous`, only records an anonymous caller may see (read from the tree entry,
+    /// without touching the record).
+    pub fn touching(
+        &self,
+        rect: geo::Rect<f64>,
+        anonymous: bool,
+    ) -> impl Iterator<Item = &Arc<Record>> {
+        let envelope =
+            AABB::from_corners([rect.min().x, rect.min().y], [rect.max().x, rect.max().y]);
+        let shadowed = &self.delta.shadowed;
+        self.base
+            .envelopes
+            .locate_in_envelope_intersecting(&envelope)
+            .filter(move |e| !shadowed.contains(&e.record))
+            .chain(
+                self.delta
+                    .envelopes
+                    .locate_in_envelope_intersecting(&envelope),
+            )
+            .filter(move |e| !anonymous || e.anonymous)
+            .map(|e| &e.record)
+    }
+
     /// The `k` point records nearest to `origin` that pass `keep`, by geodesic distance on
     /// WGS84 (metres), ties broken by id; none farther than `max_distance_m`.
     ///

@@ -236,6 +236,17 @@ impl View {
         })
     }
 
+    /// The records of `collection` the caller may see whose bounding box touches the lon/lat
+    /// box `rect`, in no particular order (map tiles: they clip each geometry themselves).
+    pub fn touching(
+        &self,
+        collection: Collection,
+        rect: geo::Rect<f64>,
+    ) -> Result<impl Iterator<Item = &Arc<Record>>, QueryError> {
+        let layer = self.layer(collection)?;
+        Ok(layer.touching(rect, !self.visibility.sees_restricted()))
+    }
+
     /// The `k` services nearest to `origin` that the caller may see and that pass `keep`, by
     /// geodesic distance on WGS84 (metres), ties by id; none beyond `max_distance_m`.
     pub fn nearest_services(
