@@ -17,6 +17,8 @@ command -v cc >/dev/null 2>&1 || need_apt+=(build-essential)
 command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
 # GDAL's OGC API Features driver is the independent client of tests/api/gdal.rs.
 command -v ogr2ogr >/dev/null 2>&1 || need_apt+=(gdal-bin)
+# npm installs the web packages (the map style validator).
+command -v npm >/dev/null 2>&1 || need_apt+=(nodejs npm)
 if [ ${#need_apt[@]} -gt 0 ]; then
   step "installing ${need_apt[*]} from apt"
   export DEBIAN_FRONTEND=noninteractive
@@ -25,8 +27,14 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 
 export FARO_REQUIRE_GDAL=1
+export FARO_REQUIRE_WEB=1
 # One full build, not an edit loop: incremental caches would add gigabytes for nothing.
 export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+
+step "web packages (npm ci, from web/package-lock.json)"
+if [ ! -e web/node_modules/.package-lock.json ] || [ web/package-lock.json -nt web/node_modules/.package-lock.json ]; then
+  npm ci --prefix web --no-audit --no-fund --loglevel=error
+fi
 
 step "demo data is what its generator makes"
 python3 scripts/make_demo_data.py --check

@@ -70,7 +70,7 @@ struct CliArgs {
 #[derive(Debug, Args, Clone)]
 struct DatabaseArgs {
     /// A TOML file of settings (keys `listen`, `database_url`, `pool_size`, `demo`,
-    /// `public_url`, `trusted_proxies`, `max_vertices`); without it, `./faro.toml` is read if it exists.
+    /// `public_url`, `trusted_proxies`, `max_vertices`, `tile_cache_mb`); without it, `./faro.toml` is read if it exists.
     #[arg(long, env = ENV_CONFIG, value_name = "PATH", global = true)]
     config: Option<PathBuf>,
     /// `sqlite://PATH` (embedded, the default) or `postgres://USER@HOST:PORT/DB`
@@ -107,6 +107,9 @@ struct ServeArgs {
     /// validation work.
     #[arg(long, env = ENV_MAX_VERTICES, default_value_t = crate::domain::DEFAULT_MAX_VERTICES)]
     max_vertices: usize,
+    /// Memory for encoded tiles, in MiB (least recently used out first; 0: no cache).
+    #[arg(long, env = ENV_TILE_CACHE_MB, default_value_t = crate::tiles::cache::DEFAULT_CAPACITY_MB)]
+    tile_cache_mb: usize,
     #[command(flatten)]
     db: DatabaseArgs,
 }
@@ -119,6 +122,7 @@ const ENV_NO_DEMO: &str = "FARO_NO_DEMO";
 const ENV_PUBLIC_URL: &str = "FARO_PUBLIC_URL";
 const ENV_TRUSTED_PROXIES: &str = "FARO_TRUSTED_PROXIES";
 const ENV_MAX_VERTICES: &str = "FARO_MAX_VERTICES";
+const ENV_TILE_CACHE_MB: &str = "FARO_TILE_CACHE_MB";
 
 /// A value clap found on the command line or in the environment, with where; `None` for a
 /// default or an absent value (the config file may then give one).
@@ -196,6 +200,13 @@ impl ServeArgs {
                 i64::try_from(self.max_vertices).unwrap_or(i64::MAX),
                 "--max-vertices",
                 ENV_MAX_VERTICES,
+            ),
+            tile_cache_mb: given(
+                matches,
+                "tile_cache_mb",
+                i64::try_from(self.tile_cache_mb).unwrap_or(i64::MAX),
+                "--tile-cache-mb",
+                ENV_TILE_CACHE_MB,
             ),
             ..self.db.overrides(matches)
         }

@@ -28,7 +28,7 @@ pub const DEFAULT_POOL_SIZE: usize = 16;
 /// Config file read from the working directory when none is named and it exists.
 pub const DEFAULT_CONFIG_FILE: &str = "faro.toml";
 /// Keys a config file may hold.
-pub const FILE_KEYS: [&str; 7] = [
+pub const FILE_KEYS: [&str; 8] = [
     "listen",
     "database_url",
     "pool_size",
@@ -36,6 +36,7 @@ pub const FILE_KEYS: [&str; 7] = [
     "public_url",
     "trusted_proxies",
     "max_vertices",
+    "tile_cache_mb",
 ];
 
 /// Validated settings of `faro serve`.
@@ -51,6 +52,8 @@ pub struct Config {
     pub links: LinkConfig,
     /// Positions a written geometry may have at most (more is a 413 before validation).
     pub max_vertices: usize,
+    /// Bytes of encoded tiles kept in memory, in MiB (0: no tile cache).
+    pub tile_cache_mb: usize,
     /// The config file that was read, if any.
     pub file: Option<PathBuf>,
 }
@@ -212,6 +215,7 @@ pub struct Overrides {
     pub public_url: Option<Given<String>>,
     pub trusted_proxies: Option<Given<Vec<String>>>,
     pub max_vertices: Option<Given<i64>>,
+    pub tile_cache_mb: Option<Given<i64>>,
 }
 
 /// A setting that cannot be used.
@@ -268,6 +272,7 @@ struct FileSettings {
     public_url: Option<Spanned<String>>,
     trusted_proxies: Option<Spanned<Vec<String>>>,
     max_vertices: Option<Spanned<i64>>,
+    tile_cache_mb: Option<Spanned<i64>>,
 }
 
 /// A file value with the place it came from; `None` when the file has no such key.
@@ -404,6 +409,13 @@ impl Config {
                 let n = i64::try_from(crate::domain::DEFAULT_MAX_VERTICES).unwrap_or(i64::MAX);
                 Given::new(n, Origin::Default)
             });
+        let tile_cache_mb = o
+            .tile_cache_mb
+            .or_else(|| from_file(file, s.tile_cache_mb))
+            .unwrap_or_else(|| {
+                let n = i64::try_from(crate::tiles::cache::DEFAULT_CAPACITY_MB).unwrap_or(0);
+                Given::new(n, Origin::Default)
+            });
         let public_url = o.public_url.or_else(|| from_file(file, s.public_url));
         let trusted_proxies = o
             .trusted_proxies
@@ -432,6 +444,7 @@ impl Config {
                 trusted_proxies,
             },
             max_vertices: check_max_vertices(&max_vertices)?,
+            tile_cache_mb: check_tile_cache_mb(&tile_cache_mb)?,
             file: file.map(|(path, _)| path.to_owned()),
         })
     }
@@ -461,6 +474,25 @@ fn check_max_vertices(max: &Given<i64>) -> Result<usize, ConfigError> {
                 &max.origin,
                 "max_vertices",
                 format!("must be 4 to {MAX_MAX_VERTICES}, got {}", max.value),
+            )
+        })
+}
+
+/// The largest tile cache accepted, in MiB.
+pub const MAX_TILE_CACHE_MB: usize = 1 << 20;
+
+fn check_tile_cache_mb(mb: &Given<i64>) -> Result<usize, ConfigError> {
+    usize::try_from(mb.value)
+        .ok()
+        .filter(|n| *n <= MAX_TILE_CACHE_MB)
+        .ok_or_else(|| {
+            ConfigError::invalid(
+                &mb.origin,
+                "tile_cache_mb",
+                format!(
+                    "must be 0 (no cache) to {MAX_TILE_CACHE_MB}, got {}",
+                    mb.value
+                ),
             )
         })
 }
@@ -570,6 +602,7 @@ mod tests {
         assert_eq!(c.pool_size, DEFAULT_POOL_SIZE);
         assert!(c.demo);
         assert_eq!(c.links, LinkConfig::default());
+        assert_eq!(c.tile_cache_mb, crate::tiles::cache::DEFAULT_CAPACITY_MB);
         assert_eq!(c.file, None);
     }
 
@@ -582,8 +615,10 @@ pool_size = 4
 demo = false
 public_url = "https://file.example/faro/"
 trusted_proxies = ["10.0.0.0/8", "::1"]
+tile_cache_mb = 64
 "#;
         let c = toml(text, Overrides::default()).unwrap();
+        assert_eq!(c.tile_cache_mb, 64);
         assert_eq!(c.listen, "127.0.0.2:0".parse::<SocketAddr>().unwrap());
         assert_eq!(c.database_url, "sqlite://from-file.db");
         assert_eq!(c.pool_size, 4);
@@ -609,9 +644,11 @@ trusted_proxies = ["10.0.0.0/8", "::1"]
             public_url: Some(flag("http://flag.example".to_owned(), "--public-url")),
             trusted_proxies: Some(env(vec!["192.0.2.1".to_owned()], "FARO_TRUSTED_PROXIES")),
             max_vertices: Some(flag(5000, "--max-vertices")),
+            tile_cache_mb: Some(env(0, "FARO_TILE_CACHE_MB")),
         };
         let c = toml(text, o).unwrap();
         assert_eq!(c.max_vertices, 5000);
+        assert_eq!(c.tile_cache_mb, 0, "0 turns the cache off");
         assert_eq!(c.listen, "127.0.0.3:0".parse::<SocketAddr>().unwrap());
         assert_eq!(c.database_url, "sqlite://flag.db");
         assert_eq!(c.pool_size, 9);

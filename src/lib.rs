@@ -10,6 +10,7 @@
 //!   atomically on every write; geodesic nearest neighbours.
 //! - [`catalog`]: keeps store and index in step; every write goes through it.
 //! - [`analysis`]: nearest-service queries with filters (pure, synchronous).
+//! - [`tiles`]: Mapbox Vector Tiles encoded from the index, and their always-fresh cache.
 //! - [`http`]: actix-web router, handlers, errors, authentication.
 //! - [`startup`], [`config`], [`cli`]: wiring for the `faro` binary.
 //!
@@ -26,4 +27,5 @@ pub mod index;
 pub mod startup;
 pub mod storage;
 pub mod telemetry;
+pub mod tiles;
 pub mod tokens;

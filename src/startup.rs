@@ -20,6 +20,8 @@ pub struct ServeOptions {
     pub clock: http::Clock,
     /// Positions a written geometry may have at most.
     pub max_vertices: usize,
+    /// Bytes of encoded tiles kept in memory (0: none).
+    pub tile_cache_bytes: usize,
 }
 
 impl Default for ServeOptions {
@@ -28,6 +30,7 @@ impl Default for ServeOptions {
             links: LinkConfig::default(),
             clock: http::Clock::system(),
             max_vertices: crate::domain::DEFAULT_MAX_VERTICES,
+            tile_cache_bytes: crate::tiles::cache::DEFAULT_CAPACITY_MB * 1024 * 1024,
         }
     }
 }
@@ -108,6 +111,7 @@ impl Application {
         let options = ServeOptions {
             links: config.links.clone(),
             max_vertices: config.max_vertices,
+            tile_cache_bytes: config.tile_cache_mb.saturating_mul(1024 * 1024),
             ..ServeOptions::default()
         };
         Self::with_options(catalog, listener, options)
@@ -133,7 +137,7 @@ impl Application {
             addr: "listener".to_owned(),
             source,
         })?;
-        let mut state = AppState::new(Arc::clone(&catalog));
+        let mut state = AppState::with_tile_cache(Arc::clone(&catalog), options.tile_cache_bytes);
         state.clock = options.clock;
         state.links = options.links;
         state.max_vertices = options.max_vertices;

@@ -39,6 +39,20 @@ struct CollectionLabels {
     collection: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TileLabels {
+    cache: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CacheLabels {
+    cache: &'static str,
+}
+
+fn encode_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.000_05, 2.0, 18))
+}
+
 fn latency_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.000_1, 2.0, 16))
 }
@@ -50,6 +64,10 @@ pub struct Metrics {
     latency: Family<RouteLabels, Histogram, fn() -> Histogram>,
     records: Family<CollectionLabels, Gauge>,
     store_up: Gauge,
+    tile_requests: Family<TileLabels, Counter>,
+    tile_encode: Histogram,
+    tile_cache_bytes: Family<CacheLabels, Gauge>,
+    tile_cache_entries: Family<CacheLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -86,19 +104,63 @@ impl Metrics {
             "1 if the store answered at its last use",
             store_up.clone(),
         );
+        let tile_requests = Family::<TileLabels, Counter>::default();
+        let tile_encode = encode_histogram();
+        let tile_cache_bytes = Family::<CacheLabels, Gauge>::default();
+        let tile_cache_entries = Family::<CacheLabels, Gauge>::default();
+        registry.register(
+            "tile_requests",
+            "Tiles answered, by how: from the cache (hit), compressed from a cached tile (compressed), or encoded (miss)",
+            tile_requests.clone(),
+        );
+        registry.register(
+            "tile_encode_duration_seconds",
+            "Time to encode (and compress) a tile not in the cache",
+            tile_encode.clone(),
+        );
+        registry.register(
+            "tile_cache_bytes",
+            "Bytes of tiles in the cache (authorised scrapes only: restricted tiles count in it)",
+            tile_cache_bytes.clone(),
+        );
+        registry.register(
+            "tile_cache_entries",
+            "Tiles in the cache (authorised scrapes only)",
+            tile_cache_entries.clone(),
+        );
         Self {
             registry: Mutex::new(registry),
             requests,
             latency,
             records,
             store_up,
+            tile_requests,
+            tile_encode,
+            tile_cache_bytes,
+            tile_cache_entries,
+        }
+    }
+
+    /// Counts one tile answer.
+    pub fn observe_tile(
+        &self,
+        outcome: crate::tiles::Outcome,
+        encode_time: Option<std::time::Duration>,
+    ) {
+        self.tile_requests
+            .get_or_create(&TileLabels {
+                cache: outcome.as_str(),
+            })
+            .inc();
+        if let Some(t) = encode_time {
+            self.tile_encode.observe(t.as_secs_f64());
         }
     }
 
     /// The Prometheus/OpenMetrics text. Record counts are those the `view`'s caller may know:
     /// an anonymous scrape gets public services and territories only (the number of
     /// confidential shelters or of settlements is not public), an authorised one every count.
-    pub fn render(&self, view: &View, store_up: bool) -> String {
+    pub fn render(&self, view: &View, store_up: bool, tiles: &crate::tiles::TileCache) -> String {
         self.records.clear();
         for c in Collection::ALL {
             if let Some(n) = view.count(*c) {
@@ -110,6 +172,17 @@ impl Metrics {
             }
         }
         self.store_up.set(i64::from(store_up));
+        self.tile_cache_bytes.clear();
+        self.tile_cache_entries.clear();
+        if view.visibility().sees_restricted() {
+            let labels = CacheLabels { cache: "tiles" };
+            self.tile_cache_bytes
+                .get_or_create(&labels)
+                .set(i64::try_from(tiles.bytes()).unwrap_or(i64::MAX));
+            self.tile_cache_entries
+                .get_or_create(&labels)
+                .set(i64::try_from(tiles.len()).unwrap_or(i64::MAX));
+        }
         let mut out = String::new();
         if let Ok(registry) = self.registry.lock() {
             let _ = encode(&mut out, &registry);

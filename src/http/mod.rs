@@ -12,6 +12,7 @@ mod openapi;
 mod ops;
 mod params;
 mod schemas;
+mod tiles;
 
 use std::sync::Arc;
 
@@ -19,6 +20,7 @@ use actix_web::web;
 
 use crate::catalog::Catalog;
 use crate::config::LinkConfig;
+use crate::tiles::Tiles;
 use crate::tokens::TokenVerifier;
 
 pub use error::ApiError;
@@ -54,11 +56,24 @@ pub struct AppState {
     pub links: LinkConfig,
     /// Positions a written geometry may have at most (`--max-vertices`).
     pub max_vertices: usize,
+    /// Tiles and their cache, which the catalog tells of every index change.
+    pub tiles: Arc<Tiles>,
 }
 
 impl AppState {
     pub fn new(catalog: Arc<Catalog>) -> Self {
+        Self::with_tile_cache(
+            catalog,
+            crate::tiles::cache::DEFAULT_CAPACITY_MB * 1024 * 1024,
+        )
+    }
+
+    /// The state with a tile cache of `tile_cache_bytes` (0: none).
+    pub fn with_tile_cache(catalog: Arc<Catalog>, tile_cache_bytes: usize) -> Self {
         let tokens = TokenVerifier::new(Arc::clone(catalog.store()), catalog.token_epoch());
+        let tiles = Arc::new(Tiles::new(tile_cache_bytes));
+        let listener: Arc<dyn crate::catalog::IndexListener> = tiles.clone();
+        catalog.listen(Arc::downgrade(&listener));
         Self {
             catalog,
             tokens,
@@ -66,6 +81,7 @@ impl AppState {
             clock: Clock::system(),
             links: LinkConfig::default(),
             max_vertices: crate::domain::DEFAULT_MAX_VERTICES,
+            tiles,
         }
     }
 }
@@ -87,6 +103,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(get("/readyz", ops::readyz))
         .service(get("/metrics", ops::metrics))
         .service(get("/openapi.json", openapi::serve))
+        .service(get("/style.json", tiles::style))
+        .service(get("/tiles/{layers}/{z}/{x}/{y}.mvt", tiles::tile))
+        .service(get("/tiles/{layers}.json", tiles::tilejson_handler))
         .service(get("/", features::landing))
         .service(get("/conformance", features::conformance))
         .service(get("/collections", features::collections))

@@ -67,9 +67,9 @@ pub async fn readyz(state: web::Data<AppState>, caller: Caller) -> HttpResponse 
 pub async fn metrics(state: web::Data<AppState>, caller: Caller) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
-        .body(
-            state
-                .metrics
-                .render(&caller.view(&state), state.catalog.is_available()),
-        )
+        .body(state.metrics.render(
+            &caller.view(&state),
+            state.catalog.is_available(),
+            state.tiles.cache(),
+        ))
 }

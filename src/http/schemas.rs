@@ -572,6 +572,57 @@ fn service_schemas(s: &mut Map<String, Value>) {
     );
 }
 
+/// Tiles, TileJSON and the map style.
+fn tile_schemas(s: &mut Map<String, Value>) {
+    s.insert(
+        "VectorTile".into(),
+        json!({ "type": "string", "format": "binary",
+            "description": "A Mapbox Vector Tile 2.1 (protobuf), extent 4096, one layer per collection" }),
+    );
+    s.insert(
+        "TileJson".into(),
+        json!({
+            "type": "object",
+            "required": ["tilejson", "tiles", "minzoom", "maxzoom", "bounds", "vector_layers"],
+            "properties": {
+                "tilejson": { "const": "3.0.0" },
+                "name": { "type": "string" },
+                "tiles": { "type": "array", "minItems": 1, "items": { "type": "string", "format": "uri" } },
+                "minzoom": { "type": "integer", "minimum": 0, "maximum": 22 },
+                "maxzoom": { "type": "integer", "minimum": 0, "maximum": 22 },
+                "bounds": { "type": "array", "minItems": 4, "maxItems": 4, "items": { "type": "number" } },
+                "center": { "type": "array", "minItems": 3, "maxItems": 3, "items": { "type": "number" } },
+                "vector_layers": {
+                    "type": "array",
+                    "items": {
+                        "type": "object", "required": ["id", "fields"],
+                        "properties": {
+                            "id": { "type": "string" },
+                            "description": { "type": "string" },
+                            "minzoom": { "type": "integer" },
+                            "maxzoom": { "type": "integer" },
+                            "fields": { "type": "object", "additionalProperties": { "type": "string" } }
+                        }
+                    }
+                }
+            }
+        }),
+    );
+    s.insert(
+        "MapStyle".into(),
+        json!({
+            "type": "object", "required": ["version", "sources", "layers"],
+            "description": "A MapLibre style (version 8) over faro's tiles",
+            "properties": {
+                "version": { "const": 8 },
+                "sources": { "type": "object" },
+                "glyphs": { "type": "string" },
+                "layers": { "type": "array", "items": { "type": "object", "required": ["id", "type"] } }
+            }
+        }),
+    );
+}
+
 /// Every schema the annotations refer to by name, keyed by that name.
 pub fn components() -> Map<String, Value> {
     let mut s = Map::new();
@@ -579,6 +630,7 @@ pub fn components() -> Map<String, Value> {
     property_schemas(&mut s);
     feature_schemas(&mut s);
     service_schemas(&mut s);
+    tile_schemas(&mut s);
     s
 }
 

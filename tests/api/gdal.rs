@@ -109,3 +109,77 @@ async fn gdal_with_an_operator_token_reads_the_restricted_layers_and_filters_by_
         ids(&ours).into_iter().collect::<BTreeSet<_>>()
     );
 }
+
+/// `ogrinfo -al -so` on an MVT: each layer's name and feature count.
+fn ogr_layer_counts(args: &[String]) -> std::collections::BTreeMap<String, usize> {
+    let out = std::process::Command::new("ogrinfo")
+        .args(["-ro", "-al", "-so"])
+        .args(args)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "ogrinfo: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut counts = std::collections::BTreeMap::new();
+    let mut layer = None;
+    for line in text.lines() {
+        if let Some(name) = line.strip_prefix("Layer name: ") {
+            layer = Some(name.trim().to_owned());
+        } else if let Some(n) = line.strip_prefix("Feature Count: ") {
+            counts.insert(layer.take().unwrap(), n.trim().parse().unwrap());
+        }
+    }
+    counts
+}
+
+#[tokio::test]
+async fn gdal_reads_faro_tiles_with_the_same_layers_and_counts() {
+    if !gdal_available() {
+        return;
+    }
+    let app = spawn_app().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut compared = 0;
+    for (token, layers, z, x, y) in [
+        (None, "services,territories", 10, 547, 365),
+        (None, "services,territories", 9, 273, 182),
+        (
+            Some(app.operator.clone()),
+            "services,settlements,worksites,territories",
+            10,
+            547,
+            365,
+        ),
+        (
+            Some(app.operator.clone()),
+            "services,settlements,worksites,territories",
+            12,
+            2190,
+            1461,
+        ),
+    ] {
+        let path = format!("/tiles/{layers}/{z}/{x}/{y}.mvt");
+        let Some(bytes) = crate::tiles::get_tile(&app, token.as_deref(), &path).await else {
+            continue;
+        };
+        let ours: std::collections::BTreeMap<String, usize> = crate::tiles::decode(&bytes)
+            .into_iter()
+            .map(|(name, features)| (name, features.len()))
+            .collect();
+        // A saved tile, as a file.
+        let file = dir.path().join(format!("{z}-{x}-{y}.mvt"));
+        std::fs::write(&file, &bytes).unwrap();
+        let from_file = ogr_layer_counts(&[file.display().to_string()]);
+        assert_eq!(from_file, ours, "{path}");
+        compared += ours.values().sum::<usize>();
+        if token.is_none() {
+            // And straight from faro over HTTP, with z/x/y in the URL (EPSG:3857 extents).
+            let from_url = ogr_layer_counts(&[format!("MVT:{}", app.url(&path))]);
+            assert_eq!(from_url, ours, "{path} over HTTP");
+        }
+    }
+    assert!(compared > 20, "{compared} features compared");
+}

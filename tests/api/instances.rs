@@ -258,3 +258,37 @@ async fn postgis_and_the_embedded_store_give_the_same_answers() {
         );
     }
 }
+
+#[tokio::test]
+async fn an_edit_through_another_instance_shows_in_this_ones_cached_tile_within_a_second() {
+    use faro::tiles::TileId;
+    let a = spawn_app().await;
+    let (b, _b_catalog) = second_instance(&a).await;
+    let t = TileId::containing(13, 12.321, 45.654);
+    let path = format!("/tiles/services/{}/{}/{}.mvt", t.z, t.x, t.y);
+    let in_a_tile = || async {
+        crate::tiles::get_tile(&a, None, &path)
+            .await
+            .is_some_and(|bytes| {
+                crate::tiles::decode(&bytes)
+                    .get("services")
+                    .is_some_and(|fs| fs.iter().any(|f| f.properties["id"] == "svc-elsewhere"))
+            })
+    };
+    // A's tile is cached before the edit.
+    assert!(!in_a_tile().await);
+    assert!(!in_a_tile().await);
+    let resp = a
+        .client
+        .post(format!("{b}/collections/services/items"))
+        .bearer_auth(&a.editor)
+        .json(&json!({"type": "Feature", "id": "svc-elsewhere",
+            "geometry": {"type": "Point", "coordinates": [12.321, 45.654]},
+            "properties": {"name": "Sportello aperto altrove", "kind": "help_desk"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let seen = within("the tile at A", in_a_tile).await;
+    assert!(seen < Duration::from_secs(1), "took {seen:?}");
+}

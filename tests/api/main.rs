@@ -13,4 +13,6 @@ mod nearest;
 mod ops;
 #[path = "../common/skip.rs"]
 mod skip;
+mod style_validate;
+pub mod tiles;
 mod writes;
