@@ -9,6 +9,7 @@ mod gdal;
 mod hardening;
 mod helpers;
 mod instances;
+mod leaks;
 mod nearest;
 mod ops;
 #[path = "../common/skip.rs"]
