@@ -353,7 +353,7 @@ async fn an_edit_shows_in_the_next_tile() {
     );
 }
 
-/// PATCHes `svc-fresh` with its current `ETag`.
+/// Patches `svc-fresh` with its current `ETag`.
 async fn patch_fresh(app: &TestApp, body: &Value) {
     let etag = app.etag("/collections/services/items/svc-fresh").await;
     let resp = app
