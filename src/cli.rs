@@ -237,6 +237,13 @@ enum Command {
         #[command(flatten)]
         db: DatabaseArgs,
     },
+    /// The audit log: who changed what, when, before and after.
+    Audit {
+        #[command(subcommand)]
+        action: AuditAction,
+        #[command(flatten)]
+        db: DatabaseArgs,
+    },
     /// Apply the database schema (also done at every start).
     Migrate {
         #[command(flatten)]
@@ -261,6 +268,35 @@ enum TokenAction {
     Revoke { id: i64 },
 }
 
+#[derive(Debug, Subcommand)]
+enum AuditAction {
+    /// Write the audit log (newest first) as CSV: seq, at, actor, action, collection, id,
+    /// before and after (the records as GeoJSON text).
+    Export {
+        /// csv (the only format so far)
+        #[arg(long, default_value = "csv")]
+        format: String,
+        /// Only this collection.
+        #[arg(long)]
+        collection: Option<String>,
+        /// Only this record.
+        #[arg(long)]
+        id: Option<String>,
+        /// Only entries whose actor contains this text.
+        #[arg(long)]
+        actor: Option<String>,
+        /// Only entries at or after this time (RFC 3339).
+        #[arg(long)]
+        from: Option<String>,
+        /// Only entries before this time (RFC 3339).
+        #[arg(long)]
+        to: Option<String>,
+        /// Write here instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
 /// Runs the command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let Cli { args, matches } = cli;
@@ -276,8 +312,95 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             db,
         }) => import(&collection, &file, &db.config(sub)?).await,
         Some(Command::Token { action, db }) => token(action, &db.config(sub)?).await,
+        Some(Command::Audit { action, db }) => audit(action, &db.config(sub)?).await,
         Some(Command::Migrate { db }) => migrate(&db.config(sub)?).await,
     }
+}
+
+async fn audit(action: AuditAction, config: &Config) -> anyhow::Result<()> {
+    let AuditAction::Export {
+        format,
+        collection,
+        id,
+        actor,
+        from,
+        to,
+        out,
+    } = action;
+    anyhow::ensure!(
+        format == "csv",
+        "--format: `{format}` is not supported; use csv"
+    );
+    let time =
+        |name: &str, v: Option<String>| -> anyhow::Result<Option<chrono::DateTime<chrono::Utc>>> {
+            v.map(|v| {
+                chrono::DateTime::parse_from_rfc3339(&v)
+                    .map(|t| t.with_timezone(&chrono::Utc))
+                    .map_err(|e| anyhow::anyhow!("--{name}: `{v}` is not an RFC 3339 time: {e}"))
+            })
+            .transpose()
+        };
+    let collection = collection
+        .map(|c| c.parse::<crate::domain::Collection>())
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("--collection: {e}"))?;
+    let mut query = storage::AuditQuery {
+        collection,
+        record_id: id,
+        actor,
+        from: time("from", from)?,
+        to: time("to", to)?,
+        before_seq: None,
+        limit: 1000,
+    };
+    let store = open_store(config).await?;
+    let sink: Box<dyn std::io::Write> = match &out {
+        Some(path) => Box::new(
+            std::fs::File::create(path)
+                .map_err(|e| anyhow::anyhow!("--out {}: {e}", path.display()))?,
+        ),
+        None => Box::new(std::io::stdout().lock()),
+    };
+    let mut writer = csv::Writer::from_writer(sink);
+    writer.write_record([
+        "seq",
+        "at",
+        "actor",
+        "action",
+        "collection",
+        "id",
+        "before",
+        "after",
+    ])?;
+    let mut written = 0usize;
+    loop {
+        let page = store.audit(&query).await?;
+        for e in &page {
+            let json = |v: &Option<serde_json::Value>| {
+                v.as_ref().map(ToString::to_string).unwrap_or_default()
+            };
+            writer.write_record([
+                e.seq.to_string(),
+                e.at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+                e.actor.clone(),
+                e.action.clone(),
+                e.collection.as_str().to_owned(),
+                e.record_id.clone(),
+                json(&e.before),
+                json(&e.after),
+            ])?;
+        }
+        written += page.len();
+        match page.last() {
+            Some(last) if page.len() == query.limit as usize => query.before_seq = Some(last.seq),
+            _ => break,
+        }
+    }
+    writer.flush()?;
+    if out.is_some() {
+        eprintln!("wrote {written} audit entries");
+    }
+    Ok(())
 }
 
 async fn migrate(config: &Config) -> anyhow::Result<()> {

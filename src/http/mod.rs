@@ -2,6 +2,7 @@
 //!
 //! [`configure`] mounts every route; the server and the tests use the same function.
 
+mod audit;
 pub mod auth;
 pub mod base_url;
 pub mod error;
@@ -103,6 +104,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(get("/readyz", ops::readyz))
         .service(get("/metrics", ops::metrics))
         .service(get("/openapi.json", openapi::serve))
+        .service(get("/audit", audit::audit))
         .service(get("/style.json", tiles::style))
         .service(get("/tiles/{layers}/{z}/{x}/{y}.mvt", tiles::tile))
         .service(get("/tiles/{layers}.json", tiles::tilejson_handler))

@@ -9,7 +9,7 @@ use actix_web::HttpResponse;
 use serde_json::{Value, json};
 use utoipa::OpenApi;
 
-use super::{features, nearest, ops, schemas, tiles};
+use super::{audit, features, nearest, ops, schemas, tiles};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -21,7 +21,7 @@ use super::{features, nearest, ops, schemas, tiles};
         features::landing, features::conformance, features::collections, features::collection,
         features::items, features::item, features::create, features::replace, features::patch,
         features::delete, nearest::nearest, ops::healthz, ops::readyz, ops::metrics, serve,
-        tiles::tile, tiles::tilejson_handler, tiles::style,
+        tiles::tile, tiles::tilejson_handler, tiles::style, audit::audit,
     ),
     components(schemas(crate::domain::Collection)),
     modifiers(&BearerAuth),
@@ -226,8 +226,8 @@ mod tests {
     fn every_answer_but_204_and_304_has_a_body_schema() {
         let doc = document();
         let ops = operations(&doc);
-        // 18 annotated operations, and HEAD and OPTIONS on each of the 14 paths.
-        assert_eq!(ops.len(), 18 + 14 + 14);
+        // 19 annotated operations, and HEAD and OPTIONS on each of the 15 paths.
+        assert_eq!(ops.len(), 19 + 15 + 15);
         for (method, path, op) in ops {
             for (status, response) in op["responses"].as_object().unwrap() {
                 let content = response.get("content");
@@ -283,7 +283,7 @@ mod tests {
             .iter()
             .map(|(_, _, op)| op["operationId"].as_str().unwrap())
             .collect();
-        assert_eq!(ids.len(), 46, "operation ids are unique");
+        assert_eq!(ids.len(), 49, "operation ids are unique");
     }
 
     #[test]

@@ -631,6 +631,29 @@ pub fn components() -> Map<String, Value> {
     feature_schemas(&mut s);
     service_schemas(&mut s);
     tile_schemas(&mut s);
+    s.insert(
+        "AuditPage".into(),
+        json!({
+            "type": "object", "required": ["entries", "links"],
+            "properties": {
+                "entries": { "type": "array", "items": {
+                    "type": "object",
+                    "required": ["seq", "at", "actor", "action", "collection", "id"],
+                    "properties": {
+                        "seq": { "type": "integer", "description": "Position in the log (grows)" },
+                        "at": date_time("When the change was committed (RFC 3339)."),
+                        "actor": { "type": "string", "description": "Token name, role and id" },
+                        "action": enum_of(&["create", "update", "delete"]),
+                        "collection": enum_of(&["services", "settlements", "worksites", "territories"]),
+                        "id": { "type": "string" },
+                        "before": { "type": ["object", "null"], "description": "The record before (GeoJSON Feature)" },
+                        "after": { "type": ["object", "null"], "description": "The record after (GeoJSON Feature)" }
+                    }
+                } },
+                "links": { "type": "array", "items": schema_ref("Link") }
+            }
+        }),
+    );
     s
 }
 

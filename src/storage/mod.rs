@@ -135,6 +135,8 @@ pub struct TokenRecord {
 /// One entry of the audit log.
 #[derive(Debug, Clone)]
 pub struct AuditEntry {
+    /// Position in the log: it only grows.
+    pub seq: i64,
     pub at: DateTime<Utc>,
     pub actor: String,
     pub action: String,
@@ -142,6 +144,23 @@ pub struct AuditEntry {
     pub record_id: String,
     pub before: Option<serde_json::Value>,
     pub after: Option<serde_json::Value>,
+}
+
+/// Which audit entries to read, newest first. Every filter is optional.
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    pub collection: Option<Collection>,
+    pub record_id: Option<String>,
+    /// Text the actor (token name, role and id) contains, case-insensitively.
+    pub actor: Option<String>,
+    /// Entries at or after this time.
+    pub from: Option<DateTime<Utc>>,
+    /// Entries before this time.
+    pub to: Option<DateTime<Utc>>,
+    /// Entries older than this one (its `seq`): the next page.
+    pub before_seq: Option<i64>,
+    /// Entries to return at most.
+    pub limit: u32,
 }
 
 /// What went wrong in a store, with what it was doing.
@@ -226,8 +245,17 @@ pub trait Store: Send + Sync + 'static {
     /// Applies a batch in one transaction, recording `actor` in the audit log; all or nothing.
     async fn apply(&self, ops: Vec<WriteOp>, actor: &str) -> Result<Vec<Change>>;
 
-    /// The newest audit entries first.
-    async fn audit_log(&self, limit: u32) -> Result<Vec<AuditEntry>>;
+    /// The audit entries `query` selects, newest first.
+    async fn audit(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>>;
+
+    /// The newest `limit` audit entries, newest first.
+    async fn audit_log(&self, limit: u32) -> Result<Vec<AuditEntry>> {
+        self.audit(&AuditQuery {
+            limit,
+            ..AuditQuery::default()
+        })
+        .await
+    }
 
     /// Stores a new token by the hash of its secret.
     async fn create_token(&self, name: &str, role: Role, secret_hash: &str) -> Result<TokenRecord>;

@@ -43,8 +43,8 @@ use tokio_postgres::{AsyncMessage, Notification, Row};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::{
-    AuditEntry, Change, Result, Store, StoreError, StoreEvent, TokenRecord, WriteOp, assemble,
-    audit_json, check_version, now_micros, record_from_parts, wkb_decode, wkb_encode,
+    AuditEntry, AuditQuery, Change, Result, Store, StoreError, StoreEvent, TokenRecord, WriteOp,
+    assemble, audit_json, check_version, now_micros, record_from_parts, wkb_decode, wkb_encode,
 };
 use crate::domain::{Collection, FieldError, Meta, Record, RecordId, Role};
 
@@ -1104,31 +1104,48 @@ impl Store for PostgresStore {
         }
     }
 
-    async fn audit_log(&self, limit: u32) -> Result<Vec<AuditEntry>> {
+    async fn audit(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>> {
         const CONTEXT: &str = "reading the audit log";
         let client = self.client(CONTEXT).await?;
         let stmt = client
             .prepare_cached(
-                "SELECT at, actor, action, collection, record_id, before, after
-                 FROM audit_log ORDER BY id DESC LIMIT $1",
+                "SELECT id, at, actor, action, collection, record_id, before, after
+                 FROM audit_log
+                 WHERE ($1::text IS NULL OR collection = $1) AND ($2::text IS NULL OR record_id = $2)
+                   AND ($3::text IS NULL OR strpos(lower(actor), lower($3)) > 0)
+                   AND ($4::timestamptz IS NULL OR at >= $4) AND ($5::timestamptz IS NULL OR at < $5)
+                   AND ($6::bigint IS NULL OR id < $6)
+                 ORDER BY id DESC LIMIT $7",
             )
             .await
             .map_err(pg_err(CONTEXT))?;
         let rows = client
-            .query(&stmt, &[&i64::from(limit)])
+            .query(
+                &stmt,
+                &[
+                    &query.collection.map(Collection::as_str),
+                    &query.record_id,
+                    &query.actor,
+                    &query.from,
+                    &query.to,
+                    &query.before_seq,
+                    &i64::from(query.limit),
+                ],
+            )
             .await
             .map_err(pg_err(CONTEXT))?;
         rows.iter()
             .map(|r| {
-                let collection: &str = r.try_get(3).map_err(pg_err(CONTEXT))?;
+                let collection: &str = r.try_get(4).map_err(pg_err(CONTEXT))?;
                 Ok(AuditEntry {
-                    at: r.try_get(0).map_err(pg_err(CONTEXT))?,
-                    actor: r.try_get(1).map_err(pg_err(CONTEXT))?,
-                    action: r.try_get(2).map_err(pg_err(CONTEXT))?,
+                    seq: r.try_get(0).map_err(pg_err(CONTEXT))?,
+                    at: r.try_get(1).map_err(pg_err(CONTEXT))?,
+                    actor: r.try_get(2).map_err(pg_err(CONTEXT))?,
+                    action: r.try_get(3).map_err(pg_err(CONTEXT))?,
                     collection: collection.parse().unwrap_or(Collection::Services),
-                    record_id: r.try_get(4).map_err(pg_err(CONTEXT))?,
-                    before: r.try_get(5).map_err(pg_err(CONTEXT))?,
-                    after: r.try_get(6).map_err(pg_err(CONTEXT))?,
+                    record_id: r.try_get(5).map_err(pg_err(CONTEXT))?,
+                    before: r.try_get(6).map_err(pg_err(CONTEXT))?,
+                    after: r.try_get(7).map_err(pg_err(CONTEXT))?,
                 })
             })
             .collect()

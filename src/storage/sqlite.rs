@@ -10,8 +10,8 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::{
-    AuditEntry, Change, Result, Store, StoreError, StoreEvent, TokenRecord, WriteOp, assemble,
-    audit_json, check_version, now_micros, record_from_parts, wkb_decode, wkb_encode,
+    AuditEntry, AuditQuery, Change, Result, Store, StoreError, StoreEvent, TokenRecord, WriteOp,
+    assemble, audit_json, check_version, now_micros, record_from_parts, wkb_decode, wkb_encode,
 };
 use crate::domain::{Collection, Meta, Record, RecordId, Role};
 
@@ -429,32 +429,51 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn audit_log(&self, limit: u32) -> Result<Vec<AuditEntry>> {
+    async fn audit(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>> {
+        let query = query.clone();
         self.with_conn("reading the audit log", move |c| {
             let mut stmt = c
                 .prepare(
-                    "SELECT at, actor, action, collection, record_id, before, after FROM audit_log ORDER BY id DESC LIMIT ?1",
+                    "SELECT id, at, actor, action, collection, record_id, before, after FROM audit_log
+                     WHERE (?1 IS NULL OR collection = ?1) AND (?2 IS NULL OR record_id = ?2)
+                       AND (?3 IS NULL OR instr(lower(actor), lower(?3)) > 0)
+                       AND (?4 IS NULL OR at >= ?4) AND (?5 IS NULL OR at < ?5)
+                       AND (?6 IS NULL OR id < ?6)
+                     ORDER BY id DESC LIMIT ?7",
                 )
                 .map_err(db_err("reading the audit log"))?;
             let rows = stmt
-                .query_map([limit], |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, String>(3)?,
-                        r.get::<_, String>(4)?,
-                        r.get::<_, Option<String>>(5)?,
-                        r.get::<_, Option<String>>(6)?,
-                    ))
-                })
+                .query_map(
+                    rusqlite::params![
+                        query.collection.map(Collection::as_str),
+                        query.record_id,
+                        query.actor,
+                        query.from.map(ts),
+                        query.to.map(ts),
+                        query.before_seq,
+                        query.limit,
+                    ],
+                    |r| {
+                        Ok((
+                            r.get::<_, i64>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, String>(2)?,
+                            r.get::<_, String>(3)?,
+                            r.get::<_, String>(4)?,
+                            r.get::<_, String>(5)?,
+                            r.get::<_, Option<String>>(6)?,
+                            r.get::<_, Option<String>>(7)?,
+                        ))
+                    },
+                )
                 .map_err(db_err("reading the audit log"))?;
             let mut out = Vec::new();
             for row in rows {
-                let (at, actor, action, collection, record_id, before, after) =
+                let (seq, at, actor, action, collection, record_id, before, after) =
                     row.map_err(db_err("reading the audit log"))?;
                 let json = |s: Option<String>| s.and_then(|s| serde_json::from_str(&s).ok());
                 out.push(AuditEntry {
+                    seq,
                     at: parse_ts(&at).map_err(db_err("reading the audit log"))?,
                     actor,
                     action,
