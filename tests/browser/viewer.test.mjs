@@ -1,0 +1,319 @@
+// Browser tests of faro's map viewer: node's test runner and playwright-core driving Debian's
+// Chromium against a faro started on port 0 with the demo data (`target/debug/faro`, built
+// beforehand by scripts/browser-tests.sh). Screenshots go to target/screenshots/.
+
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const require = createRequire(path.join(root, 'web/package.json'));
+const { chromium } = require('playwright-core');
+
+const FARO = process.env.FARO_BIN ?? path.join(root, 'target/debug/faro');
+const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
+const SHOTS = path.join(root, 'target/screenshots');
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync', '--no-first-run'];
+
+let faro;
+let origin;
+let operatorToken;
+let browser;
+let dir;
+
+function startFaro(databaseUrl) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(FARO, ['serve', '--listen', '127.0.0.1:0', '--database-url', databaseUrl], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, NO_COLOR: '1', RUST_LOG: 'info' },
+    });
+    let log = '';
+    const timer = setTimeout(() => reject(new Error(`faro did not start:\n${log}`)), 60000);
+    const read = (chunk) => {
+      log += chunk;
+      const m = /listening on (http:\/\/127\.0\.0\.1:\d+)\//.exec(log);
+      if (m) {
+        clearTimeout(timer);
+        resolve({ child, origin: m[1] });
+      }
+    };
+    child.stdout.on('data', read);
+    child.stderr.on('data', read);
+    child.on('exit', (code) => reject(new Error(`faro exited (${code}):\n${log}`)));
+  });
+}
+
+before(async () => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'faro-browser-'));
+  const db = `sqlite://${path.join(dir, 'faro.db')}`;
+  ({ child: faro, origin } = await startFaro(db));
+  operatorToken = execFileSync(FARO, ['token', 'create', '--role', 'operator', '--name', 'browser-test', '--database-url', db],
+    { encoding: 'utf8' }).trim().split(/\s+/).find((w) => w.startsWith('faro_'));
+  assert.ok(operatorToken, 'faro token create printed a token');
+  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+  fs.mkdirSync(SHOTS, { recursive: true });
+});
+
+after(async () => {
+  await browser?.close();
+  faro?.kill('SIGTERM');
+  if (dir) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+/** A fresh page with every request, failed answer and console error recorded. */
+async function open(options = {}) {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: 'it-IT', ...options });
+  const page = await context.newPage();
+  const seen = { requests: [], failures: [], errors: [] };
+  context.on('request', (r) => seen.requests.push(r.url()));
+  context.on('response', (r) => {
+    if (r.status() >= 400) seen.failures.push(`${r.status()} ${r.url()}`);
+  });
+  // MapLibre aborts the tiles it no longer needs while the map moves; that is no failure.
+  context.on('requestfailed', (r) => {
+    if (r.failure()?.errorText !== 'net::ERR_ABORTED') seen.failures.push(`failed ${r.url()} ${r.failure()?.errorText}`);
+  });
+  page.on('console', (m) => {
+    if (m.type() === 'error') seen.errors.push(m.text());
+  });
+  page.on('pageerror', (e) => seen.errors.push(String(e)));
+  await page.goto(`${origin}/`);
+  await idle(page, 0);
+  return { context, page, seen };
+}
+
+/** Waits until the map has gone idle more than `count` times; returns the new count. */
+async function idle(page, count) {
+  await page.waitForFunction((n) => Number(document.documentElement.dataset.idle ?? 0) > n, count, { timeout: 60000 });
+  return page.evaluate(() => Number(document.documentElement.dataset.idle));
+}
+
+const rendered = (page, layers) => page.evaluate((ids) => {
+  const map = window.faroMap;
+  const present = ids.filter((id) => map.getLayer(id));
+  return present.length ? map.queryRenderedFeatures({ layers: present }).map((f) => ({ layer: f.layer.id, ...f.properties })) : [];
+}, layers);
+
+const RESTRICTED = ['settlements-area', 'settlements-point', 'settlements_clusters-circle',
+  'worksites-area', 'worksites-point', 'worksites_clusters-circle'];
+
+function assertOnlyFaro(seen) {
+  const foreign = seen.requests.filter((u) => !u.startsWith(`${origin}/`) && !/^(data|blob):/.test(u));
+  assert.deepEqual(foreign, [], 'requests to another host');
+  assert.deepEqual(seen.failures, [], 'failed requests');
+  assert.deepEqual(seen.errors, [], 'console errors');
+}
+
+/** A point of the map's canvas with no feature one could click on, near its middle. */
+async function emptySpot(page) {
+  return page.evaluate(() => {
+    const map = window.faroMap;
+    const layers = map.getStyle().layers.map((l) => l.id)
+      .filter((id) => /^(services|settlements|worksites)/.test(id));
+    const box = map.getCanvas().getBoundingClientRect();
+    for (let dy = 0; dy < 200; dy += 12) {
+      for (const dx of [40, 60, 80, 100, 140]) {
+        const x = box.width / 2 + dx;
+        const y = box.height / 2 + dy;
+        const near = map.queryRenderedFeatures([[x - 15, y - 15], [x + 15, y + 15]], { layers });
+        if (near.length === 0) return { x: box.left + x, y: box.top + y, lngLat: map.unproject([x, y]) };
+      }
+    }
+    return null;
+  });
+}
+
+describe('the map viewer', { concurrency: false }, () => {
+  test('loads from faro alone, with no console error, and renders services and territories', async () => {
+    const { context, page, seen } = await open();
+    const services = await rendered(page, ['services-marker', 'services_clusters-circle']);
+    const territories = await rendered(page, ['territories-fill', 'territories-outline']);
+    assert.ok(services.length > 0, 'no service rendered');
+    assert.ok(territories.length > 0, 'no territory rendered');
+    assert.ok(seen.requests.some((u) => u.includes('/fonts/noto-sans-latin-400-normal.woff2')), 'the label font was not loaded');
+    assertOnlyFaro(seen);
+    const headers = (await page.request.get(`${origin}/`, { headers: { Accept: 'text/html' } })).headers();
+    assert.match(headers['content-security-policy'], /default-src 'self'/);
+    assert.equal(headers['x-content-type-options'], 'nosniff');
+    assert.equal(headers['referrer-policy'], 'no-referrer');
+    await context.close();
+  });
+
+  test('a click lists the nearest services in the order /nearest gives, with lines drawn', async () => {
+    const { context, page, seen } = await open();
+    const spot = await emptySpot(page);
+    assert.ok(spot, 'no empty spot on the map');
+    await page.mouse.click(spot.x, spot.y);
+    await page.waitForFunction(() => document.documentElement.dataset.nearest === 'done');
+    const listed = await page.$$eval('#nearest-results li[data-id]', (lis) => lis.map((li) => li.dataset.id));
+    const [lon, lat] = await page.evaluate(() => {
+      const [l1, l2] = document.querySelector('#nearest-origin').textContent.match(/-?\d+\.\d+/g);
+      return [Number(l2), Number(l1)];
+    });
+    assert.ok(Math.abs(lon - spot.lngLat.lng) < 1e-3 && Math.abs(lat - spot.lngLat.lat) < 1e-3, 'origin is the clicked point');
+    const params = new URLSearchParams({ lon: spot.lngLat.lng.toFixed(6), lat: spot.lngLat.lat.toFixed(6), k: '5' });
+    const expected = (await (await fetch(`${origin}/nearest?${params}`)).json()).features.map((f) => f.id);
+    assert.equal(listed.length, 5);
+    assert.deepEqual(listed, expected);
+    const distances = await page.$$eval('#nearest-results .dist', (els) => els.map((e) => e.textContent));
+    assert.ok(distances.every((d) => /^\d[\d.,]* (m|km)$/.test(d)), distances.join(' | '));
+    await idle(page, await page.evaluate(() => Number(document.documentElement.dataset.idle)) - 1);
+    const lines = await page.evaluate(() => window.faroMap.querySourceFeatures('nearest')
+      .filter((f) => f.geometry.type === 'LineString').map((f) => f.properties.id));
+    assert.deepEqual([...new Set(lines)].sort(), [...expected].sort());
+    await page.screenshot({ path: path.join(SHOTS, 'viewer-desktop.png') });
+    // Selecting one flies to it.
+    await page.click(`#nearest-results li[data-id="${expected[0]}"] button`);
+    await page.waitForSelector('.maplibregl-popup');
+    await idle(page, await page.evaluate(() => Number(document.documentElement.dataset.idle)));
+    const centre = await page.evaluate(() => window.faroMap.getCenter());
+    const target = (await (await fetch(`${origin}/collections/services/items/${expected[0]}`)).json()).geometry.coordinates;
+    assert.ok(Math.abs(centre.lng - target[0]) < 1e-3 && Math.abs(centre.lat - target[1]) < 1e-3, 'the map flew to the service');
+    const popup = await page.textContent('.maplibregl-popup');
+    assert.match(popup, /Verificato il/);
+    assertOnlyFaro(seen);
+    await context.close();
+  });
+
+  test('anonymous sees no settlement or worksite; an operator does after signing in, and not after signing out', async () => {
+    const { context, page, seen } = await open();
+    const restrictedRequest = (u) => /settlements|worksites/.test(decodeURIComponent(u));
+    assert.deepEqual(seen.requests.filter(restrictedRequest), []);
+    assert.deepEqual(await rendered(page, RESTRICTED), []);
+
+    assertOnlyFaro(seen);
+    // A bad token: a clear message, still anonymous (the browser logs the 401 it got).
+    await page.fill('#token', 'faro_not_a_token');
+    await page.click('#sign-in button[type=submit]');
+    await page.waitForSelector('#status.error');
+    assert.match(await page.textContent('#status'), /401/);
+    assert.deepEqual(seen.failures, [`401 ${origin}/style.json`]);
+    seen.failures.length = 0;
+    seen.errors = seen.errors.filter((e) => !/status of 401/.test(e));
+
+    let count = await page.evaluate(() => Number(document.documentElement.dataset.idle));
+    await page.fill('#token', operatorToken);
+    await page.click('#sign-in button[type=submit]');
+    await page.waitForFunction(() => window.faroMap.getLayer('settlements-point'));
+    count = await idle(page, count);
+    const restricted = await rendered(page, RESTRICTED);
+    assert.ok(restricted.some((f) => f.layer.startsWith('settlements')), 'no settlement rendered');
+    assert.ok(restricted.some((f) => f.layer.startsWith('worksites')), 'no worksite rendered');
+    assert.equal(await page.evaluate(() => sessionStorage.getItem('faro.token')), operatorToken);
+
+    await page.click('#sign-out');
+    await page.waitForFunction(() => !window.faroMap.getLayer('settlements-point'));
+    await idle(page, count);
+    assert.deepEqual(await rendered(page, RESTRICTED), []);
+    const tiles = await page.evaluate(() => window.faroMap.getSource('faro').tiles);
+    assert.ok(tiles.every((u) => !/settlements|worksites/.test(u)), tiles.join());
+    assert.equal(await page.evaluate(() => sessionStorage.getItem('faro.token')), null);
+    assertOnlyFaro(seen);
+    await context.close();
+  });
+
+  test('the kind filter hides the other kinds', async () => {
+    const { context, page } = await open();
+    // Close enough that services are drawn one by one rather than clustered.
+    let count = await page.evaluate(() => Number(document.documentElement.dataset.idle));
+    await page.evaluate(() => window.faroMap.jumpTo({ center: [12.245, 45.667], zoom: 12 }));
+    count = await idle(page, count);
+    const before = await rendered(page, ['services-marker']);
+    const kinds = [...new Set(before.map((f) => f.kind))];
+    assert.ok(kinds.length > 1, `only ${kinds} rendered`);
+    await page.click('#kinds-none');
+    await page.check(`#kinds input[data-kind="${kinds[0]}"]`);
+    count = await idle(page, count);
+    const after = await rendered(page, ['services-marker']);
+    assert.ok(after.length > 0);
+    assert.deepEqual([...new Set(after.map((f) => f.kind))], [kinds[0]]);
+    await context.close();
+  });
+
+  test('Italian by default; the English switch changes the strings; Arabic is right to left', async () => {
+    const { context, page } = await open();
+    assert.equal(await page.textContent('#title'), 'faro – mappa della rete');
+    assert.equal(await page.getAttribute('html', 'lang'), 'it');
+    await page.selectOption('#lang', 'en');
+    assert.equal(await page.textContent('#title'), 'faro – network map');
+    assert.equal(await page.textContent('#h-nearest'), 'Nearest services');
+    await page.selectOption('#lang', 'ar');
+    assert.equal(await page.getAttribute('html', 'dir'), 'rtl');
+    assert.equal(await page.textContent('#h-nearest'), 'أقرب الخدمات');
+    assert.equal(await page.textContent('#h-kinds'), 'Service kinds', 'falls back to English');
+    const fits = await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth);
+    assert.ok(fits, 'horizontal scroll in Arabic');
+    await context.close();
+  });
+
+  test('panel text meets WCAG AA contrast and keyboard focus is visible', async () => {
+    const { context, page } = await open();
+    const low = await page.evaluate(() => {
+      const rgb = (c) => (c.match(/[\d.]+/g) ?? []).map(Number);
+      const lum = ([r, g, b]) => {
+        const f = (v) => { const x = v / 255; return x <= 0.03928 ? x / 12.92 : ((x + 0.055) / 1.055) ** 2.4; };
+        return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+      };
+      const background = (node) => {
+        for (let n = node; n; n = n.parentElement) {
+          const c = rgb(getComputedStyle(n).backgroundColor);
+          if (c.length === 3 || (c.length === 4 && c[3] > 0.9)) return c.slice(0, 3);
+        }
+        return [255, 255, 255];
+      };
+      const out = [];
+      for (const node of document.querySelectorAll('#panel *')) {
+        if (node.offsetParent === null || node.getAttribute('aria-hidden') === 'true' || node.closest('[aria-hidden=true]')) continue;
+        const own = [...node.childNodes].some((c) => c.nodeType === 3 && c.textContent.trim());
+        if (!own) continue;
+        const style = getComputedStyle(node);
+        const [a, b] = [lum(rgb(style.color).slice(0, 3)), lum(background(node))];
+        const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+        const large = parseFloat(style.fontSize) >= 24 || (parseFloat(style.fontSize) >= 18.66 && Number(style.fontWeight) >= 700);
+        if (ratio < (large ? 3 : 4.5)) out.push(`${node.tagName} "${node.textContent.trim().slice(0, 30)}" ${ratio.toFixed(2)}`);
+      }
+      return out;
+    });
+    assert.deepEqual(low, []);
+    await page.focus('#search');
+    await page.keyboard.press('Tab');
+    const outline = await page.evaluate(() => {
+      const s = getComputedStyle(document.activeElement);
+      return { id: document.activeElement.id, style: s.outlineStyle, width: parseFloat(s.outlineWidth) };
+    });
+    assert.notEqual(outline.style, 'none', JSON.stringify(outline));
+    assert.ok(outline.width >= 2, JSON.stringify(outline));
+    await context.close();
+  });
+
+  test('on a 390x844 phone the panel is a bottom sheet with no horizontal scroll and 44 px targets', async () => {
+    const { context, page, seen } = await open({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 });
+    const layout = await page.evaluate(() => {
+      const panel = document.getElementById('panel').getBoundingClientRect();
+      const small = [...document.querySelectorAll('button, select, input:not([type=checkbox]), #layers label, #kinds label')]
+        .filter((e) => e.offsetParent !== null)
+        .map((e) => ({ e: e.id || e.textContent.trim().slice(0, 20), h: e.getBoundingClientRect().height }))
+        .filter(({ h }) => h < 44);
+      return {
+        scroll: document.documentElement.scrollWidth, width: window.innerWidth,
+        panel: { left: panel.left, right: panel.right, bottom: panel.bottom, top: panel.top }, small,
+      };
+    });
+    assert.ok(layout.scroll <= layout.width, `scrollWidth ${layout.scroll} > ${layout.width}`);
+    assert.ok(layout.panel.left >= 0 && layout.panel.right <= 390, JSON.stringify(layout.panel));
+    assert.ok(Math.abs(layout.panel.bottom - 844) < 1 && layout.panel.top > 844 / 3, `not a bottom sheet: ${JSON.stringify(layout.panel)}`);
+    assert.deepEqual(layout.small, [], 'touch targets under 44 px');
+    await page.screenshot({ path: path.join(SHOTS, 'viewer-phone.png') });
+    // The sheet folds away, leaving the map.
+    await page.tap('#sheet-toggle');
+    assert.equal(await page.isVisible('#panel-body'), false);
+    assertOnlyFaro(seen);
+    await context.close();
+  });
+});
