@@ -70,7 +70,7 @@ struct CliArgs {
 #[derive(Debug, Args, Clone)]
 struct DatabaseArgs {
     /// A TOML file of settings (keys `listen`, `database_url`, `pool_size`, `demo`,
-    /// `public_url`, `trusted_proxies`, `max_vertices`, `tile_cache_mb`); without it, `./faro.toml` is read if it exists.
+    /// `public_url`, `trusted_proxies`, `max_vertices`, `tile_cache_mb`, `basemap_url`); without it, `./faro.toml` is read if it exists.
     #[arg(long, env = ENV_CONFIG, value_name = "PATH", global = true)]
     config: Option<PathBuf>,
     /// `sqlite://PATH` (embedded, the default) or `postgres://USER@HOST:PORT/DB`

@@ -4,7 +4,7 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
+import { spawn, spawnSync, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -94,6 +94,20 @@ async function idle(page, count) {
   return page.evaluate(() => Number(document.documentElement.dataset.idle));
 }
 
+/** Waits until the viewer has answered more than `count` nearest searches; returns the count. */
+async function nearestDone(page, count) {
+  await page.waitForFunction((n) => Number(document.documentElement.dataset.nearestRuns ?? 0) > n, count);
+  return page.evaluate(() => Number(document.documentElement.dataset.nearestRuns));
+}
+
+const listedIds = (page) => page.$$eval('#nearest-results li[data-id]', (lis) => lis.map((li) => li.dataset.id));
+
+async function nearestFromFaro(query) {
+  const res = await fetch(`${origin}/nearest?${new URLSearchParams(query)}`);
+  assert.equal(res.status, 200);
+  return (await res.json()).features.map((f) => f.id);
+}
+
 const rendered = (page, layers) => page.evaluate((ids) => {
   const map = window.faroMap;
   const present = ids.filter((id) => map.getLayer(id));
@@ -134,6 +148,7 @@ describe('the map viewer', { concurrency: false }, () => {
     const { context, page, seen } = await open();
     const services = await rendered(page, ['services-marker', 'services_clusters-circle']);
     const territories = await rendered(page, ['territories-fill', 'territories-outline']);
+    assert.equal(await page.evaluate(() => window.faroMap.getZoom()), 9, "the style's zoom");
     assert.ok(services.length > 0, 'no service rendered');
     assert.ok(territories.length > 0, 'no territory rendered');
     assert.ok(seen.requests.some((u) => u.includes('/fonts/noto-sans-latin-400-normal.woff2')), 'the label font was not loaded');
@@ -150,7 +165,7 @@ describe('the map viewer', { concurrency: false }, () => {
     const spot = await emptySpot(page);
     assert.ok(spot, 'no empty spot on the map');
     await page.mouse.click(spot.x, spot.y);
-    await page.waitForFunction(() => document.documentElement.dataset.nearest === 'done');
+    await nearestDone(page, 0);
     const listed = await page.$$eval('#nearest-results li[data-id]', (lis) => lis.map((li) => li.dataset.id));
     const [lon, lat] = await page.evaluate(() => {
       const [l1, l2] = document.querySelector('#nearest-origin').textContent.match(/-?\d+\.\d+/g);
@@ -177,6 +192,28 @@ describe('the map viewer', { concurrency: false }, () => {
     assert.ok(Math.abs(centre.lng - target[0]) < 1e-3 && Math.abs(centre.lat - target[1]) < 1e-3, 'the map flew to the service');
     const popup = await page.textContent('.maplibregl-popup');
     assert.match(popup, /Verificato il/);
+    assertOnlyFaro(seen);
+    await context.close();
+  });
+
+  test('"use my position" lists the nearest services there; open-now and language filters apply', async () => {
+    const here = { latitude: 45.6669, longitude: 12.2431 };
+    const { context, page, seen } = await open({ geolocation: here, permissions: ['geolocation'] });
+    await page.click('#locate');
+    let runs = await nearestDone(page, 0);
+    const at = { lon: here.longitude.toFixed(6), lat: here.latitude.toFixed(6) };
+    const plain = await nearestFromFaro({ ...at, k: '5' });
+    assert.deepEqual(await listedIds(page), plain);
+    await page.selectOption('#k', '10');
+    runs = await nearestDone(page, runs);
+    await page.check('#open-now');
+    runs = await nearestDone(page, runs);
+    await page.selectOption('#spoken', 'en');
+    runs = await nearestDone(page, runs);
+    const filtered = await nearestFromFaro({ ...at, k: '10', open_at: 'now', language: 'en' });
+    assert.deepEqual(await listedIds(page), filtered);
+    const everyone = await nearestFromFaro({ ...at, k: '10' });
+    assert.notDeepEqual(filtered, everyone, 'the filters changed nothing, so this test proves nothing');
     assertOnlyFaro(seen);
     await context.close();
   });
@@ -214,6 +251,55 @@ describe('the map viewer', { concurrency: false }, () => {
     const tiles = await page.evaluate(() => window.faroMap.getSource('faro').tiles);
     assert.ok(tiles.every((u) => !/settlements|worksites/.test(u)), tiles.join());
     assert.equal(await page.evaluate(() => sessionStorage.getItem('faro.token')), null);
+    assertOnlyFaro(seen);
+    await context.close();
+  });
+
+  test('a token revoked while in use: a clear 401 message, and the restricted layers go', async () => {
+    const db = `sqlite://${path.join(dir, 'faro.db')}`;
+    const created = spawnSync(FARO, ['token', 'create', '--role', 'operator', '--name', 'revoked-in-use', '--database-url', db],
+      { encoding: 'utf8' });
+    assert.equal(created.status, 0, created.stderr);
+    const token = created.stdout.trim();
+    const id = /token (\d+) for/.exec(created.stderr)?.[1];
+    assert.ok(id, created.stderr);
+    const { context, page, seen } = await open();
+    let count = await page.evaluate(() => Number(document.documentElement.dataset.idle));
+    await page.fill('#token', token);
+    await page.click('#sign-in button[type=submit]');
+    await page.waitForFunction(() => window.faroMap.getLayer('settlements-point'));
+    count = await idle(page, count);
+    execFileSync(FARO, ['token', 'revoke', id, '--database-url', db]);
+    // New tiles are asked for with the revoked token: faro answers 401.
+    await page.evaluate(() => window.faroMap.jumpTo({ center: [12.0, 45.85], zoom: 11 }));
+    await page.waitForSelector('#status.error');
+    assert.match(await page.textContent('#status'), /401/);
+    await page.waitForFunction(() => !window.faroMap.getLayer('settlements-point'));
+    await idle(page, count);
+    assert.deepEqual(await rendered(page, RESTRICTED), []);
+    assert.equal(await page.evaluate(() => sessionStorage.getItem('faro.token')), null);
+    assert.equal(await page.isVisible('#sign-in'), true);
+    assert.ok(seen.failures.length > 0 && seen.failures.every((f) => f.startsWith('401 ')), seen.failures.join('\n'));
+    assert.deepEqual(seen.errors.filter((e) => !/status of 401/.test(e)), []);
+    await context.close();
+  });
+
+  test('the search finds services by name; a result opens its popup', async () => {
+    const { context, page, seen } = await open();
+    const all = (await (await fetch(`${origin}/collections/services/items?limit=1000`)).json()).features;
+    const target = all.find((f) => f.properties.phone && f.properties.opening_hours);
+    assert.ok(target, 'the demo data has a service with a phone and opening hours');
+    const word = target.properties.name.split(/\s+/).find((w) => w.length > 5) ?? target.properties.name;
+    await page.fill('#search', word.toUpperCase());
+    const names = await page.$$eval('#search-results .name', (els) => els.map((e) => e.textContent));
+    assert.ok(names.includes(target.properties.name), `${target.properties.name} not in ${names}`);
+    assert.ok(names.every((n) => n.toLowerCase().includes(word.toLowerCase())), names.join(' | '));
+    await page.click(`#search-results li:nth-child(${names.indexOf(target.properties.name) + 1}) button`);
+    await page.waitForSelector('.maplibregl-popup .open, .maplibregl-popup .closed');
+    const popup = page.locator('.maplibregl-popup');
+    assert.equal(await popup.locator('h3').textContent(), target.properties.name);
+    assert.match(await popup.locator('a[href^="tel:"]').getAttribute('href'), /^tel:\+?\d+$/);
+    assert.match(await popup.textContent(), new RegExp(target.properties.last_verified));
     assertOnlyFaro(seen);
     await context.close();
   });

@@ -164,6 +164,9 @@ const style = await loadStyle().catch((e) => {
 const map = new maplibregl.Map({
   container: 'map',
   style,
+  // Given here too: the style's own camera is dropped once the padding below moves the map.
+  center: style.center ?? [12.24, 45.75],
+  zoom: style.zoom ?? 9,
   attributionControl: { compact: true },
   transformRequest: (url) => (sameOrigin(url) && state.token ? { url, headers: authHeaders() } : { url }),
 });
@@ -174,13 +177,26 @@ map.on('idle', () => {
   idles += 1;
   document.documentElement.dataset.idle = String(idles);
 });
+// On a desk the panel covers the map's side; keep the view's centre in the part one can see.
+const wide = window.matchMedia('(min-width: 701px)');
+function padForPanel() {
+  const side = LANGUAGES[state.lang].dir === 'rtl' ? 'right' : 'left';
+  const padding = { left: 0, right: 0, top: 0, bottom: 0 };
+  if (wide.matches) padding[side] = $('panel').offsetWidth + 12;
+  map.setPadding(padding);
+}
+padForPanel();
+wide.addEventListener('change', padForPanel);
 map.addControl(new maplibregl.NavigationControl({ showCompass: false }), 'top-right');
 map.addControl(new maplibregl.ScaleControl(), 'bottom-right');
 
 map.on('error', (e) => {
   if (e.error?.status === 401) {
-    signOutAfter401();
-    reloadStyle();
+    // The token was revoked or expired while in use: say so, and fall back to anonymous.
+    if (state.token) {
+      signOutAfter401();
+      reloadStyle();
+    }
     return;
   }
   console.warn('map:', e.error?.message ?? e);
@@ -362,6 +378,8 @@ function renderNearest() {
   map.getSource('nearest')?.setData(nearestGeoJson());
 }
 
+let nearestRuns = 0;
+
 async function findNearest(lngLat) {
   const shown = state.kinds.map((k) => k.kind).filter((k) => !state.hiddenKinds.has(k));
   state.origin = { lng: lngLat.lng, lat: lngLat.lat };
@@ -374,7 +392,6 @@ async function findNearest(lngLat) {
   if (shown.length < state.kinds.length) params.set('kind', shown.join(','));
   if ($('open-now').checked) params.set('open_at', 'now');
   if ($('spoken').value) params.set('language', $('spoken').value);
-  document.documentElement.dataset.nearest = 'loading';
   try {
     const fc = await getJson(`/nearest?${params}`);
     state.nearest = fc.features ?? [];
@@ -389,7 +406,8 @@ async function findNearest(lngLat) {
     }
   }
   renderNearest();
-  document.documentElement.dataset.nearest = 'done';
+  nearestRuns += 1;
+  document.documentElement.dataset.nearestRuns = String(nearestRuns);
 }
 
 function interactiveLayers() {
@@ -562,6 +580,7 @@ function applyLanguage() {
   renderSearch();
   renderSpokenLanguages();
   renderAuth();
+  padForPanel();
 }
 
 const langSelect = $('lang');
