@@ -6,7 +6,8 @@
 //! Cargo reruns this only when `web/src`, `web/build.mjs` or the npm manifests change.
 //!
 //! Without node/npm (or with `FARO_SKIP_WEB_BUILD=1`) the list is empty and faro serves its
-//! plain HTML landing page instead of the viewer; cargo prints a warning saying so.
+//! plain HTML landing page instead of the viewer; cargo prints a warning saying so. With
+//! `FARO_REQUIRE_WEB` set (as `scripts/test.sh` does) a failed viewer build fails the build.
 
 use std::error::Error;
 use std::fmt::Write as _;
@@ -24,6 +25,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         println!("cargo:rerun-if-changed={watched}");
     }
     println!("cargo:rerun-if-env-changed=FARO_SKIP_WEB_BUILD");
+    println!("cargo:rerun-if-env-changed=FARO_REQUIRE_WEB");
     let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?);
     let out = PathBuf::from(std::env::var("OUT_DIR")?);
     let web = manifest.join("web");
@@ -36,6 +38,12 @@ fn main() -> Result<(), Box<dyn Error>> {
     } else {
         match build_viewer(&web, &dist) {
             Ok(()) => list_files(&dist)?,
+            Err(e) if std::env::var_os("FARO_REQUIRE_WEB").is_some() => {
+                return Err(format!(
+                    "FARO_REQUIRE_WEB is set and the map viewer was not built: {e}"
+                )
+                .into());
+            }
             Err(e) => {
                 println!(
                     "cargo:warning=the map viewer was not built ({e}); faro serves its plain landing page. Install node and npm, then rebuild"

@@ -399,6 +399,17 @@ describe('the map viewer', { concurrency: false }, () => {
     // The sheet folds away, leaving the map.
     await page.tap('#sheet-toggle');
     assert.equal(await page.isVisible('#panel-body'), false);
+    // A long press on the map lists the nearest services while the finger is still down.
+    const spot = await emptySpot(page);
+    assert.ok(spot, 'no empty spot on the map');
+    const cdp = await context.newCDPSession(page);
+    await cdp.send('Input.dispatchTouchEvent', { type: 'touchStart', touchPoints: [{ x: spot.x, y: spot.y }] });
+    await nearestDone(page, 0);
+    await cdp.send('Input.dispatchTouchEvent', { type: 'touchEnd', touchPoints: [] });
+    await page.tap('#sheet-toggle');
+    const listed = await listedIds(page);
+    const lngLat = await page.evaluate(() => document.querySelector('#nearest-origin').textContent);
+    assert.equal(listed.length, 5, lngLat);
     assertOnlyFaro(seen);
     await context.close();
   });
