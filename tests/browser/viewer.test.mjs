@@ -146,10 +146,15 @@ async function emptySpot(page) {
 describe('the map viewer', { concurrency: false }, () => {
   test('loads from faro alone, with no console error, and renders services and territories', async () => {
     const { context, page, seen } = await open();
-    const services = await rendered(page, ['services-marker', 'services_clusters-circle']);
+    const services = await rendered(page, ['services-marker', 'services-geo-marker', 'services-geo-cluster', 'services_clusters-circle']);
     const territories = await rendered(page, ['territories-fill', 'territories-outline']);
     assert.equal(await page.evaluate(() => window.faroMap.getZoom()), 9, "the style's zoom");
     assert.ok(services.length > 0, 'no service rendered');
+    // At zoom 9 the services of Treviso overlap: they are drawn as clusters with their counts.
+    const clusters = services.filter((f) => f.layer === 'services-geo-cluster');
+    assert.ok(clusters.some((c) => c.point_count >= 2), JSON.stringify(clusters));
+    const counts = await page.evaluate(() => window.faroMap.queryRenderedFeatures({ layers: ['services-geo-cluster-count'] }).length);
+    assert.ok(counts > 0, 'no cluster count drawn');
     assert.ok(territories.length > 0, 'no territory rendered');
     assert.ok(seen.requests.some((u) => u.includes('/fonts/noto-sans-latin-400-normal.woff2')), 'the label font was not loaded');
     assertOnlyFaro(seen);
@@ -308,7 +313,9 @@ describe('the map viewer', { concurrency: false }, () => {
     const { context, page } = await open();
     // Close enough that services are drawn one by one rather than clustered.
     let count = await page.evaluate(() => Number(document.documentElement.dataset.idle));
-    await page.evaluate(() => window.faroMap.jumpTo({ center: [12.245, 45.667], zoom: 12 }));
+    const all = (await (await fetch(`${origin}/collections/services/items?limit=1000`)).json()).features;
+    const byKind = (kind) => all.filter((f) => f.properties.kind === kind).length;
+    await page.evaluate(() => window.faroMap.jumpTo({ center: [12.245, 45.667], zoom: 14 }));
     count = await idle(page, count);
     const before = await rendered(page, ['services-marker']);
     const kinds = [...new Set(before.map((f) => f.kind))];
@@ -319,6 +326,14 @@ describe('the map viewer', { concurrency: false }, () => {
     const after = await rendered(page, ['services-marker']);
     assert.ok(after.length > 0);
     assert.deepEqual([...new Set(after.map((f) => f.kind))], [kinds[0]]);
+    // Zoomed out, the clusters count only the kind left.
+    await page.evaluate(() => window.faroMap.jumpTo({ center: [12.24, 45.75], zoom: 9 }));
+    count = await idle(page, count);
+    const far = await rendered(page, ['services-geo-marker', 'services-geo-cluster']);
+    assert.ok(far.length > 0);
+    assert.ok(far.filter((f) => f.layer === 'services-geo-marker').every((f) => f.kind === kinds[0]));
+    const drawn = far.reduce((n, f) => n + (f.point_count ?? 1), 0);
+    assert.ok(drawn <= byKind(kinds[0]), `${drawn} drawn, ${byKind(kinds[0])} of ${kinds[0]}`);
     await context.close();
   });
 

@@ -125,9 +125,60 @@ async function loadStyle() {
     const at = style.layers.findIndex((l) => l.id === 'background') + 1;
     style.layers.splice(at, 0, { id: 'basemap', type: 'raster', source: 'basemap' });
   }
+  addServiceClusters(style);
   state.style = style;
   state.kinds = style.metadata?.['faro:service_kinds'] ?? [];
   return style;
+}
+
+/** Below this zoom services are drawn from a clustered GeoJSON source (the services the caller
+ *  may see, from `/collections/services/items`, less the kinds filtered out), so overlapping
+ *  markers merge into circles with their counts; from it on, from faro's tiles. */
+const CLUSTER_BELOW = 13;
+
+function addServiceClusters(style) {
+  const marker = style.layers.find((l) => l.id === 'services-marker');
+  const symbol = style.layers.find((l) => l.id === 'services-symbol');
+  if (!marker || !symbol) return;
+  style.sources['services-geo'] = {
+    type: 'geojson', data: { type: 'FeatureCollection', features: [] },
+    cluster: true, clusterRadius: 40, clusterMaxZoom: CLUSTER_BELOW - 1,
+  };
+  const fromGeo = ({ 'source-layer': _, ...layer }, id) => ({
+    ...layer, id, source: 'services-geo', maxzoom: CLUSTER_BELOW, filter: ['!', ['has', 'point_count']],
+  });
+  const font = symbol.layout?.['text-font'];
+  const clusters = [
+    {
+      id: 'services-geo-cluster', type: 'circle', source: 'services-geo', filter: ['has', 'point_count'],
+      paint: {
+        'circle-color': '#1f5f8f', 'circle-stroke-color': '#ffffff', 'circle-stroke-width': 2,
+        'circle-radius': ['interpolate', ['linear'], ['get', 'point_count'], 2, 13, 20, 20, 100, 28],
+      },
+    },
+    {
+      id: 'services-geo-cluster-count', type: 'symbol', source: 'services-geo', filter: ['has', 'point_count'],
+      layout: { 'text-field': ['get', 'point_count_abbreviated'], 'text-size': 13, 'text-allow-overlap': true, ...(font ? { 'text-font': font } : {}) },
+      paint: { 'text-color': '#ffffff' },
+    },
+  ];
+  marker.minzoom = CLUSTER_BELOW;
+  symbol.minzoom = CLUSTER_BELOW;
+  style.layers.splice(style.layers.indexOf(symbol) + 1, 0,
+    fromGeo(marker, 'services-geo-marker'), fromGeo(symbol, 'services-geo-symbol'), ...clusters);
+}
+
+function servicesGeoJson() {
+  return {
+    type: 'FeatureCollection',
+    features: [...state.services.values()]
+      .filter((f) => f.geometry?.type === 'Point' && !state.hiddenKinds.has(f.properties.kind))
+      .map((f) => ({ type: 'Feature', id: f.id, geometry: f.geometry, properties: { id: f.id, name: f.properties.name, kind: f.properties.kind } })),
+  };
+}
+
+function updateServiceClusters() {
+  map.getSource('services-geo')?.setData(servicesGeoJson());
 }
 
 function layerIds() {
@@ -214,6 +265,7 @@ map.on('style.load', () => {
     paint: { 'circle-color': '#ffffff', 'circle-radius': 7, 'circle-stroke-color': '#0b5394', 'circle-stroke-width': 3 },
   });
   applyFilters();
+  updateServiceClusters();
   renderLegend();
 });
 
@@ -237,6 +289,7 @@ async function loadServices() {
     else setStatus(t('request_failed', { reason: e.message }), true);
   }
   renderSpokenLanguages();
+  updateServiceClusters();
 }
 
 function kindInfo(kind) {
@@ -411,8 +464,8 @@ async function findNearest(lngLat) {
 }
 
 function interactiveLayers() {
-  return layerIds().filter((id) => /^(services-marker|services_clusters-circle|settlements-|worksites-)/.test(id)
-    && !id.includes('clusters-count'));
+  return layerIds().filter((id) => /^(services-marker|services-geo-marker|services-geo-cluster|services_clusters-circle|settlements-|worksites-)/.test(id)
+    && !id.endsWith('-count'));
 }
 
 map.on('click', (e) => {
@@ -422,7 +475,11 @@ map.on('click', (e) => {
     return;
   }
   const group = groupOf(hit.layer.id);
-  if (hit.layer.id.includes('clusters')) {
+  if (hit.layer.id === 'services-geo-cluster') {
+    map.getSource('services-geo').getClusterExpansionZoom(hit.properties.cluster_id)
+      .then((zoom) => map.easeTo({ center: hit.geometry.coordinates, zoom }))
+      .catch(() => map.easeTo({ center: e.lngLat, zoom: map.getZoom() + 2 }));
+  } else if (hit.layer.id.includes('clusters')) {
     map.easeTo({ center: e.lngLat, zoom: map.getZoom() + 2 });
   } else if (group === 'services') {
     openPopup(e.lngLat, servicePopup(state.services.get(hit.properties.id) ?? hit));
@@ -503,6 +560,7 @@ function setKindVisible(kind, visible) {
   if (visible) state.hiddenKinds.delete(kind);
   else state.hiddenKinds.add(kind);
   applyFilters();
+  updateServiceClusters();
   renderSearch();
   if (state.origin) findNearest(state.origin);
 }
@@ -510,6 +568,7 @@ function setKindVisible(kind, visible) {
 function setAllKinds(visible) {
   state.hiddenKinds = visible ? new Set() : new Set(state.kinds.map((k) => k.kind));
   applyFilters();
+  updateServiceClusters();
   renderLegend();
   renderSearch();
   if (state.origin) findNearest(state.origin);
