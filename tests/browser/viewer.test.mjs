@@ -6,6 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -391,6 +392,56 @@ describe('the map viewer', { concurrency: false }, () => {
     assert.notEqual(outline.style, 'none', JSON.stringify(outline));
     assert.ok(outline.width >= 2, JSON.stringify(outline));
     await context.close();
+  });
+
+  test('with --basemap-url the base map is drawn, and its origin is the one other host the CSP allows', async () => {
+    // A 1x1 PNG served as every tile of a stand-in base map on another port (another origin).
+    const png = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==', 'base64');
+    const tiles = [];
+    const server = http.createServer((req, res) => {
+      tiles.push(req.url);
+      res.writeHead(200, { 'Content-Type': 'image/png', 'Access-Control-Allow-Origin': '*' });
+      res.end(png);
+    });
+    await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const basemap = `http://127.0.0.1:${server.address().port}`;
+    const db = `sqlite://${path.join(dir, 'basemap.db')}`;
+    const child = spawn(FARO, ['serve', '--listen', '127.0.0.1:0', '--database-url', db, '--basemap-url', `${basemap}/{z}/{x}/{y}.png`],
+      { stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      const other = await new Promise((resolve, reject) => {
+        let log = '';
+        const read = (chunk) => {
+          log += chunk;
+          const m = /listening on (http:\/\/127\.0\.0\.1:\d+)\//.exec(log);
+          if (m) resolve(m[1]);
+        };
+        child.stdout.on('data', read);
+        child.stderr.on('data', read);
+        child.on('exit', (code) => reject(new Error(`faro exited (${code}): ${log}`)));
+      });
+      const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+      const page = await context.newPage();
+      const requests = [];
+      const errors = [];
+      context.on('request', (r) => requests.push(r.url()));
+      page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
+      page.on('pageerror', (e) => errors.push(String(e)));
+      const res = await page.goto(`${other}/`);
+      const csp = res.headers()['content-security-policy'];
+      assert.match(csp, new RegExp(`img-src 'self' data: blob: ${basemap};`));
+      assert.match(csp, new RegExp(`connect-src 'self' ${basemap};`));
+      await idle(page, 0);
+      assert.ok(await page.evaluate(() => Boolean(window.faroMap.getLayer('basemap'))));
+      assert.ok(tiles.length > 0 && tiles.every((t) => /^\/\d+\/\d+\/\d+\.png$/.test(t)), tiles.join());
+      const foreign = requests.filter((u) => !u.startsWith(`${other}/`) && !u.startsWith(`${basemap}/`) && !/^(data|blob):/.test(u));
+      assert.deepEqual(foreign, []);
+      assert.deepEqual(errors, []);
+      await context.close();
+    } finally {
+      child.kill('SIGTERM');
+      server.close();
+    }
   });
 
   test('on a 390x844 phone the panel is a bottom sheet with no horizontal scroll and 44 px targets', async () => {

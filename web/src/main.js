@@ -142,7 +142,7 @@ function addServiceClusters(style) {
   if (!marker || !symbol) return;
   style.sources['services-geo'] = {
     type: 'geojson', data: { type: 'FeatureCollection', features: [] },
-    cluster: true, clusterRadius: 40, clusterMaxZoom: CLUSTER_BELOW - 1,
+    cluster: true, clusterRadius: 30, clusterMaxZoom: CLUSTER_BELOW - 1,
   };
   const fromGeo = ({ 'source-layer': _, ...layer }, id) => ({
     ...layer, id, source: 'services-geo', maxzoom: CLUSTER_BELOW, filter: ['!', ['has', 'point_count']],
