@@ -351,7 +351,22 @@ describe('the map viewer', { concurrency: false }, () => {
     assert.equal(await page.textContent('#h-kinds'), 'Service kinds', 'falls back to English');
     const fits = await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth);
     assert.ok(fits, 'horizontal scroll in Arabic');
+    // The panel moves to the right and the map's controls to the left: nothing overlaps.
+    const boxes = await page.evaluate(() => [document.getElementById('panel'), document.querySelector('.maplibregl-ctrl-top-right')]
+      .map((e) => { const r = e.getBoundingClientRect(); return { left: r.left, right: r.right, top: r.top, bottom: r.bottom }; }));
+    const [panel, controls] = boxes;
+    assert.ok(panel.right > 1200 && controls.right < panel.left, JSON.stringify(boxes));
+    await page.screenshot({ path: path.join(SHOTS, 'viewer-desktop-ar.png') });
     await context.close();
+  });
+
+  test("the browser's language picks the default", async () => {
+    for (const [locale, title, dir] of [['en-GB', 'faro – network map', 'ltr'], ['ar-EG', 'فارو – خريطة الشبكة', 'rtl'], ['de-DE', 'faro – mappa della rete', 'ltr']]) {
+      const { context, page } = await open({ locale });
+      assert.equal(await page.textContent('#title'), title, locale);
+      assert.equal(await page.getAttribute('html', 'dir'), dir, locale);
+      await context.close();
+    }
   });
 
   test('panel text meets WCAG AA contrast and keyboard focus is visible', async () => {
