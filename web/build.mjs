@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import zlib from 'node:zlib';
 import * as esbuild from 'esbuild';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -59,5 +60,12 @@ for (const subset of ['latin', 'latin-ext']) {
   fs.copyFileSync(path.join(modules, '@fontsource/noto-sans/files', name), path.join(out, 'fonts', name));
 }
 fs.copyFileSync(path.join(modules, '@fontsource/noto-sans/LICENSE'), path.join(out, 'fonts', 'LICENSE-noto-sans.txt'));
+
+// Gzipped once here, so faro need not compress the 1 MB script on every request.
+for (const name of fs.readdirSync(path.join(out, 'assets'))) {
+  if (!/\.(m?js|css)$/.test(name)) continue;
+  const file = path.join(out, 'assets', name);
+  fs.writeFileSync(`${file}.gz`, zlib.gzipSync(fs.readFileSync(file), { level: 9 }));
+}
 
 console.log(`faro viewer built in ${out}: ${script}, ${style}, ${workerName}`);

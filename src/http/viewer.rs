@@ -6,8 +6,8 @@
 //! origin only (plus the configured base map's), `X-Content-Type-Options: nosniff` and
 //! `Referrer-Policy: no-referrer`.
 
-use actix_web::http::header::{self, HeaderValue};
-use actix_web::{HttpResponse, HttpResponseBuilder, web};
+use actix_web::http::header::{self, AcceptEncoding, Encoding, Header as _, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
 
 use super::{ApiError, AppState};
 
@@ -96,37 +96,63 @@ pub fn page(state: &AppState) -> HttpResponse {
         .body(body)
 }
 
+/// Whether the client takes gzip (the build gzipped the scripts and styles beforehand).
+fn takes_gzip(req: &HttpRequest) -> bool {
+    let Ok(accept) = AcceptEncoding::parse(req) else {
+        return false;
+    };
+    let supported = [Encoding::gzip(), Encoding::identity()];
+    accept
+        .negotiate(supported.iter())
+        .is_some_and(|e| e == Encoding::gzip())
+}
+
 fn file(
+    req: &HttpRequest,
     state: &AppState,
     folder: &str,
     name: &str,
     cache: &'static str,
 ) -> Result<HttpResponse, ApiError> {
     let path = format!("{folder}/{name}");
-    let bytes = embedded(&path)
-        .ok_or_else(|| ApiError::not_found(format!("the viewer has no file `{path}`")))?;
+    let missing = || ApiError::not_found(format!("the viewer has no file `{path}`"));
+    if path.ends_with(".gz") {
+        return Err(missing());
+    }
+    let bytes = embedded(&path).ok_or_else(missing)?;
     let mut builder = HttpResponse::Ok();
     secure(&mut builder, state.basemap_url.as_deref());
-    Ok(builder
+    builder
         .content_type(content_type(&path))
-        .insert_header((header::CACHE_CONTROL, cache))
-        .body(bytes))
+        .insert_header((header::CACHE_CONTROL, cache));
+    let Some(gzipped) = embedded(&format!("{path}.gz")) else {
+        return Ok(builder.body(bytes));
+    };
+    builder.insert_header((header::VARY, "Accept-Encoding"));
+    if takes_gzip(req) {
+        // With Content-Encoding set, the compression middleware leaves the body alone.
+        builder.insert_header((header::CONTENT_ENCODING, "gzip"));
+        return Ok(builder.body(gzipped));
+    }
+    Ok(builder.body(bytes))
 }
 
 /// A content-hashed file of the viewer (script, style, MapLibre's worker).
 pub async fn asset(
+    req: HttpRequest,
     state: web::Data<AppState>,
     name: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    file(&state, "assets", &name, IMMUTABLE)
+    file(&req, &state, "assets", &name, IMMUTABLE)
 }
 
 /// A font file of the map's labels (the style's `font-faces`).
 pub async fn font(
+    req: HttpRequest,
     state: web::Data<AppState>,
     name: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    file(&state, "fonts", &name, FONT_CACHE)
+    file(&req, &state, "fonts", &name, FONT_CACHE)
 }
 
 #[cfg(test)]
@@ -149,6 +175,22 @@ mod tests {
             "{with}"
         );
         assert!(!with.contains("{z}"), "{with}");
+    }
+
+    #[test]
+    fn gzip_is_chosen_only_when_the_client_takes_it() {
+        let with = |value: &str| {
+            actix_web::test::TestRequest::default()
+                .insert_header((header::ACCEPT_ENCODING, value))
+                .to_http_request()
+        };
+        assert!(takes_gzip(&with("gzip, deflate, br")));
+        assert!(takes_gzip(&with("br;q=1, gzip;q=0.5")));
+        assert!(!takes_gzip(&with("br")));
+        assert!(!takes_gzip(&with("gzip;q=0")));
+        assert!(!takes_gzip(
+            &actix_web::test::TestRequest::default().to_http_request()
+        ));
     }
 
     #[test]

@@ -228,12 +228,14 @@ map.on('idle', () => {
   idles += 1;
   document.documentElement.dataset.idle = String(idles);
 });
-// On a desk the panel covers the map's side; keep the view's centre in the part one can see.
+// The panel covers the map's side on a desk and its bottom on a phone; keep the view's centre
+// in the part one can see.
 const wide = window.matchMedia('(min-width: 701px)');
 function padForPanel() {
   const side = LANGUAGES[state.lang].dir === 'rtl' ? 'right' : 'left';
   const padding = { left: 0, right: 0, top: 0, bottom: 0 };
   if (wide.matches) padding[side] = $('panel').offsetWidth + 12;
+  else padding.bottom = $('panel').offsetHeight;
   map.setPadding(padding);
 }
 padForPanel();
@@ -656,6 +658,7 @@ $('sheet-toggle').addEventListener('click', () => {
   const body = $('panel-body');
   body.hidden = !body.hidden;
   $('sheet-toggle').setAttribute('aria-expanded', String(!body.hidden));
+  padForPanel();
 });
 
 applyLanguage();
