@@ -116,7 +116,10 @@ fn file(
 ) -> Result<HttpResponse, ApiError> {
     let path = format!("{folder}/{name}");
     let missing = || ApiError::not_found(format!("the viewer has no file `{path}`"));
-    if path.ends_with(".gz") {
+    let is_gzip = std::path::Path::new(&path)
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("gz"));
+    if is_gzip {
         return Err(missing());
     }
     let bytes = embedded(&path).ok_or_else(missing)?;
