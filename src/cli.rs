@@ -70,7 +70,7 @@ struct CliArgs {
 #[derive(Debug, Args, Clone)]
 struct DatabaseArgs {
     /// A TOML file of settings (keys `listen`, `database_url`, `pool_size`, `demo`,
-    /// `public_url`, `trusted_proxies`, `max_vertices`, `tile_cache_mb`); without it, `./faro.toml` is read if it exists.
+    /// `public_url`, `trusted_proxies`, `max_vertices`, `tile_cache_mb`, `basemap_url`); without it, `./faro.toml` is read if it exists.
     #[arg(long, env = ENV_CONFIG, value_name = "PATH", global = true)]
     config: Option<PathBuf>,
     /// `sqlite://PATH` (embedded, the default) or `postgres://USER@HOST:PORT/DB`
@@ -110,6 +110,10 @@ struct ServeArgs {
     /// Memory for encoded tiles, in MiB (least recently used out first; 0: no cache).
     #[arg(long, env = ENV_TILE_CACHE_MB, default_value_t = crate::tiles::cache::DEFAULT_CAPACITY_MB)]
     tile_cache_mb: usize,
+    /// A raster tile URL template (`https://host/{z}/{x}/{y}.png`) the map viewer draws under
+    /// faro's layers; its host is then allowed by the viewer's CSP (default and empty: none).
+    #[arg(long, env = ENV_BASEMAP_URL, value_name = "URL")]
+    basemap_url: Option<String>,
     #[command(flatten)]
     db: DatabaseArgs,
 }
@@ -123,6 +127,7 @@ const ENV_PUBLIC_URL: &str = "FARO_PUBLIC_URL";
 const ENV_TRUSTED_PROXIES: &str = "FARO_TRUSTED_PROXIES";
 const ENV_MAX_VERTICES: &str = "FARO_MAX_VERTICES";
 const ENV_TILE_CACHE_MB: &str = "FARO_TILE_CACHE_MB";
+const ENV_BASEMAP_URL: &str = "FARO_BASEMAP_URL";
 
 /// A value clap found on the command line or in the environment, with where; `None` for a
 /// default or an absent value (the config file may then give one).
@@ -208,6 +213,15 @@ impl ServeArgs {
                 "--tile-cache-mb",
                 ENV_TILE_CACHE_MB,
             ),
+            basemap_url: self.basemap_url.as_ref().and_then(|u| {
+                given(
+                    matches,
+                    "basemap_url",
+                    u.clone(),
+                    "--basemap-url",
+                    ENV_BASEMAP_URL,
+                )
+            }),
             ..self.db.overrides(matches)
         }
     }

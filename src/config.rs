@@ -28,7 +28,7 @@ pub const DEFAULT_POOL_SIZE: usize = 16;
 /// Config file read from the working directory when none is named and it exists.
 pub const DEFAULT_CONFIG_FILE: &str = "faro.toml";
 /// Keys a config file may hold.
-pub const FILE_KEYS: [&str; 8] = [
+pub const FILE_KEYS: [&str; 9] = [
     "listen",
     "database_url",
     "pool_size",
@@ -37,6 +37,7 @@ pub const FILE_KEYS: [&str; 8] = [
     "trusted_proxies",
     "max_vertices",
     "tile_cache_mb",
+    "basemap_url",
 ];
 
 /// Validated settings of `faro serve`.
@@ -54,6 +55,9 @@ pub struct Config {
     pub max_vertices: usize,
     /// Bytes of encoded tiles kept in memory, in MiB (0: no tile cache).
     pub tile_cache_mb: usize,
+    /// A raster tile URL template (`https://host/{z}/{x}/{y}.png`) the viewer draws under faro's
+    /// layers; its origin is the one host besides faro the viewer's CSP allows. `None`: no base map.
+    pub basemap_url: Option<String>,
     /// The config file that was read, if any.
     pub file: Option<PathBuf>,
 }
@@ -216,6 +220,7 @@ pub struct Overrides {
     pub trusted_proxies: Option<Given<Vec<String>>>,
     pub max_vertices: Option<Given<i64>>,
     pub tile_cache_mb: Option<Given<i64>>,
+    pub basemap_url: Option<Given<String>>,
 }
 
 /// A setting that cannot be used.
@@ -273,6 +278,7 @@ struct FileSettings {
     trusted_proxies: Option<Spanned<Vec<String>>>,
     max_vertices: Option<Spanned<i64>>,
     tile_cache_mb: Option<Spanned<i64>>,
+    basemap_url: Option<Spanned<String>>,
 }
 
 /// A file value with the place it came from; `None` when the file has no such key.
@@ -417,6 +423,13 @@ impl Config {
                 Given::new(n, Origin::Default)
             });
         let public_url = o.public_url.or_else(|| from_file(file, s.public_url));
+        // An empty base map URL (`FARO_BASEMAP_URL=`) means none, even over the file's.
+        let basemap_url = o
+            .basemap_url
+            .or_else(|| from_file(file, s.basemap_url))
+            .filter(|u| !u.value.trim().is_empty())
+            .map(|u| check_basemap_url(&u))
+            .transpose()?;
         let trusted_proxies = o
             .trusted_proxies
             .or_else(|| from_file(file, s.trusted_proxies));
@@ -445,9 +458,45 @@ impl Config {
             },
             max_vertices: check_max_vertices(&max_vertices)?,
             tile_cache_mb: check_tile_cache_mb(&tile_cache_mb)?,
+            basemap_url,
             file: file.map(|(path, _)| path.to_owned()),
         })
     }
+}
+
+/// A base map URL: an http(s) raster tile template with `{z}`, `{x}` and `{y}`, and nothing that
+/// could end a Content-Security-Policy source (white space, `;`, `,`, quotes).
+fn check_basemap_url(url: &Given<String>) -> Result<String, ConfigError> {
+    let raw = url.value.trim();
+    let invalid = |reason: String| ConfigError::invalid(&url.origin, "basemap_url", reason);
+    let rest = raw
+        .strip_prefix("https://")
+        .or_else(|| raw.strip_prefix("http://"))
+        .ok_or_else(|| invalid(format!("`{raw}` is not an http:// or https:// URL")))?;
+    match rest.split('/').next() {
+        None | Some("") => return Err(invalid(format!("`{raw}` has no host"))),
+        Some(host) if host.contains('{') => {
+            return Err(invalid(format!(
+                "`{raw}`: the host may not be a template (the viewer's CSP names it)"
+            )));
+        }
+        Some(_) => {}
+    }
+    if let Some(c) = raw.chars().find(|c| {
+        c.is_whitespace() || c.is_control() || matches!(c, ';' | ',' | '\'' | '"' | '<' | '>')
+    }) {
+        return Err(invalid(format!(
+            "`{raw}` holds {c:?}, which a URL here may not"
+        )));
+    }
+    for part in ["{z}", "{x}", "{y}"] {
+        if !raw.contains(part) {
+            return Err(invalid(format!(
+                "`{raw}` has no `{part}`: give a raster tile template like https://tiles.example.org/{{z}}/{{x}}/{{y}}.png"
+            )));
+        }
+    }
+    Ok(raw.to_owned())
 }
 
 fn check_listen(listen: &Given<String>) -> Result<SocketAddr, ConfigError> {
@@ -645,6 +694,7 @@ tile_cache_mb = 64
             trusted_proxies: Some(env(vec!["192.0.2.1".to_owned()], "FARO_TRUSTED_PROXIES")),
             max_vertices: Some(flag(5000, "--max-vertices")),
             tile_cache_mb: Some(env(0, "FARO_TILE_CACHE_MB")),
+            basemap_url: None,
         };
         let c = toml(text, o).unwrap();
         assert_eq!(c.max_vertices, 5000);
@@ -823,5 +873,44 @@ tile_cache_mb = 64
         assert!(TrustedProxies::parse(&["10.0.0.0/33"]).is_err());
         assert!(TrustedProxies::parse(&["fd00::1/8"]).is_err());
         assert!(TrustedProxies::default().is_empty());
+    }
+
+    #[test]
+    fn a_basemap_url_is_off_by_default_and_checked() {
+        let c = toml("", Overrides::default()).unwrap();
+        assert_eq!(c.basemap_url, None);
+        let c = toml(
+            "basemap_url = \"https://tiles.example.org/osm/{z}/{x}/{y}.png\"",
+            Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            c.basemap_url.as_deref(),
+            Some("https://tiles.example.org/osm/{z}/{x}/{y}.png")
+        );
+        // The flag beats the file; an empty value turns the base map off.
+        let o = Overrides {
+            basemap_url: Some(flag(String::new(), "--basemap-url")),
+            ..Overrides::default()
+        };
+        let c = toml("basemap_url = \"https://a.example/{z}/{x}/{y}.png\"", o).unwrap();
+        assert_eq!(c.basemap_url, None);
+        for (bad, why) in [
+            ("ftp://a.example/{z}/{x}/{y}.png", "not an http"),
+            ("https://a.example/tiles.png", "has no `{z}`"),
+            (
+                "https://{s}.a.example/{z}/{x}/{y}.png",
+                "may not be a template",
+            ),
+            ("https://a.example/{z}/{x}/{y}.png; script-src *", "holds"),
+        ] {
+            let o = Overrides {
+                basemap_url: Some(flag(bad.to_owned(), "--basemap-url")),
+                ..Overrides::default()
+            };
+            let e = toml("", o).unwrap_err().to_string();
+            assert!(e.starts_with("--basemap-url: "), "{e}");
+            assert!(e.contains(why), "{bad}: {e}");
+        }
     }
 }

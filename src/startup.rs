@@ -22,6 +22,8 @@ pub struct ServeOptions {
     pub max_vertices: usize,
     /// Bytes of encoded tiles kept in memory (0: none).
     pub tile_cache_bytes: usize,
+    /// The viewer's base map tile URL template, if any (`--basemap-url`).
+    pub basemap_url: Option<String>,
 }
 
 impl Default for ServeOptions {
@@ -31,6 +33,7 @@ impl Default for ServeOptions {
             clock: http::Clock::system(),
             max_vertices: crate::domain::DEFAULT_MAX_VERTICES,
             tile_cache_bytes: crate::tiles::cache::DEFAULT_CAPACITY_MB * 1024 * 1024,
+            basemap_url: None,
         }
     }
 }
@@ -112,6 +115,7 @@ impl Application {
             links: config.links.clone(),
             max_vertices: config.max_vertices,
             tile_cache_bytes: config.tile_cache_mb.saturating_mul(1024 * 1024),
+            basemap_url: config.basemap_url.clone(),
             ..ServeOptions::default()
         };
         Self::with_options(catalog, listener, options)
@@ -141,6 +145,7 @@ impl Application {
         state.clock = options.clock;
         state.links = options.links;
         state.max_vertices = options.max_vertices;
+        state.basemap_url = options.basemap_url;
         let state = web::Data::new(state);
         let server = HttpServer::new(move || app(state.clone()))
             .listen(listener)

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::{self, ContentType, Header as _};
+use actix_web::http::header::{self, Header as _};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -101,7 +101,10 @@ pub struct FormatParams {
             (String = "text/html"))),
     (status = 400, description = "Unknown query parameter, or `f` other than json or html"),
 ))]
-pub async fn landing(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+pub async fn landing(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     let p: FormatParams = params::raw(&req)?;
     let wants_html = params::check_format(p.f.as_deref(), true)?
         || (p.f.is_none()
@@ -112,9 +115,7 @@ pub async fn landing(req: HttpRequest) -> Result<HttpResponse, ApiError> {
                 .is_some_and(|a| a.contains("text/html")));
     let base = base_url(&req);
     if wants_html {
-        return Ok(HttpResponse::Ok()
-            .content_type(ContentType::html())
-            .body(crate::http::ops::LANDING_HTML));
+        return Ok(super::viewer::page(&state));
     }
     Ok(HttpResponse::Ok().json(json!({
         "title": "faro",

@@ -14,6 +14,7 @@ mod ops;
 mod params;
 mod schemas;
 mod tiles;
+mod viewer;
 
 use std::sync::Arc;
 
@@ -59,6 +60,8 @@ pub struct AppState {
     pub max_vertices: usize,
     /// Tiles and their cache, which the catalog tells of every index change.
     pub tiles: Arc<Tiles>,
+    /// The viewer's base map tile URL template (`--basemap-url`), if any.
+    pub basemap_url: Option<String>,
 }
 
 impl AppState {
@@ -83,6 +86,7 @@ impl AppState {
             links: LinkConfig::default(),
             max_vertices: crate::domain::DEFAULT_MAX_VERTICES,
             tiles,
+            basemap_url: None,
         }
     }
 }
@@ -108,6 +112,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(get("/style.json", tiles::style))
         .service(get("/tiles/{layers}/{z}/{x}/{y}.mvt", tiles::tile))
         .service(get("/tiles/{layers}.json", tiles::tilejson_handler))
+        .service(get("/assets/{file}", viewer::asset))
+        .service(get("/fonts/{file}", viewer::font))
         .service(get("/", features::landing))
         .service(get("/conformance", features::conformance))
         .service(get("/collections", features::collections))

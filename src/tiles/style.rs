@@ -3,8 +3,10 @@
 //! settlements and worksites drawn distinctly (for callers who may see them), and cluster
 //! layers sized and labelled by their counts.
 //!
-//! The style asks only faro for everything: its one source is faro's TileJSON, and its glyphs
-//! are faro's `/fonts/{fontstack}/{range}.pbf`.
+//! The style asks only faro for everything: its one source is faro's TileJSON, and its labels
+//! are drawn in the browser from Noto Sans files faro serves under `/fonts/` (the style's
+//! `font-faces`; no `glyphs`, so no glyph set is ever requested, and a character neither file
+//! covers is drawn with a local font).
 
 use serde_json::{Value, json};
 
@@ -33,6 +35,43 @@ pub fn service_symbol(kind: ServiceKind) -> (&'static str, &'static str) {
 
 /// The font every label uses (served by faro).
 pub const FONT: &str = "Noto Sans Regular";
+
+/// The files of [`FONT`] under faro's `/fonts/`, with the characters each one draws.
+pub const FONT_FILES: [(&str, &[&str]); 2] = [
+    (
+        "noto-sans-latin-400-normal.woff2",
+        &[
+            "U+0000-00FF",
+            "U+0131",
+            "U+0152-0153",
+            "U+02C6",
+            "U+2000-206F",
+            "U+20AC",
+            "U+2122",
+            "U+2212",
+        ],
+    ),
+    (
+        "noto-sans-latin-ext-400-normal.woff2",
+        &[
+            "U+0100-0130",
+            "U+0132-0151",
+            "U+0154-024F",
+            "U+1E00-1EFF",
+            "U+20A0-20AB",
+            "U+A720-A7FF",
+        ],
+    ),
+];
+
+/// The style's `font-faces`: [`FONT`] from faro's own files.
+fn font_faces(base: &str) -> Value {
+    let faces: Vec<Value> = FONT_FILES
+        .iter()
+        .map(|(file, ranges)| json!({ "url": format!("{base}/fonts/{file}"), "unicode-range": ranges }))
+        .collect();
+    json!({ FONT: faces })
+}
 
 /// A `match` expression over the service kind, giving each kind's colour or symbol.
 fn by_kind(pick: fn((&'static str, &'static str)) -> &'static str) -> Value {
@@ -215,7 +254,7 @@ pub fn style(base: &str, layers: LayerSet) -> Value {
                 "attribution": "faro; territories: ISTAT boundaries (CC BY 4.0)",
             },
         },
-        "glyphs": format!("{base}/fonts/{{fontstack}}/{{range}}.pbf"),
+        "font-faces": font_faces(base),
         "layers": out,
     })
 }
