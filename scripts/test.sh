@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite of faro, as CI runs it: formatting, lints, unit/property/black-box tests
-# on the embedded SQLite store, schemathesis against the running server's /openapi.json, the same
+# on the embedded SQLite store, browser tests of the map viewer (Debian's chromium driven by
+# playwright-core), schemathesis against the running server's /openapi.json, the same
 # black-box suite on PostgreSQL + PostGIS (installed from apt and started on a throwaway loopback
 # cluster when missing), and a compile check of the benches. Run as root on Debian 12 with only
 # package registries reachable.
@@ -47,6 +48,9 @@ cargo clippy --all-targets --locked -- -D warnings
 
 step "unit, property and black-box tests on the embedded SQLite store"
 cargo test --locked --lib --bins --tests 2>&1 | tee -a "$results"
+
+step "browser tests of the map viewer (Chromium, playwright-core)"
+scripts/browser-tests.sh
 
 step "doc tests"
 cargo test --locked --doc 2>&1 | tee -a "$results"

@@ -201,7 +201,7 @@ fn tilejson(base: &str, view: &View, layers: LayerSet) -> Value {
     json!({
         "tilejson": "3.0.0",
         "name": format!("faro {name}"),
-        "attribution": "faro; territories: ISTAT boundaries (CC BY 4.0)",
+        "attribution": crate::tiles::ATTRIBUTION,
         "scheme": "xyz",
         "tiles": [format!("{base}/tiles/{name}/{{z}}/{{x}}/{{y}}.mvt")],
         "minzoom": 0,

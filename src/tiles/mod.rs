@@ -25,6 +25,10 @@ pub use encode::{EncodedTile, encode};
 pub use grid::{TileError, TileId};
 pub use layers::{LayerError, LayerSet};
 
+/// The attribution of faro's map layers (TileJSON and the style). The demo territories are
+/// outlines drawn for faro, not ISTAT's boundaries, so nothing else is credited.
+pub const ATTRIBUTION: &str = "faro";
+
 /// How a tile was answered, for the metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {

@@ -251,7 +251,7 @@ pub fn style(base: &str, layers: LayerSet) -> Value {
             "faro": {
                 "type": "vector",
                 "url": format!("{base}/tiles/{}.json", layers.name()),
-                "attribution": "faro; territories: ISTAT boundaries (CC BY 4.0)",
+                "attribution": crate::tiles::ATTRIBUTION,
             },
         },
         "font-faces": font_faces(base),
