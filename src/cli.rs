@@ -70,7 +70,7 @@ struct CliArgs {
 #[derive(Debug, Args, Clone)]
 struct DatabaseArgs {
     /// A TOML file of settings (keys `listen`, `database_url`, `pool_size`, `demo`,
-    /// `public_url`, `trusted_proxies`, `max_vertices`, `tile_cache_mb`, `basemap_url`); without it, `./faro.toml` is read if it exists.
+    /// `public_url`, `trusted_proxies`, `max_vertices`, `tile_cache_mb`, `basemap_url`, `rate_limit`, `cors_origins`); without it, `./faro.toml` is read if it exists.
     #[arg(long, env = ENV_CONFIG, value_name = "PATH", global = true)]
     config: Option<PathBuf>,
     /// `sqlite://PATH` (embedded, the default) or `postgres://USER@HOST:PORT/DB`
@@ -114,6 +114,14 @@ struct ServeArgs {
     /// faro's layers; its host is then allowed by the viewer's CSP (default and empty: none).
     #[arg(long, env = ENV_BASEMAP_URL, value_name = "URL")]
     basemap_url: Option<String>,
+    /// Requests a second per client (a bearer token, or an address), in bursts of five times
+    /// that; over it, 429 with Retry-After. 0: no limit.
+    #[arg(long, env = ENV_RATE_LIMIT, default_value_t = crate::config::DEFAULT_RATE_LIMIT)]
+    rate_limit: u32,
+    /// An origin (`https://map.example.org`) whose pages may read faro's answers (CORS);
+    /// repeatable (the variable takes a comma list). None by default.
+    #[arg(long = "cors-origin", env = ENV_CORS_ORIGINS, value_name = "ORIGIN", value_delimiter = ',')]
+    cors_origins: Vec<String>,
     #[command(flatten)]
     db: DatabaseArgs,
 }
@@ -127,6 +135,8 @@ const ENV_PUBLIC_URL: &str = "FARO_PUBLIC_URL";
 const ENV_TRUSTED_PROXIES: &str = "FARO_TRUSTED_PROXIES";
 const ENV_MAX_VERTICES: &str = "FARO_MAX_VERTICES";
 const ENV_TILE_CACHE_MB: &str = "FARO_TILE_CACHE_MB";
+const ENV_RATE_LIMIT: &str = "FARO_RATE_LIMIT";
+const ENV_CORS_ORIGINS: &str = "FARO_CORS_ORIGINS";
 const ENV_BASEMAP_URL: &str = "FARO_BASEMAP_URL";
 
 /// A value clap found on the command line or in the environment, with where; `None` for a
@@ -222,6 +232,20 @@ impl ServeArgs {
                     ENV_BASEMAP_URL,
                 )
             }),
+            rate_limit: given(
+                matches,
+                "rate_limit",
+                i64::from(self.rate_limit),
+                "--rate-limit",
+                ENV_RATE_LIMIT,
+            ),
+            cors_origins: given(
+                matches,
+                "cors_origins",
+                self.cors_origins.clone(),
+                "--cors-origin",
+                ENV_CORS_ORIGINS,
+            ),
             ..self.db.overrides(matches)
         }
     }

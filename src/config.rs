@@ -28,7 +28,7 @@ pub const DEFAULT_POOL_SIZE: usize = 16;
 /// Config file read from the working directory when none is named and it exists.
 pub const DEFAULT_CONFIG_FILE: &str = "faro.toml";
 /// Keys a config file may hold.
-pub const FILE_KEYS: [&str; 9] = [
+pub const FILE_KEYS: [&str; 11] = [
     "listen",
     "database_url",
     "pool_size",
@@ -38,6 +38,8 @@ pub const FILE_KEYS: [&str; 9] = [
     "max_vertices",
     "tile_cache_mb",
     "basemap_url",
+    "rate_limit",
+    "cors_origins",
 ];
 
 /// Validated settings of `faro serve`.
@@ -58,6 +60,10 @@ pub struct Config {
     /// A raster tile URL template (`https://host/{z}/{x}/{y}.png`) the viewer draws under faro's
     /// layers; its origin is the one host besides faro the viewer's CSP allows. `None`: no base map.
     pub basemap_url: Option<String>,
+    /// Requests a second per client (a token, or an address); 0: no limit.
+    pub rate_limit: u32,
+    /// Origins allowed to read cross-origin (CORS); none by default.
+    pub cors_origins: Vec<String>,
     /// The config file that was read, if any.
     pub file: Option<PathBuf>,
 }
@@ -221,6 +227,8 @@ pub struct Overrides {
     pub max_vertices: Option<Given<i64>>,
     pub tile_cache_mb: Option<Given<i64>>,
     pub basemap_url: Option<Given<String>>,
+    pub rate_limit: Option<Given<i64>>,
+    pub cors_origins: Option<Given<Vec<String>>>,
 }
 
 /// A setting that cannot be used.
@@ -279,6 +287,8 @@ struct FileSettings {
     max_vertices: Option<Spanned<i64>>,
     tile_cache_mb: Option<Spanned<i64>>,
     basemap_url: Option<Spanned<String>>,
+    rate_limit: Option<Spanned<i64>>,
+    cors_origins: Option<Spanned<Vec<String>>>,
 }
 
 /// A file value with the place it came from; `None` when the file has no such key.
@@ -430,6 +440,15 @@ impl Config {
             .filter(|u| !u.value.trim().is_empty())
             .map(|u| check_basemap_url(&u))
             .transpose()?;
+        let rate_limit = o
+            .rate_limit
+            .or_else(|| from_file(file, s.rate_limit))
+            .unwrap_or_else(|| Given::new(i64::from(DEFAULT_RATE_LIMIT), Origin::Default));
+        let cors_origins = o.cors_origins.or_else(|| from_file(file, s.cors_origins));
+        let cors_origins = match cors_origins {
+            Some(c) => check_cors_origins(&c)?,
+            None => Vec::new(),
+        };
         let trusted_proxies = o
             .trusted_proxies
             .or_else(|| from_file(file, s.trusted_proxies));
@@ -459,6 +478,8 @@ impl Config {
             max_vertices: check_max_vertices(&max_vertices)?,
             tile_cache_mb: check_tile_cache_mb(&tile_cache_mb)?,
             basemap_url,
+            rate_limit: check_rate_limit(&rate_limit)?,
+            cors_origins,
             file: file.map(|(path, _)| path.to_owned()),
         })
     }
@@ -466,6 +487,53 @@ impl Config {
 
 /// A base map URL: an http(s) raster tile template with `{z}`, `{x}` and `{y}`, and nothing that
 /// could end a Content-Security-Policy source (white space, `;`, `,`, quotes).
+/// Requests a second per client when no setting says otherwise (bursts of five times that).
+pub const DEFAULT_RATE_LIMIT: u32 = 200;
+
+fn check_rate_limit(rate: &Given<i64>) -> Result<u32, ConfigError> {
+    u32::try_from(rate.value)
+        .ok()
+        .filter(|n| *n <= 1_000_000)
+        .ok_or_else(|| {
+            ConfigError::invalid(
+                &rate.origin,
+                "rate_limit",
+                format!(
+                    "must be 0 (no limit) to 1000000 requests a second, got {}",
+                    rate.value
+                ),
+            )
+        })
+}
+
+/// Origins as browsers send them: `scheme://host[:port]`, nothing after.
+fn check_cors_origins(origins: &Given<Vec<String>>) -> Result<Vec<String>, ConfigError> {
+    origins
+        .value
+        .iter()
+        .map(|o| o.trim())
+        .filter(|o| !o.is_empty())
+        .map(|o| {
+            let parsed = url::Url::parse(o).ok().filter(|u| {
+                matches!(u.scheme(), "http" | "https")
+                    && u.host_str().is_some()
+                    && u.path() == "/"
+                    && u.query().is_none()
+                    && u.fragment().is_none()
+                    && u.username().is_empty()
+                    && !o.ends_with('/')
+            });
+            parsed.map(|_| o.to_owned()).ok_or_else(|| {
+                ConfigError::invalid(
+                    &origins.origin,
+                    "cors_origins",
+                    format!("`{o}` is not an origin such as https://map.example.org"),
+                )
+            })
+        })
+        .collect()
+}
+
 fn check_basemap_url(url: &Given<String>) -> Result<String, ConfigError> {
     let raw = url.value.trim();
     let invalid = |reason: String| ConfigError::invalid(&url.origin, "basemap_url", reason);
@@ -652,6 +720,8 @@ mod tests {
         assert!(c.demo);
         assert_eq!(c.links, LinkConfig::default());
         assert_eq!(c.tile_cache_mb, crate::tiles::cache::DEFAULT_CAPACITY_MB);
+        assert_eq!(c.rate_limit, DEFAULT_RATE_LIMIT);
+        assert!(c.cors_origins.is_empty(), "no CORS by default");
         assert_eq!(c.file, None);
     }
 
@@ -694,11 +764,18 @@ tile_cache_mb = 64
             trusted_proxies: Some(env(vec!["192.0.2.1".to_owned()], "FARO_TRUSTED_PROXIES")),
             max_vertices: Some(flag(5000, "--max-vertices")),
             tile_cache_mb: Some(env(0, "FARO_TILE_CACHE_MB")),
+            rate_limit: Some(flag(0, "--rate-limit")),
+            cors_origins: Some(env(
+                vec!["https://map.example.org".to_owned()],
+                "FARO_CORS_ORIGINS",
+            )),
             basemap_url: None,
         };
         let c = toml(text, o).unwrap();
         assert_eq!(c.max_vertices, 5000);
         assert_eq!(c.tile_cache_mb, 0, "0 turns the cache off");
+        assert_eq!(c.rate_limit, 0, "0 turns the rate limit off");
+        assert_eq!(c.cors_origins, ["https://map.example.org"]);
         assert_eq!(c.listen, "127.0.0.3:0".parse::<SocketAddr>().unwrap());
         assert_eq!(c.database_url, "sqlite://flag.db");
         assert_eq!(c.pool_size, 9);

@@ -24,6 +24,10 @@ pub struct ServeOptions {
     pub tile_cache_bytes: usize,
     /// The viewer's base map tile URL template, if any (`--basemap-url`).
     pub basemap_url: Option<String>,
+    /// Requests a second per client; 0: no limit (`--rate-limit`).
+    pub rate_limit: u32,
+    /// Origins allowed to read cross-origin (`--cors-origin`).
+    pub cors_origins: Vec<String>,
 }
 
 impl Default for ServeOptions {
@@ -34,12 +38,15 @@ impl Default for ServeOptions {
             max_vertices: crate::domain::DEFAULT_MAX_VERTICES,
             tile_cache_bytes: crate::tiles::cache::DEFAULT_CAPACITY_MB * 1024 * 1024,
             basemap_url: None,
+            rate_limit: 0,
+            cors_origins: Vec::new(),
         }
     }
 }
 
 /// The application one worker serves: every route of [`http::configure`] behind faro's
-/// middleware (JSON errors, compression, metrics and the request log). The server builds one
+/// middleware (JSON errors, compression, the rate limit, metrics and the request log,
+/// security headers, CORS when origins are configured). The server builds one
 /// per worker; benches call it in process.
 pub fn app(
     state: web::Data<AppState>,
@@ -52,11 +59,18 @@ pub fn app(
         InitError = (),
     >,
 > {
+    let cors = (!state.cors_origins.is_empty()).then(|| http::limits::cors(&state.cors_origins));
     App::new()
         .app_data(state)
         .wrap(ErrorHandlers::new().default_handler(http::json_errors))
         .wrap(Compress::default())
+        .wrap(from_fn(http::limits::rate_limit))
         .wrap(from_fn(http::observe))
+        .wrap(http::limits::security_headers())
+        .wrap(actix_web::middleware::Condition::new(
+            cors.is_some(),
+            cors.unwrap_or_default(),
+        ))
         .configure(http::configure)
         .default_service(web::to(http::not_found))
 }
@@ -116,6 +130,8 @@ impl Application {
             max_vertices: config.max_vertices,
             tile_cache_bytes: config.tile_cache_mb.saturating_mul(1024 * 1024),
             basemap_url: config.basemap_url.clone(),
+            rate_limit: config.rate_limit,
+            cors_origins: config.cors_origins.clone(),
             ..ServeOptions::default()
         };
         Self::with_options(catalog, listener, options)
@@ -146,6 +162,10 @@ impl Application {
         state.links = options.links;
         state.max_vertices = options.max_vertices;
         state.basemap_url = options.basemap_url;
+        // Bursts of five seconds' worth: a map view loads dozens of tiles at once.
+        state.rate_limit =
+            http::limits::RateLimit::new(options.rate_limit, options.rate_limit.saturating_mul(5));
+        state.cors_origins = options.cors_origins;
         let state = web::Data::new(state);
         let server = HttpServer::new(move || app(state.clone()))
             .listen(listener)

@@ -62,7 +62,7 @@ echo "== starting faro on that database"
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 start=$(date +%s.%N)
 RUST_LOG=info NO_COLOR=1 target/release/faro serve --no-demo --listen "127.0.0.1:$PORT" \
-    --database-url "$URL" --pool-size "$CONC" 2>"$WORK/faro.log" &
+    --database-url "$URL" --pool-size "$CONC" --rate-limit 0 2>"$WORK/faro.log" &
 FARO_PID=$!
 until curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null; do
     kill -0 "$FARO_PID" 2>/dev/null || { cat "$WORK/faro.log"; exit 1; }

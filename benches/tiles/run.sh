@@ -82,7 +82,7 @@ done
 start_faro() { # cache MiB -> port
     local port; port=$(free_port)
     RUST_LOG=warn target/release/faro serve --no-demo --listen "127.0.0.1:$port" \
-        --database-url "$URL" --pool-size 4 --tile-cache-mb "$1" 2>"$WORK/faro_$port.log" &
+        --database-url "$URL" --pool-size 4 --tile-cache-mb "$1" --rate-limit 0 2>"$WORK/faro_$port.log" &
     PIDS+=($!)
     until curl -sf "http://127.0.0.1:$port/readyz" >/dev/null; do sleep 0.1; done
     echo "$port"

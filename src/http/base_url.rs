@@ -57,6 +57,32 @@ pub fn base_url_with(req: &HttpRequest, links: &LinkConfig) -> String {
     format!("{scheme}://{host}")
 }
 
+/// The address of the client a request came from: the peer's, or, when the peer is a trusted
+/// proxy, the address it says it forwarded for (`Forwarded: for=`, else the last
+/// `X-Forwarded-For` entry that is not itself a trusted proxy).
+pub fn client_ip(req: &HttpRequest, links: &LinkConfig) -> Option<IpAddr> {
+    let peer = req.peer_addr()?.ip();
+    if !links.trusted_proxies.contains(peer) {
+        return Some(peer);
+    }
+    let headers = req.headers();
+    if headers.contains_key(header::FORWARDED) {
+        let forwarded = parse_forwarded_headers(headers).and_then(|elements| {
+            original_element(&elements, &links.trusted_proxies)
+                .and_then(|e| e.for_.as_deref().and_then(node_ip))
+        });
+        return Some(forwarded.unwrap_or(peer));
+    }
+    let forwarded_for = headers
+        .get_all("x-forwarded-for")
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter_map(|v| v.parse::<IpAddr>().ok())
+        .rfind(|ip| !links.trusted_proxies.contains(*ip));
+    Some(forwarded_for.unwrap_or(peer))
+}
+
 /// What a trusted proxy said about the original request.
 #[derive(Debug, Default, PartialEq, Eq)]
 struct Told {

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod base_url;
 pub mod error;
 mod features;
+pub mod limits;
 mod metrics;
 mod nearest;
 mod openapi;
@@ -62,6 +63,10 @@ pub struct AppState {
     pub tiles: Arc<Tiles>,
     /// The viewer's base map tile URL template (`--basemap-url`), if any.
     pub basemap_url: Option<String>,
+    /// Requests a second per client (`--rate-limit`); `None`: no limit.
+    pub rate_limit: Option<limits::RateLimit>,
+    /// Origins allowed to read cross-origin (`--cors-origin`); none by default.
+    pub cors_origins: Vec<String>,
 }
 
 impl AppState {
@@ -87,6 +92,8 @@ impl AppState {
             max_vertices: crate::domain::DEFAULT_MAX_VERTICES,
             tiles,
             basemap_url: None,
+            rate_limit: None,
+            cors_origins: Vec::new(),
         }
     }
 }

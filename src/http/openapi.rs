@@ -61,9 +61,19 @@ fn document() -> Value {
         }
     }
     if let Some(Value::Object(paths)) = doc.get_mut("paths") {
-        for item in paths.values_mut().filter_map(Value::as_object_mut) {
+        for (path, item) in paths.iter_mut() {
+            let Some(item) = item.as_object_mut() else {
+                continue;
+            };
+            // The rate limit applies everywhere but the probes (`http::limits`).
+            let limited = !matches!(path.as_str(), "/healthz" | "/readyz");
             for op in item.values_mut() {
                 if let Some(Value::Object(responses)) = op.get_mut("responses") {
+                    if limited {
+                        responses.entry("429").or_insert_with(|| {
+                            json!({"description": "Over the client's rate limit (`--rate-limit`); `Retry-After` says when to retry"})
+                        });
+                    }
                     for (status, response) in responses.iter_mut() {
                         add_error_body(status, response);
                     }
@@ -157,7 +167,7 @@ fn add_error_body(status: &str, response: &mut Value) {
             "WWW-Authenticate",
             "`Bearer realm=\"faro\"`: a bearer token is needed",
         )),
-        "503" => Some(("Retry-After", "Seconds to wait before retrying")),
+        "503" | "429" => Some(("Retry-After", "Seconds to wait before retrying")),
         _ => None,
     };
     if let Some((name, description)) = header {

@@ -11,6 +11,7 @@ mod hardening;
 mod helpers;
 mod instances;
 mod leaks;
+mod limits;
 mod nearest;
 mod ops;
 #[path = "../common/skip.rs"]
