@@ -309,7 +309,8 @@ pub struct Preparer {
     options: ReadOptions,
     /// The file's coordinate system, once the reader knows it.
     reprojector: Option<crs::Reprojector>,
-    /// GeoJSON: unknown properties are errors, as in the API. Tabular files: ignored.
+    /// GeoJSON without `--map`/`--set`/`--id-field`: unknown properties are errors, as in
+    /// the API. Tabular files, or any mapping: other columns are ignored and named in a note.
     strict: bool,
     inputs: Vec<FeatureInput>,
     report: Report,
@@ -325,11 +326,16 @@ fn in_italy(lon: f64, lat: f64) -> bool {
 
 impl Preparer {
     pub fn new(collection: Collection, format: Format, options: ReadOptions) -> Self {
+        // With a mapping, the file's other columns are not faro's: ignored (and named).
+        let strict = format == Format::GeoJson
+            && options.map.is_empty()
+            && options.set.is_empty()
+            && options.id_field.is_none();
         Self {
             collection,
             options,
             reprojector: None,
-            strict: format == Format::GeoJson,
+            strict,
             inputs: Vec::new(),
             report: Report {
                 noun: format.noun(),
@@ -504,7 +510,16 @@ impl Preparer {
         };
         let attributes = match Attributes::from_json(self.collection, Value::Object(attributes)) {
             Ok(a) => Some(a),
-            Err(e) => {
+            Err(mut e) => {
+                // serde names a missing field in its reason; the report names it as the field.
+                if e.field == "properties"
+                    && let Some(name) = e
+                        .reason
+                        .strip_prefix("missing field `")
+                        .and_then(|r| r.strip_suffix('`'))
+                {
+                    e.field = name.to_owned();
+                }
                 problems.push(e);
                 None
             }
