@@ -74,26 +74,24 @@ fn control_points_in_every_supported_system_land_within_10_cm_of_proj() {
     let mut rows = 0;
     let mut worst: std::collections::BTreeMap<u32, f64> = std::collections::BTreeMap::new();
     for line in text.lines().skip(1) {
-        let f: Vec<&str> = line.split(',').collect();
-        let epsg: u32 = f[0].parse().unwrap();
-        let (x, y, lon, lat): (f64, f64, f64, f64) = (
-            f[1].parse().unwrap(),
-            f[2].parse().unwrap(),
-            f[3].parse().unwrap(),
-            f[4].parse().unwrap(),
+        let cells: Vec<&str> = line.split(',').collect();
+        let epsg: u32 = cells[0].parse().unwrap();
+        let num = |i: usize| -> f64 { cells[i].parse().unwrap() };
+        let reprojector = Reprojector::new(Crs::from_epsg(epsg).unwrap()).unwrap();
+        let (got_lon, got_lat) = reprojector.to_wgs84(num(1), num(2)).unwrap();
+        let distance_m = Geodesic.distance(
+            geo::Point::new(num(3), num(4)),
+            geo::Point::new(got_lon, got_lat),
         );
-        let r = Reprojector::new(Crs::from_epsg(epsg).unwrap()).unwrap();
-        let (got_lon, got_lat) = r.to_wgs84(x, y).unwrap();
-        let d = Geodesic.distance(geo::Point::new(lon, lat), geo::Point::new(got_lon, got_lat));
-        let w = worst.entry(epsg).or_default();
-        *w = w.max(d);
+        let largest = worst.entry(epsg).or_default();
+        *largest = largest.max(distance_m);
         rows += 1;
     }
     eprintln!("largest distance to PROJ per system (m): {worst:?}");
     assert_eq!(rows, 126, "every control point was checked");
     assert_eq!(worst.len(), Crs::PROJECTED.len());
-    for (epsg, d) in worst {
-        assert!(d < 0.1, "EPSG:{epsg}: {d} m from PROJ");
+    for (epsg, distance_m) in worst {
+        assert!(distance_m < 0.1, "EPSG:{epsg}: {distance_m} m from PROJ");
     }
 }
 
@@ -322,8 +320,10 @@ fn a_csv_with_a_wkt_column_in_monte_mario_is_reprojected() {
         ),
     )
     .unwrap();
-    let mut opts = ReadOptions::default();
-    opts.crs = Some(Crs::parse("EPSG:3003").unwrap());
+    let opts = ReadOptions {
+        crs: Some(Crs::parse("EPSG:3003").unwrap()),
+        ..ReadOptions::default()
+    };
     let (inputs, report) = prepare(&path, Collection::Worksites, opts).unwrap();
     assert!(report.is_empty(), "{:?}", report.problems);
     let p = inputs[0].geometry.as_point().unwrap();
@@ -384,6 +384,7 @@ fn service(id: &str, lon: f64, lat: f64, kind: &str) -> serde_json::Value {
         "properties": {"name": format!("Servizio {id}"), "kind": kind}})
 }
 
+#[allow(clippy::needless_pass_by_value, reason = "called with vec! literals")]
 fn collection(features: Vec<serde_json::Value>) -> String {
     json!({"type": "FeatureCollection", "features": features}).to_string()
 }

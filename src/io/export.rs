@@ -240,6 +240,7 @@ pub fn write_gpkg(
             let v = field_value(r, f, &attrs);
             values.push(match (&v, ty) {
                 (Value::Null, _) => Sql::Null,
+                (Value::Array(items), _) if items.is_empty() => Sql::Null,
                 (Value::Bool(b), _) => Sql::Integer(i64::from(*b)),
                 (Value::Number(n), _) if n.is_i64() || n.is_u64() => {
                     Sql::Integer(n.as_i64().unwrap_or(i64::MAX))
@@ -249,8 +250,12 @@ pub fn write_gpkg(
             });
         }
         let meta = r.meta();
-        values.push(Sql::Text(timestamp(meta.created_at)));
-        values.push(Sql::Text(timestamp(meta.updated_at)));
+        // GeoPackage DATETIME is ISO 8601 with milliseconds (Requirement 5).
+        let millis = |t: chrono::DateTime<chrono::Utc>| {
+            t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+        };
+        values.push(Sql::Text(millis(meta.created_at)));
+        values.push(Sql::Text(millis(meta.updated_at)));
         values.push(Sql::Integer(meta.version));
         (r.geometry().clone(), values)
     });
@@ -321,6 +326,7 @@ pub fn write_fgb(
                 let v = field_value(r, f, &attrs);
                 match &v {
                     Value::Null => {}
+                    Value::Array(items) if items.is_empty() => {}
                     Value::Bool(b) => put(i, f, &ColumnValue::Bool(*b)),
                     Value::Number(n) if n.is_i64() || n.is_u64() => {
                         put(i, f, &ColumnValue::Long(n.as_i64().unwrap_or(i64::MAX)));

@@ -512,13 +512,15 @@ impl Preparer {
             Ok(a) => Some(a),
             Err(mut e) => {
                 // serde names a missing field in its reason; the report names it as the field.
+                let missing = e
+                    .reason
+                    .strip_prefix("missing field `")
+                    .and_then(|r| r.strip_suffix('`'))
+                    .map(str::to_owned);
                 if e.field == "properties"
-                    && let Some(name) = e
-                        .reason
-                        .strip_prefix("missing field `")
-                        .and_then(|r| r.strip_suffix('`'))
+                    && let Some(name) = missing
                 {
-                    e.field = name.to_owned();
+                    e.field = name;
                 }
                 problems.push(e);
                 None
