@@ -357,3 +357,70 @@ async fn gdal_opens_the_geopackage_and_flatgeobuf_with_the_same_count_and_extent
         }
     }
 }
+
+/// A plain HTTP/1.0 GET: status line and body bytes.
+fn http_get(addr: &str, path: &str) -> (String, Vec<u8>) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
+    let split = response.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    (
+        String::from_utf8_lossy(&response[..split]).into_owned(),
+        response[split + 4..].to_vec(),
+    )
+}
+
+#[tokio::test]
+async fn items_are_served_as_csv_geopackage_and_flatgeobuf_with_the_same_filters() {
+    use std::io::{BufRead, BufReader};
+    let fx = load();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_faro"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--no-demo"])
+        .env("DATABASE_URL", &fx.db)
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(rest) = line.split("faro listening on http://").nth(1) {
+                let _ = tx.send(rest.split('/').next().unwrap_or_default().to_owned());
+            }
+        }
+    });
+    let addr = rx
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .expect("faro logs its address");
+    let (csv_head, csv) = http_get(&addr, "/collections/services/items?f=csv&kind=pas,shelter");
+    let (gpkg_head, gpkg) = http_get(&addr, "/collections/services/items?f=gpkg");
+    let (fgb_head, fgb) = http_get(&addr, "/collections/services/items?f=fgb&limit=1");
+    let (bad_head, _) = http_get(&addr, "/collections/services/items?f=xls");
+    child.kill().unwrap();
+    let _ = child.wait();
+    assert!(
+        csv_head.contains(" 200 ") && csv_head.contains("text/csv"),
+        "{csv_head}"
+    );
+    let csv = String::from_utf8(csv).unwrap();
+    // Anonymous: the confidential shelter is not there; the kind filter applies.
+    assert_eq!(csv.lines().count(), 2, "{csv}");
+    assert!(csv.lines().nth(1).unwrap().starts_with("svc-pas,"), "{csv}");
+    assert!(
+        gpkg_head.contains("application/geopackage+sqlite3"),
+        "{gpkg_head}"
+    );
+    assert!(gpkg.starts_with(b"SQLite format 3\0"));
+    let file = fx.dir.path().join("served.gpkg");
+    std::fs::write(&file, &gpkg).unwrap();
+    let db2 = format!("sqlite://{}", fx.dir.path().join("served.db").display());
+    let imported = ok(&faro(&["import", "services", file.to_str().unwrap()], &db2));
+    assert!(imported.contains("2 created"), "{imported}");
+    assert!(fgb_head.contains("application/flatgeobuf"), "{fgb_head}");
+    assert!(fgb.starts_with(b"fgb\x03"), "FlatGeobuf magic bytes");
+    assert!(bad_head.contains(" 400 "), "{bad_head}");
+}

@@ -347,3 +347,55 @@ pub fn write_fgb(
     fgb.write(out).map_err(err)?;
     Ok(())
 }
+
+impl ExportFormat {
+    /// The media type of the format.
+    pub fn media_type(self) -> &'static str {
+        match self {
+            Self::GeoJson => "application/geo+json",
+            Self::Csv => "text/csv; charset=utf-8",
+            Self::GeoPackage => "application/geopackage+sqlite3",
+            Self::FlatGeobuf => "application/flatgeobuf",
+        }
+    }
+
+    /// The file name extension of the format.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Self::GeoJson => "geojson",
+            Self::Csv => "csv",
+            Self::GeoPackage => "gpkg",
+            Self::FlatGeobuf => "fgb",
+        }
+    }
+}
+
+/// `records` of `collection` in `format`, in memory (an HTTP response body). A GeoPackage is
+/// an SQLite file: it is written to a private temporary file, read back and removed.
+pub fn to_bytes(
+    format: ExportFormat,
+    collection: Collection,
+    records: &[Arc<Record>],
+) -> Result<Vec<u8>, ExportError> {
+    let mut out = Vec::new();
+    match format {
+        ExportFormat::GeoJson => write_geojson(records, &mut out)?,
+        ExportFormat::Csv => write_csv(collection, records, &mut out)?,
+        ExportFormat::FlatGeobuf => write_fgb(collection, records, &mut out)?,
+        ExportFormat::GeoPackage => {
+            let mut nonce = [0_u8; 16];
+            getrandom::fill(&mut nonce)
+                .map_err(|e| ExportError::Io(std::io::Error::other(e.to_string())))?;
+            let path = std::env::temp_dir().join(format!(
+                "faro-export-{}-{}.gpkg",
+                std::process::id(),
+                hex::encode(nonce)
+            ));
+            let written = write_gpkg(collection, records, &path)
+                .and_then(|_| std::fs::read(&path).map_err(ExportError::Io));
+            let _ = std::fs::remove_file(&path);
+            out = written?;
+        }
+    }
+    Ok(out)
+}
