@@ -243,6 +243,13 @@ enum Command {
         #[command(flatten)]
         db: DatabaseArgs,
     },
+    /// Territories as dissolved unions of comuni.
+    Territories {
+        #[command(subcommand)]
+        action: TerritoriesAction,
+        #[command(flatten)]
+        db: DatabaseArgs,
+    },
     /// Bearer tokens: create, list, revoke.
     Token {
         #[command(subcommand)]
@@ -372,6 +379,46 @@ impl ImportArgs {
 }
 
 #[derive(Debug, Subcommand)]
+enum TerritoriesAction {
+    /// Store each territory of a groups CSV as the dissolved union of its comuni, and the
+    /// province as their union; re-running updates them.
+    Define {
+        /// The comuni: any file `faro import` reads (the ISTAT boundaries, a zipped Shapefile).
+        #[arg(long)]
+        comuni: PathBuf,
+        /// The comune code column (default: the first of `PRO_COM_T`, `PRO_COM`, `com_istat_code`).
+        #[arg(long)]
+        code_field: Option<String>,
+        /// A CSV with the columns `code` (ISTAT comune code) and `territory` (its name), and
+        /// optionally `id` (the territory's id; default: from its name).
+        #[arg(long)]
+        groups: PathBuf,
+        /// ISTAT's population CSV (a comune code column and a total), for each territory's
+        /// population.
+        #[arg(long)]
+        population: Option<PathBuf>,
+        /// The province's id.
+        #[arg(long, default_value = "prov")]
+        province_id: String,
+        /// The province's name.
+        #[arg(long, default_value = "Provincia")]
+        province_name: String,
+        /// The province's ISTAT code.
+        #[arg(long)]
+        province_code: Option<String>,
+        /// The comuni file's coordinate system, as EPSG:CODE.
+        #[arg(long, value_name = "EPSG:CODE")]
+        crs: Option<String>,
+        /// The layer of a GeoPackage, or the Shapefile in a zip, when there are several.
+        #[arg(long)]
+        layer: Option<String>,
+        /// Validate and say what would change, without writing anything.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum TokenAction {
     /// Create a token and print its secret once.
     Create {
@@ -420,6 +467,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             export(request, &db.config(sub)?).await
         }
+        Some(Command::Territories { action, db }) => territories(action, &db.config(sub)?).await,
         Some(Command::Token { action, db }) => token(action, &db.config(sub)?).await,
         Some(Command::Migrate { db }) => migrate(&db.config(sub)?).await,
     }
@@ -510,10 +558,41 @@ async fn import(
     .await
     .context("reading the file")??;
     bar.finish_and_clear();
+    let outcome = Outcome {
+        collection,
+        file,
+        dry_run: args.dry_run,
+        report_path: args.report.as_deref(),
+    };
+    write_validated(&outcome, inputs, &report, config).await
+}
+
+/// Where validated records go, and how to say it.
+struct Outcome<'a> {
+    collection: Collection,
+    file: &'a Path,
+    dry_run: bool,
+    report_path: Option<&'a Path>,
+}
+
+/// Reports problems (and writes nothing if there are any), else writes the records by id:
+/// created, updated or unchanged.
+async fn write_validated(
+    outcome: &Outcome<'_>,
+    inputs: Vec<crate::domain::FeatureInput>,
+    report: &crate::io::Report,
+    config: &Config,
+) -> anyhow::Result<()> {
+    let Outcome {
+        collection,
+        file,
+        dry_run,
+        report_path,
+    } = *outcome;
     for note in &report.notes {
         eprintln!("{}: {note}", file.display());
     }
-    if let Some(out) = &args.report {
+    if let Some(out) = report_path {
         let f = std::fs::File::create(out)
             .with_context(|| format!("creating the report {}", out.display()))?;
         report
@@ -539,7 +618,7 @@ async fn import(
         plan.created, plan.updated, plan.unchanged
     );
     let total = plan.created + plan.updated + plan.unchanged;
-    if args.dry_run {
+    if dry_run {
         println!(
             "dry run: {total} {collection} in {} are valid; an import would leave {counts}; nothing was written",
             file.display()
@@ -642,6 +721,57 @@ async fn export(request: ExportRequest, config: &Config) -> anyhow::Result<()> {
         eprintln!("exported {written} {collection} to {}", p.display());
     }
     Ok(())
+}
+
+async fn territories(action: TerritoriesAction, config: &Config) -> anyhow::Result<()> {
+    let TerritoriesAction::Define {
+        comuni,
+        code_field,
+        groups,
+        population,
+        province_id,
+        province_name,
+        province_code,
+        crs,
+        layer,
+        dry_run,
+    } = action;
+    let read = crate::io::ReadOptions {
+        crs: crs
+            .as_deref()
+            .map(crate::io::Crs::parse)
+            .transpose()
+            .context("--crs")?,
+        layer,
+        max_vertices: config.max_vertices,
+        ..crate::io::ReadOptions::default()
+    };
+    let options = crate::io::territories::DefineOptions {
+        read,
+        code_field: code_field.unwrap_or_else(|| crate::io::territories::CODE_FIELDS.to_owned()),
+        groups,
+        population,
+        province_id,
+        province_name,
+        province_code,
+    };
+    let bar = progress_bar("{spinner} reading {msg} [{bar:30}] {bytes}/{total_bytes} ({eta} left)");
+    bar.set_message(comuni.display().to_string());
+    let path = comuni.clone();
+    let reading = bar.clone();
+    let (inputs, report) = tokio::task::spawn_blocking(move || {
+        crate::io::territories::define(&path, &options, &reading)
+    })
+    .await
+    .context("defining the territories")??;
+    bar.finish_and_clear();
+    let outcome = Outcome {
+        collection: Collection::Territories,
+        file: &comuni,
+        dry_run,
+        report_path: None,
+    };
+    write_validated(&outcome, inputs, &report, config).await
 }
 
 async fn token(action: TokenAction, config: &Config) -> anyhow::Result<()> {

@@ -5,6 +5,7 @@
 #[path = "common/skip.rs"]
 mod skip;
 
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -663,4 +664,168 @@ async fn a_streamed_geojson_of_many_features_imports_every_one() {
     let out = faro(&["import", "services", path.to_str().unwrap()], &db);
     assert!(out.status.success(), "{:?}", text(&out));
     assert_eq!(count(&db).await, u64::from(n));
+}
+
+// ----- territories define -----
+
+/// Defines territories from `comuni` grouped by `groups` (CSV text) in a fresh store; checks
+/// that their geodesic areas add up to the province's within 0.1 % and that their comuni
+/// cover the groups exactly once. Returns the territories by id.
+async fn define_and_check(
+    comuni: &Path,
+    groups: &str,
+    extra: &[&str],
+) -> std::collections::BTreeMap<String, faro::domain::Record> {
+    use geo::GeodesicArea;
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("f.db").display());
+    let groups_path = dir.path().join("groups.csv");
+    std::fs::write(&groups_path, groups).unwrap();
+    let mut args = vec![
+        "territories",
+        "define",
+        "--comuni",
+        comuni.to_str().unwrap(),
+        "--groups",
+        groups_path.to_str().unwrap(),
+        "--province-id",
+        "prov-test",
+    ];
+    args.extend(extra);
+    let out = faro(&args, &db);
+    assert!(out.status.success(), "{:?}", text(&out));
+    // Running it again changes nothing.
+    let again = faro(&args, &db);
+    assert!(
+        text(&again).0.contains("0 created, 0 updated"),
+        "{:?}",
+        text(&again)
+    );
+    let store = faro::storage::open(&db, 1).await.unwrap();
+    let all: std::collections::BTreeMap<String, faro::domain::Record> = store
+        .load_all()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.collection() == Collection::Territories)
+        .map(|r| (r.id().to_string(), r))
+        .collect();
+    let province = &all["prov-test"];
+    let area = |r: &faro::domain::Record| r.geometry().geodesic_area_unsigned();
+    let parts: Vec<&faro::domain::Record> = all
+        .values()
+        .filter(|r| r.id().as_str() != "prov-test")
+        .collect();
+    let sum: f64 = parts.iter().map(|r| area(r)).sum();
+    assert!(
+        area(province) > 0.0 && area(province) < 1e12,
+        "{}",
+        area(province)
+    );
+    let relative = (sum - area(province)).abs() / area(province);
+    eprintln!(
+        "{} territories: areas {sum:.0} m² vs province {:.0} m² ({relative:.2e})",
+        parts.len(),
+        area(province)
+    );
+    assert!(relative < 1e-3);
+    let mut codes: Vec<String> = parts
+        .iter()
+        .flat_map(|r| match r.attributes() {
+            Attributes::Territory(t) => t.comuni.clone(),
+            _ => vec![],
+        })
+        .collect();
+    codes.sort();
+    let code_column = groups
+        .lines()
+        .next()
+        .unwrap()
+        .split(',')
+        .position(|h| h == "code")
+        .unwrap();
+    let mut expected: Vec<String> = groups
+        .lines()
+        .skip(1)
+        .map(|l| format!("{:0>6}", l.split(',').nth(code_column).unwrap()))
+        .collect();
+    expected.sort();
+    assert_eq!(
+        codes, expected,
+        "every grouped comune in exactly one territory"
+    );
+    all
+}
+
+#[tokio::test]
+async fn territories_are_the_dissolved_union_of_their_comuni() {
+    let all = define_and_check(
+        &fixture("import/comuni_32632.zip"),
+        "code,territory\n026901,Nord\n26902,Nord\n026903,Sud\n",
+        &[],
+    )
+    .await;
+    // Two adjacent squares dissolve into one outline.
+    let nord = &all["terr-nord"];
+    let geo::Geometry::MultiPolygon(mp) = nord.geometry() else {
+        panic!("a multipolygon")
+    };
+    assert_eq!(mp.0.len(), 1, "adjacent comuni dissolve into one polygon");
+    assert_eq!(mp.0[0].interiors().len(), 0);
+}
+
+#[tokio::test]
+async fn territories_of_treviso_from_real_istat_comuni_add_up_to_the_province() {
+    let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/istat");
+    let comuni = base.join("boundaries_openpolis_2023/limits_P_26_municipalities.geojson");
+    let population = base.join("population/istat_pop_2023_totals_5prov_DERIVED.csv");
+    if !comuni.exists() || !population.exists() {
+        skip::skip(
+            "territories_of_treviso_from_real_istat_comuni_add_up_to_the_province",
+            "no ISTAT data in ../shared/data/istat",
+            "FARO_REQUIRE_ISTAT",
+        );
+        return;
+    }
+    // The four territories of the demo data, by their comuni.
+    let demo: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("data/territories.geojson"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let mut groups = String::from("id,code,territory\n");
+    for f in demo["features"].as_array().unwrap() {
+        for c in f["properties"]["comuni"].as_array().into_iter().flatten() {
+            writeln!(
+                groups,
+                "{},{},{}",
+                f["id"].as_str().unwrap(),
+                c.as_str().unwrap(),
+                f["properties"]["name"].as_str().unwrap()
+            )
+            .unwrap();
+        }
+    }
+    let all = define_and_check(
+        &comuni,
+        &groups,
+        &["--population", population.to_str().unwrap()],
+    )
+    .await;
+    assert_eq!(all.len(), 5);
+    let Attributes::Territory(p) = all["prov-test"].attributes() else {
+        panic!()
+    };
+    let parts: u64 = all
+        .values()
+        .filter(|r| r.id().as_str() != "prov-test")
+        .map(|r| match r.attributes() {
+            Attributes::Territory(t) => t.population.unwrap(),
+            _ => 0,
+        })
+        .sum();
+    assert_eq!(p.population, Some(parts));
+    assert!(parts > 800_000, "{parts}");
 }

@@ -177,7 +177,7 @@ pub fn read(
             |r| r.get(0),
         )
         .map_err(sql_err(path, "counting the features"))?;
-    progress.set_length(u64::try_from(total).unwrap_or(0));
+    super::count_records(progress, usize::try_from(total).unwrap_or(0));
     // The integer primary key (fid) is the GeoPackage's row id, not a field.
     let pk: Option<String> = conn
         .prepare(&format!("PRAGMA table_info({})", quoted(&table)))

@@ -19,6 +19,7 @@ pub mod fields;
 pub mod geojson;
 pub mod gpkg;
 pub mod shp;
+pub mod territories;
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -182,7 +183,8 @@ impl Encoding {
 pub struct ReadOptions {
     /// `None`: from the file name.
     pub format: Option<Format>,
-    /// faro field (or `lon`, `lat`, `wkt`) → column of the file.
+    /// faro field (or `lon`, `lat`, `wkt`) → column of the file; `A|B` takes the first of
+    /// the columns that a record has.
     pub map: HashMap<String, String>,
     /// Fields set to one value on every record (`--set level=comune`).
     pub set: Vec<(String, String)>,
@@ -397,14 +399,15 @@ impl Preparer {
         });
     }
 
-    /// Maps, converts, reprojects and validates one record.
-    pub fn record(&mut self, rec: SourceRecord) {
-        self.records += 1;
-        let number = rec.number;
-        let mut props = rec.properties;
-        // The external id.
-        let raw_id: Option<String> = match &self.options.id_field {
-            Some(col) => props
+    /// The external id of a record: the `--id-field` column, else a column `id`, else the
+    /// GeoJSON Feature id.
+    fn external_id(
+        &self,
+        props: &Map<String, Value>,
+        feature_id: Option<String>,
+    ) -> Option<String> {
+        let text = |col: &str| {
+            props
                 .get(col)
                 .cloned()
                 .and_then(|v| {
@@ -412,18 +415,36 @@ impl Preparer {
                         .ok()
                         .flatten()
                 })
-                .and_then(|v| v.as_str().map(str::to_owned)),
-            None => props
-                .get("id")
-                .cloned()
-                .and_then(|v| {
-                    fields::coerce("id", v, fields::FieldType::Text)
-                        .ok()
-                        .flatten()
-                })
                 .and_then(|v| v.as_str().map(str::to_owned))
-                .or(rec.feature_id),
         };
+        match &self.options.id_field {
+            Some(col) => text(col),
+            None => text("id").or(feature_id),
+        }
+    }
+
+    /// The column of the file that holds faro's `field`: the `--map` one (`A|B`: the first
+    /// the record has), else the field's own name in any case.
+    fn column_of(&self, field: &str, props: &Map<String, Value>) -> Option<String> {
+        let find = |name: &str| {
+            props
+                .keys()
+                .find(|k| k.as_str() == name)
+                .or_else(|| props.keys().find(|k| k.eq_ignore_ascii_case(name)))
+                .cloned()
+        };
+        match self.options.map.get(field) {
+            Some(m) => Some(m.split('|').find_map(find).unwrap_or_else(|| m.clone())),
+            None => find(field),
+        }
+    }
+
+    /// Maps, converts, reprojects and validates one record.
+    pub fn record(&mut self, rec: SourceRecord) {
+        self.records += 1;
+        let number = rec.number;
+        let props = rec.properties;
+        let raw_id = self.external_id(&props, rec.feature_id);
         let mut problems: Vec<FieldError> = Vec::new();
         if self
             .options
@@ -457,16 +478,10 @@ impl Preparer {
             }
         }
         for &(field, ty) in fields::fields(self.collection) {
-            let column = self.options.map.get(field).cloned().or_else(|| {
-                props
-                    .keys()
-                    .find(|k| k.as_str() == field)
-                    .or_else(|| props.keys().find(|k| k.eq_ignore_ascii_case(field)))
-                    .cloned()
-            });
+            let column = self.column_of(field, &props);
             let Some(column) = column else { continue };
             used.insert(column.clone());
-            let Some(value) = props.remove(&column) else {
+            let Some(value) = props.get(&column).cloned() else {
                 continue;
             };
             match fields::coerce(field, value, ty) {
@@ -658,6 +673,18 @@ fn simplify_multi(g: geo::Geometry<f64>, rule: crate::domain::GeometryRule) -> g
         }
         other => other,
     }
+}
+
+/// Counts records instead of bytes on `progress` (for formats read record by record).
+pub(crate) fn count_records(progress: &indicatif::ProgressBar, total: usize) {
+    if !progress.is_hidden()
+        && let Ok(style) = indicatif::ProgressStyle::with_template(
+            "{spinner} reading {msg} [{bar:30}] {human_pos}/{human_len} records ({per_sec}, {eta} left)",
+        )
+    {
+        progress.set_style(style);
+    }
+    progress.set_length(u64::try_from(total).unwrap_or(u64::MAX));
 }
 
 /// Reads `path` into `preparer`.

@@ -208,7 +208,7 @@ fn read_parts(
         })?;
     let mut reader = shapefile::Reader::new(shapes, dbf);
     let total = reader.shape_count().unwrap_or(0);
-    progress.set_length(u64::try_from(total).unwrap_or(0));
+    super::count_records(progress, total);
     for (i, item) in reader.iter_shapes_and_records().enumerate() {
         let number = i + 1;
         progress.inc(1);
