@@ -829,3 +829,81 @@ async fn territories_of_treviso_from_real_istat_comuni_add_up_to_the_province() 
     assert_eq!(p.population, Some(parts));
     assert!(parts > 800_000, "{parts}");
 }
+
+#[tokio::test]
+async fn an_import_killed_half_way_leaves_the_store_exactly_as_before() {
+    let dir = tempfile::tempdir().unwrap();
+    let db_path = dir.path().join("f.db");
+    let db = format!("sqlite://{}", db_path.display());
+    let small = dir.path().join("small.geojson");
+    std::fs::write(
+        &small,
+        collection(vec![
+            service("svc-a", 12.1, 45.6, "pas"),
+            service("svc-b", 12.2, 45.7, "pas"),
+        ]),
+    )
+    .unwrap();
+    assert!(
+        faro(&["import", "services", small.to_str().unwrap()], &db)
+            .status
+            .success()
+    );
+    let before = faro::storage::open(&db, 1)
+        .await
+        .unwrap()
+        .load_all()
+        .await
+        .unwrap();
+    // A file large enough that its one write transaction spills into the WAL.
+    let big = dir.path().join("big.geojson");
+    let features: Vec<serde_json::Value> = (0..200_000_u32)
+        .map(|i| {
+            let f = f64::from(i);
+            service(
+                &format!("svc-big-{i}"),
+                11.8 + (f * 1e-5) % 0.8,
+                45.55 + (f * 7e-6) % 0.5,
+                "pas",
+            )
+        })
+        .collect();
+    std::fs::write(&big, collection(features)).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_faro"))
+        .args(["import", "services", big.to_str().unwrap()])
+        .env("DATABASE_URL", &db)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let wal = dir.path().join("f.db-wal");
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("the import ended ({status}) before it was seen writing; use a larger file");
+        }
+        // Writing is under way once the transaction's pages reach the WAL.
+        if std::fs::metadata(&wal).is_ok_and(|m| m.len() > 4 << 20) {
+            break;
+        }
+        assert!(
+            start.elapsed().as_secs() < 300,
+            "the import never started writing"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().unwrap(); // SIGKILL
+    let status = child.wait().unwrap();
+    assert!(!status.success(), "killed, not finished");
+    let after = faro::storage::open(&db, 1)
+        .await
+        .unwrap()
+        .load_all()
+        .await
+        .unwrap();
+    assert_eq!(
+        after, before,
+        "the store is exactly as before the killed import"
+    );
+}
