@@ -582,11 +582,7 @@ impl Preparer {
                 return Err(FieldError::new(field, reason));
             }
             SourceGeometry::GeoJson(value) if identity => {
-                let count = crate::domain::feature::positions_per_feature(
-                    &serde_json::json!({"geometry": &value}),
-                )
-                .first()
-                .map_or(0, |(_, n)| *n);
+                let count = geojson_positions(&value);
                 if count > self.options.max_vertices {
                     return Err(FieldError::new(
                         "geometry",
@@ -656,6 +652,22 @@ impl Preparer {
         }
         (self.inputs, self.report)
     }
+}
+
+/// The positions of a GeoJSON geometry object, counted on the raw JSON before any parsing
+/// (what the vertex cap is checked on, as in the API).
+fn geojson_positions(g: &Value) -> usize {
+    fn count(v: &Value) -> usize {
+        match v {
+            Value::Array(items) if items.first().is_some_and(Value::is_number) => 1,
+            Value::Array(items) => items.iter().map(count).sum(),
+            _ => 0,
+        }
+    }
+    g.get("coordinates").map_or(0, count)
+        + g.get("geometries")
+            .and_then(Value::as_array)
+            .map_or(0, |gs| gs.iter().map(geojson_positions).sum())
 }
 
 /// A single-part multi-geometry as its part, where the collection takes only the part's type
@@ -779,4 +791,103 @@ pub async fn plan(
         }
     }
     Ok(plan)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn one(preparer: &mut Preparer, properties: Value, geometry: Value) {
+        let Value::Object(properties) = properties else {
+            panic!("an object")
+        };
+        preparer.record(SourceRecord {
+            number: 1,
+            feature_id: Some("svc-1".to_owned()),
+            properties,
+            geometry: SourceGeometry::GeoJson(geometry),
+        });
+    }
+
+    fn geojson_preparer(collection: Collection, options: ReadOptions) -> Preparer {
+        let mut p = Preparer::new(collection, Format::GeoJson, options);
+        p.begin(None).unwrap();
+        p
+    }
+
+    #[test]
+    fn a_geometry_over_the_vertex_cap_is_refused_before_validation() {
+        let mut p = geojson_preparer(
+            Collection::Worksites,
+            ReadOptions {
+                max_vertices: 4,
+                ..ReadOptions::default()
+            },
+        );
+        one(
+            &mut p,
+            json!({"name": "x", "kind": "farm"}),
+            json!({"type": "Polygon", "coordinates": [[[12,45],[12.1,45],[12.1,45.1],[12,45.1],[12,45]]]}),
+        );
+        let (inputs, report) = p.finish();
+        assert!(inputs.is_empty());
+        assert!(
+            report.problems[0].reason.contains("at most 4"),
+            "{:?}",
+            report.problems
+        );
+    }
+
+    #[test]
+    fn geojson_without_a_mapping_is_as_strict_as_the_api() {
+        let mut p = geojson_preparer(Collection::Services, ReadOptions::default());
+        one(
+            &mut p,
+            json!({"name": "x", "kind": "pas", "colour": "red"}),
+            json!({"type": "Point", "coordinates": [12.2, 45.6]}),
+        );
+        let (_, report) = p.finish();
+        assert!(
+            report.problems[0].reason.contains("unknown field `colour`"),
+            "{:?}",
+            report.problems
+        );
+        // With a mapping, other columns are ignored and named.
+        let mut p = geojson_preparer(
+            Collection::Services,
+            ReadOptions {
+                map: [("name".to_owned(), "nome".to_owned())].into(),
+                ..ReadOptions::default()
+            },
+        );
+        one(
+            &mut p,
+            json!({"nome": "x", "kind": "pas", "colour": "red"}),
+            json!({"type": "Point", "coordinates": [12.2, 45.6]}),
+        );
+        let (inputs, report) = p.finish();
+        assert_eq!(inputs.len(), 1, "{:?}", report.problems);
+        assert!(report.notes.iter().any(|n| n.contains("colour")));
+    }
+
+    #[test]
+    fn swapped_coordinates_are_refused_unless_asked_not_to() {
+        for (no_swap_check, refused) in [(false, true), (true, false)] {
+            let mut p = geojson_preparer(
+                Collection::Services,
+                ReadOptions {
+                    no_swap_check,
+                    ..ReadOptions::default()
+                },
+            );
+            one(
+                &mut p,
+                json!({"name": "x", "kind": "pas"}),
+                json!({"type": "Point", "coordinates": [45.6, 12.2]}),
+            );
+            let (inputs, report) = p.finish();
+            assert_eq!(inputs.is_empty(), refused, "{:?}", report.problems);
+        }
+    }
 }
