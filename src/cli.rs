@@ -267,7 +267,8 @@ enum Command {
 /// How `faro import` reads its file.
 #[derive(Debug, Args, Clone)]
 struct ImportArgs {
-    /// geojson, csv, shp or gpkg (default: from the file name)
+    /// geojson, csv, shp, gpkg or hsds (HSDS 3.0 JSON, services only; default: from the file
+    /// name)
     #[arg(long)]
     format: Option<String>,
     /// FIELD=COLUMN: faro's field from the file's column (repeatable); also lon=, lat=, wkt=

@@ -907,3 +907,65 @@ async fn an_import_killed_half_way_leaves_the_store_exactly_as_before() {
         "the store is exactly as before the killed import"
     );
 }
+
+#[test]
+fn hsds_services_become_one_faro_service_per_location() {
+    let (inputs, report) = prepare(
+        &fixture("import/hsds_services.json"),
+        Collection::Services,
+        ReadOptions {
+            format: Some(faro::io::Format::Hsds),
+            set: vec![("kind".to_owned(), "help_desk".to_owned())],
+            ..ReadOptions::default()
+        },
+    )
+    .unwrap();
+    assert!(report.is_empty(), "{:?}", report.problems);
+    let ids: Vec<&str> = inputs
+        .iter()
+        .map(|f| f.id.as_ref().unwrap().as_str())
+        .collect();
+    assert_eq!(ids, ["sal-help-tv", "sal-help-od", "sal-legal-tv"]);
+    let Attributes::Service(help) = &inputs[0].attributes else {
+        panic!()
+    };
+    assert_eq!(help.name, "Sportello lavoro");
+    assert_eq!(
+        help.organization.as_deref(),
+        Some("Cooperativa Esempio (fictional)")
+    );
+    assert_eq!(help.kind.as_str(), "help_desk");
+    assert_eq!(help.address.as_deref(), Some("Via Roma 1, 31100 Treviso"));
+    assert_eq!(help.phone.as_deref(), Some("+39 0422 000001"));
+    assert_eq!(help.email.as_deref(), Some("info@example.org"));
+    assert_eq!(help.eligibility.as_deref(), Some("Lavoratori agricoli"));
+    assert_eq!(
+        help.opening_hours.as_ref().unwrap().as_str(),
+        "Mo,We 09:00-13:00; Fr 14:00-17:30"
+    );
+    let langs: Vec<&str> = help.languages.iter().map(|l| l.code()).collect();
+    assert_eq!(langs, ["it", "pa"]);
+    let p = inputs[1].geometry.as_point().unwrap();
+    assert!((p.lon() - 12.4925).abs() < 1e-12 && (p.lat() - 45.7806).abs() < 1e-12);
+    let Attributes::Service(legal) = &inputs[2].attributes else {
+        panic!()
+    };
+    // The location's language and phone when the service has none; the service's URL.
+    assert_eq!(
+        legal.languages.iter().map(|l| l.code()).collect::<Vec<_>>(),
+        ["en"]
+    );
+    assert_eq!(legal.phone.as_deref(), Some("+39 0422 000002"));
+    assert_eq!(legal.website.as_deref(), Some("https://example.org/legale"));
+    // HSDS is for services only.
+    let e = prepare(
+        &fixture("import/hsds_services.json"),
+        Collection::Settlements,
+        ReadOptions {
+            format: Some(faro::io::Format::Hsds),
+            ..ReadOptions::default()
+        },
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("HSDS describes services"), "{e}");
+}

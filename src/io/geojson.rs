@@ -244,7 +244,9 @@ impl<'de> Visitor<'de> for DocSeed<'_, '_> {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Doc, A::Error> {
         while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok(Doc::Other("an array".to_owned()))
+        Ok(Doc::Other(
+            "an array (for HSDS 3.0 JSON, pass --format hsds)".to_owned(),
+        ))
     }
 
     fn visit_str<E>(self, _: &str) -> Result<Doc, E> {

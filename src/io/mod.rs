@@ -18,6 +18,7 @@ pub mod export;
 pub mod fields;
 pub mod geojson;
 pub mod gpkg;
+pub mod hsds;
 pub mod shp;
 pub mod territories;
 
@@ -65,7 +66,7 @@ pub enum ImportError {
     MissingPrj { path: PathBuf },
     #[error(
         "cannot tell the format of {path} from its name; pass --format \
-         geojson|csv|shp|gpkg"
+         geojson|csv|shp|gpkg|hsds"
     )]
     UnknownFormat { path: PathBuf },
     #[error("{0}")]
@@ -96,6 +97,8 @@ pub enum Format {
     /// A Shapefile, or a zip holding one.
     Shapefile,
     GeoPackage,
+    /// HSDS 3.0 JSON (services only; never guessed from the file name).
+    Hsds,
 }
 
 impl std::str::FromStr for Format {
@@ -106,8 +109,9 @@ impl std::str::FromStr for Format {
             "csv" | "tsv" => Ok(Format::Csv),
             "shp" | "shapefile" | "zip" => Ok(Format::Shapefile),
             "gpkg" | "geopackage" => Ok(Format::GeoPackage),
+            "hsds" => Ok(Format::Hsds),
             other => Err(format!(
-                "unknown format `{other}`; expected geojson, csv, shp or gpkg"
+                "unknown format `{other}`; expected geojson, csv, shp, gpkg or hsds"
             )),
         }
     }
@@ -131,6 +135,7 @@ impl Format {
             Format::GeoJson => "feature",
             Format::Csv => "row",
             Format::Shapefile | Format::GeoPackage => "record",
+            Format::Hsds => "service location",
         }
     }
 }
@@ -347,6 +352,10 @@ impl Preparer {
             ignored: Vec::new(),
             records: 0,
         }
+    }
+
+    pub fn collection(&self) -> Collection {
+        self.collection
     }
 
     pub fn options(&self) -> &ReadOptions {
@@ -718,6 +727,7 @@ pub fn read(
         Format::Csv => csv::read(path, preparer, progress),
         Format::Shapefile => shp::read(path, preparer, progress),
         Format::GeoPackage => gpkg::read(path, preparer, progress),
+        Format::Hsds => hsds::read(path, preparer, progress),
     }
 }
 
