@@ -210,8 +210,8 @@ impl ServeArgs {
 enum Command {
     /// Serve the API (the default when no command is given).
     Serve(ServeArgs),
-    /// Import a file into a collection: GeoJSON, CSV, Shapefile (plain or zipped) or
-    /// GeoPackage. Every record is validated as the API does; all or nothing. Re-importing
+    /// Import a file into a collection: GeoJSON, CSV, Shapefile (plain or zipped), GeoPackage,
+    /// or HSDS 3.0 JSON for services. Every record is validated as the API does; all or nothing. Re-importing
     /// updates records by their id instead of duplicating them.
     Import {
         /// services, settlements, worksites or territories
@@ -271,8 +271,9 @@ struct ImportArgs {
     /// name)
     #[arg(long)]
     format: Option<String>,
-    /// FIELD=COLUMN: faro's field from the file's column (repeatable); also lon=, lat=, wkt=
-    /// for the coordinate columns of a CSV.
+    /// FIELD=COLUMN: faro's field from the file's column (repeatable; `A|B` takes the first
+    /// column a record has); also lon=, lat=, wkt= for the coordinate columns of a CSV. With a
+    /// mapping, the file's other columns are ignored (and named).
     #[arg(long = "map", value_name = "FIELD=COLUMN")]
     map: Vec<String>,
     /// FIELD=VALUE: a field set to one value on every record (repeatable), such as
@@ -283,7 +284,8 @@ struct ImportArgs {
     /// Feature id, or a column named `id`.
     #[arg(long, value_name = "COLUMN")]
     id_field: Option<String>,
-    /// The file's coordinate system, as EPSG:CODE (overrides a .prj or a GeoPackage's own).
+    /// The file's coordinate system, as EPSG:CODE (overrides a .prj or a GeoPackage's own;
+    /// default for CSV and GeoJSON: WGS84).
     #[arg(long, value_name = "EPSG:CODE")]
     crs: Option<String>,
     /// CSV delimiter: `,`, `;` or `tab` (default: detected).
