@@ -1,4 +1,4 @@
-//! The `faro` command line: serve | import | token | migrate.
+//! The `faro` command line: serve | import | export | token | migrate.
 //!
 //! Settings come from defaults < config file < environment < flags. clap reads the environment
 //! and the flags and says, through [`ArgMatches::value_source`], which of the two gave a value;
@@ -14,9 +14,9 @@ use crate::config::{
     Config, DEFAULT_DATABASE_URL, DEFAULT_LISTEN, DEFAULT_POOL_SIZE, Given, Origin, Overrides,
     redact_url,
 };
-use crate::domain::{Collection, FeatureInput, Role};
+use crate::domain::{Collection, Role};
 use crate::startup::Application;
-use crate::storage::{self, WriteOp};
+use crate::storage;
 use crate::tokens;
 
 /// The parsed command line, with clap's matches kept so that a value from a flag or the
@@ -259,12 +259,43 @@ impl ServeArgs {
 enum Command {
     /// Serve the API (the default when no command is given).
     Serve(ServeArgs),
-    /// Import a GeoJSON file into a collection: every feature is validated, all or nothing.
+    /// Import a file into a collection: GeoJSON, CSV, Shapefile (plain or zipped), GeoPackage,
+    /// or HSDS 3.0 JSON for services. Every record is validated as the API does; all or nothing. Re-importing
+    /// updates records by their id instead of duplicating them.
     Import {
         /// services, settlements, worksites or territories
         collection: String,
-        /// A GeoJSON FeatureCollection (or Feature) file.
+        /// The file: .geojson/.json, .csv/.tsv/.txt, .shp or .zip (a zipped Shapefile), .gpkg
         file: PathBuf,
+        #[command(flatten)]
+        read: ImportArgs,
+        #[command(flatten)]
+        db: DatabaseArgs,
+    },
+    /// Export what a token may see of a collection as GeoJSON, CSV, GeoPackage or `FlatGeobuf`.
+    Export {
+        /// services, settlements, worksites or territories
+        collection: String,
+        /// geojson, csv, gpkg or fgb
+        #[arg(long)]
+        format: String,
+        /// Only records that intersect this territory (its id).
+        #[arg(long)]
+        territory: Option<String>,
+        /// A bearer token: the export holds what its holder may see (without one, what an
+        /// anonymous caller sees).
+        #[arg(long, env = "FARO_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+        /// Where to write (standard output when absent, except for gpkg).
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+        #[command(flatten)]
+        db: DatabaseArgs,
+    },
+    /// Territories as dissolved unions of comuni.
+    Territories {
+        #[command(subcommand)]
+        action: TerritoriesAction,
         #[command(flatten)]
         db: DatabaseArgs,
     },
@@ -286,6 +317,163 @@ enum Command {
     Migrate {
         #[command(flatten)]
         db: DatabaseArgs,
+    },
+}
+
+/// How `faro import` reads its file.
+#[derive(Debug, Args, Clone)]
+struct ImportArgs {
+    /// geojson, csv, shp, gpkg or hsds (HSDS 3.0 JSON, services only; default: from the file
+    /// name)
+    #[arg(long)]
+    format: Option<String>,
+    /// FIELD=COLUMN: faro's field from the file's column (repeatable; `A|B` takes the first
+    /// column a record has); also lon=, lat=, wkt= for the coordinate columns of a CSV. With a
+    /// mapping, the file's other columns are ignored (and named).
+    #[arg(long = "map", value_name = "FIELD=COLUMN")]
+    map: Vec<String>,
+    /// FIELD=VALUE: a field set to one value on every record (repeatable), such as
+    /// `--set level=comune`.
+    #[arg(long = "set", value_name = "FIELD=VALUE")]
+    set: Vec<String>,
+    /// The column holding each record's external id (its id in faro); default: the GeoJSON
+    /// Feature id, or a column named `id`.
+    #[arg(long, value_name = "COLUMN")]
+    id_field: Option<String>,
+    /// The file's coordinate system, as EPSG:CODE (overrides a .prj or a GeoPackage's own;
+    /// default for CSV and GeoJSON: WGS84).
+    #[arg(long, value_name = "EPSG:CODE")]
+    crs: Option<String>,
+    /// CSV delimiter: `,`, `;` or `tab` (default: detected).
+    #[arg(long)]
+    delimiter: Option<String>,
+    /// CSV decimal separator: `comma` or `point` (default: a comma is accepted where a cell has
+    /// no point).
+    #[arg(long)]
+    decimal: Option<String>,
+    /// Text encoding of a CSV or DBF: utf-8 or windows-1252 (default: detected; the .cpg or
+    /// DBF code page for a Shapefile).
+    #[arg(long)]
+    encoding: Option<String>,
+    /// The feature table of a GeoPackage, or the Shapefile in a zip, when there are several.
+    #[arg(long)]
+    layer: Option<String>,
+    /// Validate and say what would change, without writing anything.
+    #[arg(long)]
+    dry_run: bool,
+    /// Write every problem found to this CSV file (record, id, field, reason).
+    #[arg(long, value_name = "PATH")]
+    report: Option<PathBuf>,
+    /// Accept positions that are in Italy only with latitude and longitude swapped.
+    #[arg(long)]
+    no_swap_check: bool,
+}
+
+impl ImportArgs {
+    fn options(&self, max_vertices: usize) -> anyhow::Result<crate::io::ReadOptions> {
+        use crate::io::{Crs, Encoding, Format, ReadOptions};
+        let pair = |flag: &str, text: &str| -> anyhow::Result<(String, String)> {
+            match text.split_once('=') {
+                Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.to_owned())),
+                _ => bail!("--{flag} {text}: expected FIELD=VALUE"),
+            }
+        };
+        let mut map = std::collections::HashMap::new();
+        for m in &self.map {
+            let (field, column) = pair("map", m)?;
+            map.insert(field, column);
+        }
+        let set = self
+            .set
+            .iter()
+            .map(|s| pair("set", s))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let format = self
+            .format
+            .as_deref()
+            .map(str::parse::<Format>)
+            .transpose()
+            .map_err(|e| anyhow::anyhow!("--format: {e}"))?;
+        let crs = self
+            .crs
+            .as_deref()
+            .map(Crs::parse)
+            .transpose()
+            .context("--crs")?;
+        let delimiter = match self.delimiter.as_deref() {
+            None => None,
+            Some("," | "comma") => Some(b','),
+            Some(";" | "semicolon") => Some(b';'),
+            Some("tab" | "\\t" | "\t") => Some(b'\t'),
+            Some(other) => bail!("--delimiter {other}: expected `,`, `;` or `tab`"),
+        };
+        let decimal_comma = match self.decimal.as_deref() {
+            None => None,
+            Some("comma" | ",") => Some(true),
+            Some("point" | "dot" | ".") => Some(false),
+            Some(other) => bail!("--decimal {other}: expected `comma` or `point`"),
+        };
+        let encoding = self
+            .encoding
+            .as_deref()
+            .map(str::parse::<Encoding>)
+            .transpose()
+            .map_err(|e| anyhow::anyhow!("--encoding: {e}"))?;
+        Ok(ReadOptions {
+            format,
+            map,
+            set,
+            id_field: self.id_field.clone(),
+            crs,
+            csv: crate::io::CsvOptions {
+                delimiter,
+                decimal_comma,
+            },
+            encoding,
+            layer: self.layer.clone(),
+            max_vertices,
+            no_swap_check: self.no_swap_check,
+        })
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum TerritoriesAction {
+    /// Store each territory of a groups CSV as the dissolved union of its comuni, and the
+    /// province as their union; re-running updates them.
+    Define {
+        /// The comuni: any file `faro import` reads (the ISTAT boundaries, a zipped Shapefile).
+        #[arg(long)]
+        comuni: PathBuf,
+        /// The comune code column (default: the first of `PRO_COM_T`, `PRO_COM`, `com_istat_code`).
+        #[arg(long)]
+        code_field: Option<String>,
+        /// A CSV with the columns `code` (ISTAT comune code) and `territory` (its name), and
+        /// optionally `id` (the territory's id; default: from its name).
+        #[arg(long)]
+        groups: PathBuf,
+        /// ISTAT's population CSV (a comune code column and a total), for each territory's
+        /// population.
+        #[arg(long)]
+        population: Option<PathBuf>,
+        /// The province's id.
+        #[arg(long, default_value = "prov")]
+        province_id: String,
+        /// The province's name.
+        #[arg(long, default_value = "Provincia")]
+        province_name: String,
+        /// The province's ISTAT code.
+        #[arg(long)]
+        province_code: Option<String>,
+        /// The comuni file's coordinate system, as EPSG:CODE.
+        #[arg(long, value_name = "EPSG:CODE")]
+        crs: Option<String>,
+        /// The layer of a GeoPackage, or the Shapefile in a zip, when there are several.
+        #[arg(long)]
+        layer: Option<String>,
+        /// Validate and say what would change, without writing anything.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -347,8 +535,27 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Import {
             collection,
             file,
+            read,
             db,
-        }) => import(&collection, &file, &db.config(sub)?).await,
+        }) => import(&collection, &file, &read, &db.config(sub)?).await,
+        Some(Command::Export {
+            collection,
+            format,
+            territory,
+            token,
+            output,
+            db,
+        }) => {
+            let request = ExportRequest {
+                collection,
+                format,
+                territory,
+                token,
+                output,
+            };
+            export(request, &db.config(sub)?).await
+        }
+        Some(Command::Territories { action, db }) => territories(action, &db.config(sub)?).await,
         Some(Command::Token { action, db }) => token(action, &db.config(sub)?).await,
         Some(Command::Audit { action, db }) => audit(action, &db.config(sub)?).await,
         Some(Command::Migrate { db }) => migrate(&db.config(sub)?).await,
@@ -492,53 +699,254 @@ async fn serve(args: &ServeArgs, matches: &ArgMatches) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn import(collection: &str, file: &Path, config: &Config) -> anyhow::Result<()> {
-    let collection: Collection = collection.parse().map_err(|e: String| anyhow::anyhow!(e))?;
-    let text =
-        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-    let doc: serde_json::Value = serde_json::from_str(&text)
-        .with_context(|| format!("{} is not valid JSON", file.display()))?;
-    let n = doc
-        .get("features")
-        .and_then(|f| f.as_array())
-        .map_or(1, Vec::len);
-    let bar = indicatif::ProgressBar::new_spinner();
-    if n > 10_000 {
-        bar.set_message(format!("validating {n} features"));
-        bar.enable_steady_tick(std::time::Duration::from_millis(200));
-    }
-    let inputs = match FeatureInput::parse_document(collection, doc) {
-        Ok(inputs) => inputs,
-        Err(errors) => {
-            bar.finish_and_clear();
-            for e in errors.iter().take(100) {
-                eprintln!("{}: {e}", file.display());
-            }
-            if errors.len() > 100 {
-                eprintln!("... and {} more problems", errors.len() - 100);
-            }
-            bail!(
-                "{} problem(s) in {}; nothing was imported",
-                errors.len(),
-                file.display()
-            );
+/// A progress bar over `len` units that draws only on a terminal.
+fn progress_bar(style: &str) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    let bar = indicatif::ProgressBar::new(0);
+    if std::io::stderr().is_terminal() {
+        if let Ok(style) = indicatif::ProgressStyle::with_template(style) {
+            bar.set_style(style);
         }
-    };
-    let ops: Vec<WriteOp> = inputs
-        .into_iter()
-        .map(|f| WriteOp::insert(collection, f))
-        .collect();
-    let count = ops.len();
-    bar.set_message(format!("writing {count} records"));
-    let store = open_store(config).await?;
-    let actor = format!("faro import {}", file.display());
-    store
-        .apply(ops, &actor)
-        .await
-        .with_context(|| format!("importing {}; nothing was imported", file.display()))?;
+    } else {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    bar
+}
+
+async fn import(
+    collection: &str,
+    file: &Path,
+    args: &ImportArgs,
+    config: &Config,
+) -> anyhow::Result<()> {
+    let collection: Collection = collection.parse().map_err(|e: String| anyhow::anyhow!(e))?;
+    let options = args.options(config.max_vertices)?;
+    let bar = progress_bar(
+        "{spinner} reading {msg} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta} left)",
+    );
+    bar.set_message(file.display().to_string());
+    let path = file.to_owned();
+    let reading = bar.clone();
+    let (inputs, report) = tokio::task::spawn_blocking(move || {
+        crate::io::prepare(&path, collection, options, &reading)
+    })
+    .await
+    .context("reading the file")??;
     bar.finish_and_clear();
-    println!("imported {count} {collection} from {}", file.display());
+    let outcome = Outcome {
+        collection,
+        file,
+        dry_run: args.dry_run,
+        report_path: args.report.as_deref(),
+    };
+    write_validated(&outcome, inputs, &report, config).await
+}
+
+/// Where validated records go, and how to say it.
+struct Outcome<'a> {
+    collection: Collection,
+    file: &'a Path,
+    dry_run: bool,
+    report_path: Option<&'a Path>,
+}
+
+/// Reports problems (and writes nothing if there are any), else writes the records by id:
+/// created, updated or unchanged.
+async fn write_validated(
+    outcome: &Outcome<'_>,
+    inputs: Vec<crate::domain::FeatureInput>,
+    report: &crate::io::Report,
+    config: &Config,
+) -> anyhow::Result<()> {
+    let Outcome {
+        collection,
+        file,
+        dry_run,
+        report_path,
+    } = *outcome;
+    for note in &report.notes {
+        eprintln!("{}: {note}", file.display());
+    }
+    if let Some(out) = report_path {
+        let f = std::fs::File::create(out)
+            .with_context(|| format!("creating the report {}", out.display()))?;
+        report
+            .write_csv(std::io::BufWriter::new(f))
+            .with_context(|| format!("writing the report {}", out.display()))?;
+    }
+    if !report.is_empty() {
+        let n = report.problems.len();
+        for line in report.lines().take(100) {
+            eprintln!("{}: {line}", file.display());
+        }
+        if n > 100 {
+            eprintln!("... and {} more problems", n - 100);
+        }
+        bail!("{n} problem(s) in {}; nothing was imported", file.display());
+    }
+    let store = open_store(config).await?;
+    let plan = crate::io::plan(store.as_ref(), collection, inputs)
+        .await
+        .context("comparing with the stored records")?;
+    let counts = format!(
+        "{} created, {} updated, {} unchanged",
+        plan.created, plan.updated, plan.unchanged
+    );
+    let total = plan.created + plan.updated + plan.unchanged;
+    if dry_run {
+        println!(
+            "dry run: {total} {collection} in {} are valid; an import would leave {counts}; nothing was written",
+            file.display()
+        );
+        return Ok(());
+    }
+    if !plan.ops.is_empty() {
+        let actor = format!("faro import {}", file.display());
+        store
+            .apply(plan.ops, &actor)
+            .await
+            .with_context(|| format!("importing {}; nothing was imported", file.display()))?;
+    }
+    println!(
+        "imported {total} {collection} from {}: {counts}",
+        file.display()
+    );
     Ok(())
+}
+
+/// What `faro export` was asked for.
+struct ExportRequest {
+    collection: String,
+    format: String,
+    territory: Option<String>,
+    token: Option<String>,
+    output: Option<PathBuf>,
+}
+
+async fn export(request: ExportRequest, config: &Config) -> anyhow::Result<()> {
+    use crate::index::query::{ItemsQuery, Visibility};
+    use crate::io::export::{self as ex, ExportFormat};
+    let collection: Collection = request
+        .collection
+        .parse()
+        .map_err(|e: String| anyhow::anyhow!(e))?;
+    let format: ExportFormat = request
+        .format
+        .parse()
+        .map_err(|e: String| anyhow::anyhow!("--format: {e}"))?;
+    if format.needs_file() && request.output.is_none() {
+        return Err(ex::ExportError::NeedsFile.into());
+    }
+    let territory = request
+        .territory
+        .as_deref()
+        .map(crate::domain::RecordId::parse)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("--territory: {}", e.reason))?;
+    let store = open_store(config).await?;
+    let principal = match &request.token {
+        None => crate::domain::Principal::Anonymous,
+        Some(secret) => tokens::TokenVerifier::new(
+            std::sync::Arc::clone(&store),
+            std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0)),
+        )
+        .verify(secret.trim())
+        .await
+        .context("--token")?,
+    };
+    let records = store.load_all().await.context("reading the store")?;
+    let path = request.output.clone();
+    let written = tokio::task::spawn_blocking(move || -> anyhow::Result<usize> {
+        let snapshot = std::sync::Arc::new(crate::index::Snapshot::build(records));
+        let view = snapshot.view(Visibility::of(&principal));
+        let query = ItemsQuery {
+            territory,
+            ..ItemsQuery::default()
+        };
+        let page = view
+            .items(collection, &query)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let records = page.records;
+        let open = |p: &Path| -> anyhow::Result<std::io::BufWriter<std::fs::File>> {
+            Ok(std::io::BufWriter::new(
+                std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?,
+            ))
+        };
+        match (format, &path) {
+            (ExportFormat::GeoPackage, Some(p)) => {
+                ex::write_gpkg(collection, &records, p)?;
+            }
+            (ExportFormat::GeoPackage, None) => return Err(ex::ExportError::NeedsFile.into()),
+            (ExportFormat::GeoJson, Some(p)) => ex::write_geojson(&records, open(p)?)?,
+            (ExportFormat::GeoJson, None) => ex::write_geojson(&records, std::io::stdout().lock())?,
+            (ExportFormat::Csv, Some(p)) => ex::write_csv(collection, &records, open(p)?)?,
+            (ExportFormat::Csv, None) => {
+                ex::write_csv(collection, &records, std::io::stdout().lock())?;
+            }
+            (ExportFormat::FlatGeobuf, Some(p)) => ex::write_fgb(collection, &records, open(p)?)?,
+            (ExportFormat::FlatGeobuf, None) => {
+                ex::write_fgb(collection, &records, std::io::stdout().lock())?;
+            }
+        }
+        Ok(records.len())
+    })
+    .await
+    .context("writing the export")??;
+    if let Some(p) = &request.output {
+        eprintln!("exported {written} {collection} to {}", p.display());
+    }
+    Ok(())
+}
+
+async fn territories(action: TerritoriesAction, config: &Config) -> anyhow::Result<()> {
+    let TerritoriesAction::Define {
+        comuni,
+        code_field,
+        groups,
+        population,
+        province_id,
+        province_name,
+        province_code,
+        crs,
+        layer,
+        dry_run,
+    } = action;
+    let read = crate::io::ReadOptions {
+        crs: crs
+            .as_deref()
+            .map(crate::io::Crs::parse)
+            .transpose()
+            .context("--crs")?,
+        layer,
+        max_vertices: config.max_vertices,
+        ..crate::io::ReadOptions::default()
+    };
+    let options = crate::io::territories::DefineOptions {
+        read,
+        code_field: code_field.unwrap_or_else(|| crate::io::territories::CODE_FIELDS.to_owned()),
+        groups,
+        population,
+        province_id,
+        province_name,
+        province_code,
+    };
+    let bar = progress_bar("{spinner} reading {msg} [{bar:30}] {bytes}/{total_bytes} ({eta} left)");
+    bar.set_message(comuni.display().to_string());
+    let path = comuni.clone();
+    let reading = bar.clone();
+    let (inputs, report) = tokio::task::spawn_blocking(move || {
+        crate::io::territories::define(&path, &options, &reading)
+    })
+    .await
+    .context("defining the territories")??;
+    bar.finish_and_clear();
+    let outcome = Outcome {
+        collection: Collection::Territories,
+        file: &comuni,
+        dry_run,
+        report_path: None,
+    };
+    write_validated(&outcome, inputs, &report, config).await
 }
 
 async fn token(action: TokenAction, config: &Config) -> anyhow::Result<()> {

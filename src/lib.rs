@@ -9,6 +9,8 @@
 //! - [`index`]: in-memory R-trees over every collection, an immutable snapshot swapped
 //!   atomically on every write; geodesic nearest neighbours.
 //! - [`catalog`]: keeps store and index in step; every write goes through it.
+//! - [`io`]: import (GeoJSON, CSV, Shapefile, GeoPackage; reprojection) and export (GeoJSON,
+//!   CSV, GeoPackage, `FlatGeobuf`).
 //! - [`analysis`]: nearest-service queries with filters (pure, synchronous).
 //! - [`tiles`]: Mapbox Vector Tiles encoded from the index, and their always-fresh cache.
 //! - [`http`]: actix-web router, handlers, errors, authentication.
@@ -24,6 +26,7 @@ pub mod demo;
 pub mod domain;
 pub mod http;
 pub mod index;
+pub mod io;
 pub mod startup;
 pub mod storage;
 pub mod telemetry;

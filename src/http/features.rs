@@ -250,8 +250,8 @@ pub struct ItemsParams {
     territory: Option<String>,
     /// Case-insensitive text in name, organization, description, address or notes.
     q: Option<String>,
-    /// `json` only.
-    #[param(schema_with = super::schemas::params::format_json)]
+    /// `json` (GeoJSON, the default), `csv`, `gpkg` (GeoPackage) or `fgb` (FlatGeobuf): the
+    /// same page in that format.
     f: Option<String>,
 }
 
@@ -316,7 +316,14 @@ pub async fn items(
     let view = caller.view(&state);
     view.visibility().check_collection(collection)?;
     let p: ItemsParams = params::raw(&req)?;
-    params::check_format(p.f.as_deref(), false)?;
+    // f=csv|gpkg|fgb: the same page in that format (src/io/export.rs).
+    let export = match p.f.as_deref() {
+        Some(f @ ("csv" | "gpkg" | "fgb")) => f.parse::<crate::io::export::ExportFormat>().ok(),
+        f => {
+            params::check_format(f, false)?;
+            None
+        }
+    };
     let limit = params::int_in("limit", p.limit.as_deref(), 1, MAX_LIMIT)?.unwrap_or(DEFAULT_LIMIT);
     let offset = params::int_in("offset", p.offset.as_deref(), 0, i64::MAX)?.unwrap_or(0);
     let bbox = p
@@ -351,6 +358,10 @@ pub async fn items(
             QueryError::UnknownTerritory(_) => ApiError::invalid_parameter("territory", &e),
             QueryError::Access(a) => a.into(),
         })?;
+        if let Some(format) = export {
+            return crate::io::export::to_bytes(format, collection, &page.records)
+                .map_err(|e| ApiError::internal("writing the export", &e));
+        }
         items_response(
             &base,
             &path,
@@ -362,14 +373,30 @@ pub async fn items(
         )
     };
     // Scans, and pages of thousands of features to serialise, stay off the async workers.
-    let body =
-        if p.bbox.is_none() && p.territory.is_none() && p.q.is_none() && limit <= DEFAULT_LIMIT {
-            answer()?
-        } else {
-            web::block(answer)
-                .await
-                .map_err(|e| ApiError::internal("listing items", &e))??
-        };
+    let body = if export.is_none()
+        && p.bbox.is_none()
+        && p.territory.is_none()
+        && p.q.is_none()
+        && limit <= DEFAULT_LIMIT
+    {
+        answer()?
+    } else {
+        web::block(answer)
+            .await
+            .map_err(|e| ApiError::internal("listing items", &e))??
+    };
+    if let Some(format) = export {
+        return Ok(HttpResponse::Ok()
+            .content_type(format.media_type())
+            .insert_header((
+                header::CONTENT_DISPOSITION,
+                format!(
+                    "attachment; filename=\"{collection}.{}\"",
+                    format.extension()
+                ),
+            ))
+            .body(body));
+    }
     Ok(HttpResponse::Ok().content_type(GEOJSON).body(body))
 }
 

@@ -1,0 +1,971 @@
+//! `faro import`: every format, reprojection against PROJ, broken inputs, re-import by id.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::too_many_lines)]
+
+#[path = "common/skip.rs"]
+mod skip;
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use faro::domain::{Attributes, Collection, FeatureInput};
+use faro::io::crs::Reprojector;
+use faro::io::{Crs, ReadOptions};
+use geo::{CoordsIter, Distance, Geodesic};
+use serde_json::json;
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+fn faro(args: &[&str], db: &str) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_faro"))
+        .args(args)
+        .env("DATABASE_URL", db)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run faro")
+}
+
+fn text(o: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+async fn count(db: &str) -> u64 {
+    faro::storage::open(db, 1)
+        .await
+        .unwrap()
+        .count()
+        .await
+        .unwrap()
+}
+
+fn prepare(
+    path: &Path,
+    collection: Collection,
+    options: ReadOptions,
+) -> Result<(Vec<FeatureInput>, faro::io::Report), faro::io::ImportError> {
+    faro::io::prepare(path, collection, options, &indicatif::ProgressBar::hidden())
+}
+
+fn options(map: &[(&str, &str)], set: &[(&str, &str)], id_field: Option<&str>) -> ReadOptions {
+    ReadOptions {
+        map: map
+            .iter()
+            .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+            .collect(),
+        set: set
+            .iter()
+            .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+            .collect(),
+        id_field: id_field.map(str::to_owned),
+        ..ReadOptions::default()
+    }
+}
+
+#[test]
+fn control_points_in_every_supported_system_land_within_10_cm_of_proj() {
+    let text = std::fs::read_to_string(fixture("crs_control_points.csv")).unwrap();
+    let mut rows = 0;
+    let mut worst: std::collections::BTreeMap<u32, f64> = std::collections::BTreeMap::new();
+    for line in text.lines().skip(1) {
+        let cells: Vec<&str> = line.split(',').collect();
+        let epsg: u32 = cells[0].parse().unwrap();
+        let num = |i: usize| -> f64 { cells[i].parse().unwrap() };
+        let reprojector = Reprojector::new(Crs::from_epsg(epsg).unwrap()).unwrap();
+        let (got_lon, got_lat) = reprojector.to_wgs84(num(1), num(2)).unwrap();
+        let distance_m = Geodesic.distance(
+            geo::Point::new(num(3), num(4)),
+            geo::Point::new(got_lon, got_lat),
+        );
+        let largest = worst.entry(epsg).or_default();
+        *largest = largest.max(distance_m);
+        rows += 1;
+    }
+    eprintln!("largest distance to PROJ per system (m): {worst:?}");
+    assert_eq!(rows, 126, "every control point was checked");
+    assert_eq!(worst.len(), Crs::PROJECTED.len());
+    for (epsg, distance_m) in worst {
+        assert!(distance_m < 0.1, "EPSG:{epsg}: {distance_m} m from PROJ");
+    }
+}
+
+/// The fictional comuni the Shapefile and GeoPackage fixtures were made from (in WGS84).
+fn reference_comuni() -> Vec<(String, Vec<(f64, f64)>)> {
+    let doc: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(fixture("import/comuni_wgs84.geojson")).unwrap(),
+    )
+    .unwrap();
+    doc["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let ring = f["geometry"]["coordinates"][0].as_array().unwrap();
+            (
+                f["properties"]["PRO_COM_T"].as_str().unwrap().to_owned(),
+                ring.iter()
+                    .map(|p| (p[0].as_f64().unwrap(), p[1].as_f64().unwrap()))
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
+fn check_comuni(inputs: &[FeatureInput]) {
+    let reference = reference_comuni();
+    assert_eq!(inputs.len(), reference.len());
+    for (code, ring) in reference {
+        let f = inputs
+            .iter()
+            .find(|f| f.id.as_ref().is_some_and(|i| i.as_str() == code))
+            .unwrap_or_else(|| panic!("comune {code} imported"));
+        let Attributes::Territory(t) = &f.attributes else {
+            panic!("a territory")
+        };
+        assert_eq!(t.code.as_deref(), Some(code.as_str()));
+        let got: Vec<geo::Coord<f64>> = f.geometry.geometry().coords_iter().collect();
+        // Ring orientation may differ between formats; every vertex must be there.
+        for (lon, lat) in &ring {
+            let near = got
+                .iter()
+                .any(|c| (c.x - lon).abs() < 1e-7 && (c.y - lat).abs() < 1e-7);
+            assert!(
+                near,
+                "comune {code}: a vertex moved by more than 1e-7 degrees"
+            );
+        }
+    }
+    let names: Vec<&str> = inputs.iter().map(|f| f.attributes.name()).collect();
+    assert!(names.contains(&"Città di Prova"), "{names:?}");
+}
+
+#[test]
+fn a_zipped_shapefile_in_utm_32n_with_a_windows_1252_dbf_reads_as_its_wgs84_source() {
+    let (inputs, report) = prepare(
+        &fixture("import/comuni_32632.zip"),
+        Collection::Territories,
+        options(
+            &[("name", "COMUNE"), ("code", "PRO_COM_T")],
+            &[("level", "comune")],
+            Some("PRO_COM_T"),
+        ),
+    )
+    .unwrap();
+    assert!(report.is_empty(), "{:?}", report.problems);
+    assert!(
+        report.notes.iter().any(|n| n.contains("EPSG:32632")),
+        "{:?}",
+        report.notes
+    );
+    check_comuni(&inputs);
+}
+
+#[test]
+fn a_geopackage_in_etrs89_utm_33n_reads_as_its_wgs84_source() {
+    let (inputs, report) = prepare(
+        &fixture("import/comuni_25833.gpkg"),
+        Collection::Territories,
+        options(
+            &[("name", "COMUNE"), ("code", "PRO_COM_T")],
+            &[("level", "comune")],
+            Some("PRO_COM_T"),
+        ),
+    )
+    .unwrap();
+    assert!(report.is_empty(), "{:?}", report.problems);
+    check_comuni(&inputs);
+}
+
+/// The fixture Shapefile's parts, unzipped into `dir` (all but `skip`).
+fn unzip_shapefile(dir: &Path, skip: &[&str]) -> PathBuf {
+    use std::io::Read;
+    let mut zip =
+        zip::ZipArchive::new(std::fs::File::open(fixture("import/comuni_32632.zip")).unwrap())
+            .unwrap();
+    for i in 0..zip.len() {
+        let mut entry = zip.by_index(i).unwrap();
+        let name = entry.name().unwrap().into_owned();
+        if skip.iter().any(|s| name.ends_with(s)) {
+            continue;
+        }
+        let mut bytes = Vec::new();
+        entry.read_to_end(&mut bytes).unwrap();
+        std::fs::write(dir.join(&name), bytes).unwrap();
+    }
+    dir.join("comuni.shp")
+}
+
+#[test]
+fn a_plain_shapefile_reads_and_without_its_prj_needs_crs() {
+    let dir = tempfile::tempdir().unwrap();
+    let shp = unzip_shapefile(dir.path(), &[".prj"]);
+    let opts = || {
+        options(
+            &[("name", "COMUNE"), ("code", "PRO_COM_T")],
+            &[("level", "comune")],
+            Some("PRO_COM_T"),
+        )
+    };
+    let e = prepare(&shp, Collection::Territories, opts())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("no .prj") && e.contains("--crs"), "{e}");
+    let mut with_crs = opts();
+    with_crs.crs = Some(Crs::parse("EPSG:32632").unwrap());
+    let (inputs, report) = prepare(&shp, Collection::Territories, with_crs).unwrap();
+    assert!(report.is_empty(), "{:?}", report.problems);
+    check_comuni(&inputs);
+}
+
+#[test]
+fn an_unknown_coordinate_system_is_an_error_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let shp = unzip_shapefile(dir.path(), &[".prj"]);
+    std::fs::write(
+        dir.path().join("comuni.prj"),
+        r#"PROJCS["RGF93_Lambert_93",GEOGCS["GCS_RGF_1993",DATUM["D_RGF_1993",SPHEROID["GRS_1980",6378137.0,298.257222101]]],PROJECTION["Lambert_Conformal_Conic"],UNIT["Meter",1.0]]"#,
+    )
+    .unwrap();
+    let e = prepare(&shp, Collection::Territories, ReadOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("RGF93_Lambert_93") && e.contains("unsupported"),
+        "{e}"
+    );
+    // Through the command line, --crs with an unknown code.
+    let db = format!("sqlite://{}", dir.path().join("f.db").display());
+    let out = faro(
+        &[
+            "import",
+            "territories",
+            shp.to_str().unwrap(),
+            "--crs",
+            "EPSG:2154",
+        ],
+        &db,
+    );
+    assert!(!out.status.success());
+    assert!(text(&out).1.contains("EPSG:2154"), "{}", text(&out).1);
+}
+
+#[test]
+fn a_csv_with_semicolons_decimal_commas_and_windows_1252_text_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("servizi.csv");
+    // Windows-1252: "à" is the single byte 0xE0.
+    let mut bytes =
+        b"codice;DENOMINAZIONE;tipo;LONGITUDINE;LATITUDINE;lingue;posti;riservato\n".to_vec();
+    bytes.extend_from_slice(b"svc-1;Sportello Citt\xe0;help_desk;12,2431;45,6669;it;;no\n");
+    bytes.extend_from_slice(b"svc-2;Casa rifugio;shelter;12,30;45,70;it, en|ro;12;s\xec\n");
+    std::fs::write(&path, bytes).unwrap();
+    let (inputs, report) = prepare(
+        &path,
+        Collection::Services,
+        options(
+            &[
+                ("name", "DENOMINAZIONE"),
+                ("kind", "tipo"),
+                ("languages", "lingue"),
+                ("capacity", "posti"),
+                ("confidential", "riservato"),
+            ],
+            &[],
+            Some("codice"),
+        ),
+    )
+    .unwrap();
+    assert!(report.is_empty(), "{:?}", report.problems);
+    assert_eq!(inputs.len(), 2);
+    let Attributes::Service(a) = &inputs[0].attributes else {
+        panic!()
+    };
+    assert_eq!(a.name, "Sportello Città");
+    assert!(!a.confidential);
+    let p = inputs[0].geometry.as_point().unwrap();
+    assert!((p.lon() - 12.2431).abs() < 1e-12 && (p.lat() - 45.6669).abs() < 1e-12);
+    let Attributes::Service(b) = &inputs[1].attributes else {
+        panic!()
+    };
+    assert_eq!(b.capacity, Some(12));
+    assert!(b.confidential);
+    let langs: Vec<&str> = b.languages.iter().map(|l| l.code()).collect();
+    assert_eq!(langs, ["en", "it", "ro"], "sorted, as the API keeps them");
+    assert_eq!(inputs[1].id.as_ref().unwrap().as_str(), "svc-2");
+}
+
+#[test]
+fn a_csv_with_a_wkt_column_in_monte_mario_is_reprojected() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("aree.csv");
+    // Points of the control-point fixture (Treviso in EPSG:3003) as a tab-separated file.
+    let fixture_text = std::fs::read_to_string(fixture("crs_control_points.csv")).unwrap();
+    let row: Vec<&str> = fixture_text
+        .lines()
+        .find(|l| l.starts_with("3003,") && l.contains(",12.243"))
+        .unwrap()
+        .split(',')
+        .collect();
+    std::fs::write(
+        &path,
+        format!(
+            "id\tname\tkind\tgeom\nws-1\tSerra\tgreenhouse\tPOINT({} {})\n",
+            row[1], row[2]
+        ),
+    )
+    .unwrap();
+    let opts = ReadOptions {
+        crs: Some(Crs::parse("EPSG:3003").unwrap()),
+        ..ReadOptions::default()
+    };
+    let (inputs, report) = prepare(&path, Collection::Worksites, opts).unwrap();
+    assert!(report.is_empty(), "{:?}", report.problems);
+    let p = inputs[0].geometry.as_point().unwrap();
+    let want = geo::Point::new(row[3].parse().unwrap(), row[4].parse().unwrap());
+    assert!(Geodesic.distance(want, p.to_point()) < 0.1);
+}
+
+#[test]
+fn real_istat_comuni_of_treviso_import_as_territories() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(
+        "../../shared/data/istat/boundaries_openpolis_2023/limits_P_26_municipalities.geojson",
+    );
+    if !path.exists() {
+        skip::skip(
+            "real_istat_comuni_of_treviso_import_as_territories",
+            "no ISTAT data in ../shared/data/istat",
+            "FARO_REQUIRE_ISTAT",
+        );
+        return;
+    }
+    let (inputs, report) = prepare(
+        &path,
+        Collection::Territories,
+        options(
+            &[("name", "name"), ("code", "com_istat_code")],
+            &[("level", "comune"), ("parent", "terr-treviso")],
+            Some("com_istat_code"),
+        ),
+    )
+    .unwrap();
+    assert!(
+        report.is_empty(),
+        "{:?}",
+        report.lines().collect::<Vec<_>>()
+    );
+    assert!(
+        report
+            .notes
+            .iter()
+            .any(|n| n.contains("ignored") && n.contains("op_id")),
+        "{:?}",
+        report.notes
+    );
+    // The 94 comuni of the Province of Treviso (ISTAT 2023), each once.
+    assert_eq!(inputs.len(), 94);
+    let codes: std::collections::BTreeSet<&str> = inputs
+        .iter()
+        .map(|f| f.id.as_ref().unwrap().as_str())
+        .collect();
+    assert_eq!(codes.len(), 94);
+    assert!(codes.iter().all(|c| c.starts_with("026") && c.len() == 6));
+}
+
+// ----- the command line: all or nothing, report, dry run, re-import -----
+
+fn service(id: &str, lon: f64, lat: f64, kind: &str) -> serde_json::Value {
+    json!({"type": "Feature", "id": id, "geometry": {"type": "Point", "coordinates": [lon, lat]},
+        "properties": {"name": format!("Servizio {id}"), "kind": kind}})
+}
+
+#[allow(clippy::needless_pass_by_value, reason = "called with vec! literals")]
+fn collection(features: Vec<serde_json::Value>) -> String {
+    json!({"type": "FeatureCollection", "features": features}).to_string()
+}
+
+/// Imports `content` (written to `name`) into a fresh store and checks that it fails with
+/// every `expected` text in its messages and writes nothing.
+async fn refused(coll: &str, name: &str, content: &[u8], expected: &[&str]) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("f.db").display());
+    let path = dir.path().join(name);
+    std::fs::write(&path, content).unwrap();
+    let out = faro(&["import", coll, path.to_str().unwrap()], &db);
+    let (stdout, stderr) = text(&out);
+    assert!(!out.status.success(), "{name}: {stdout}{stderr}");
+    for e in expected {
+        assert!(stderr.contains(e), "{name}: expected `{e}` in: {stderr}");
+    }
+    assert_eq!(count(&db).await, 0, "{name}: nothing written");
+}
+
+#[tokio::test]
+async fn broken_inputs_are_refused_with_a_precise_message_and_nothing_written() {
+    let ok = service("svc-ok", 12.24, 45.66, "pas");
+    let truncated = collection(vec![ok.clone(), service("svc-2", 12.2, 45.6, "pas")]);
+    let truncated = &truncated.as_bytes()[..truncated.len() - 30];
+    refused(
+        "services",
+        "t.geojson",
+        truncated,
+        &["not valid JSON", "EOF"],
+    )
+    .await;
+
+    let polygon = json!({"type": "Feature", "id": "svc-poly",
+        "geometry": {"type": "Polygon", "coordinates": [[[12,45],[13,45],[13,46],[12,45]]]},
+        "properties": {"name": "x", "kind": "pas"}});
+    refused(
+        "services",
+        "g.geojson",
+        collection(vec![ok.clone(), polygon]).as_bytes(),
+        &["feature 2 (id svc-poly): field `geometry`: expected Point, got Polygon"],
+    )
+    .await;
+
+    refused(
+        "services",
+        "s.geojson",
+        collection(vec![
+            ok.clone(),
+            service("svc-swapped", 45.66, 12.24, "pas"),
+        ])
+        .as_bytes(),
+        &["feature 2 (id svc-swapped): field `geometry`: latitude and longitude look swapped"],
+    )
+    .await;
+
+    refused(
+        "services",
+        "r.geojson",
+        collection(vec![service("svc-far", 12.2, 145.7, "pas"), ok.clone()]).as_bytes(),
+        &["feature 1 (id svc-far): field `geometry`", "latitude"],
+    )
+    .await;
+
+    let bowtie = json!({"type": "Feature", "id": "ws-bowtie",
+        "geometry": {"type": "Polygon", "coordinates": [[[12,45],[13,46],[13,45],[12,46],[12,45]]]},
+        "properties": {"name": "x", "kind": "farm"}});
+    refused(
+        "worksites",
+        "b.geojson",
+        collection(vec![bowtie]).as_bytes(),
+        &["feature 1 (id ws-bowtie): field `geometry`: invalid Polygon"],
+    )
+    .await;
+
+    refused(
+        "services",
+        "k.geojson",
+        collection(vec![
+            ok.clone(),
+            service("svc-bakery", 12.2, 45.6, "bakery"),
+        ])
+        .as_bytes(),
+        &["feature 2 (id svc-bakery): field `kind`: unknown service kind `bakery`"],
+    )
+    .await;
+
+    let mut nameless = service("svc-nameless", 12.2, 45.6, "pas");
+    nameless["properties"]
+        .as_object_mut()
+        .unwrap()
+        .remove("name");
+    refused(
+        "services",
+        "m.geojson",
+        collection(vec![nameless]).as_bytes(),
+        &["feature 1 (id svc-nameless): field `name`: missing field `name`"],
+    )
+    .await;
+
+    refused(
+        "services",
+        "short.csv",
+        b"id,name,kind,lon,lat\nsvc-1,PAS,pas,12.2,45.6\nsvc-2,PAS due,pas,12.3\n",
+        &["row 2: field `row`: line 3 has 4 columns, the header has 5"],
+    )
+    .await;
+
+    refused(
+        "services",
+        "empty.geojson",
+        b"  \n",
+        &["has no records to import"],
+    )
+    .await;
+    refused(
+        "services",
+        "nofeatures.geojson",
+        br#"{"type": "FeatureCollection", "features": []}"#,
+        &["no records to import"],
+    )
+    .await;
+    refused(
+        "services",
+        "header.csv",
+        b"id,name,kind,lon,lat\n",
+        &["no records to import"],
+    )
+    .await;
+    refused("services", "zero.geojson", b"", &["is empty (0 bytes)"]).await;
+    refused("services", "zero.csv", b"", &["is empty (0 bytes)"]).await;
+    refused(
+        "services",
+        "binary.geojson",
+        &[0x89, b'P', b'N', b'G', 0, 0, 0, 13, 0xff, 0xfe],
+        &["is a binary file, not GeoJSON"],
+    )
+    .await;
+    refused(
+        "services",
+        "binary.csv",
+        &[0x1f, 0x8b, 8, 0, 0, 0, 0, 0],
+        &["is a binary file, not CSV"],
+    )
+    .await;
+    refused(
+        "services",
+        "binary.gpkg",
+        b"PK\x03\x04 not sqlite",
+        &["not a GeoPackage"],
+    )
+    .await;
+    refused(
+        "services",
+        "binary.zip",
+        b"not a zip at all",
+        &["not a readable zip file"],
+    )
+    .await;
+    refused(
+        "services",
+        "nocoords.csv",
+        b"id,name,kind\nsvc-1,PAS,pas\n",
+        &["no coordinate columns", "--map lon=COLUMN"],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn every_problem_is_reported_and_dry_run_and_report_write_nothing_to_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("f.db").display());
+    let path = dir.path().join("s.csv");
+    std::fs::write(
+        &path,
+        "id,name,kind,lon,lat,capacity\n\
+         svc-1,PAS,pas,12.2,45.6,\n\
+         svc-2,Casa,shelter,12.3,45.7,tre\n\
+         svc-3,,pas,12.3,45.7,\n\
+         svc-4,Help,bakery,12.3,45.7,\n",
+    )
+    .unwrap();
+    let report = dir.path().join("errors.csv");
+    let out = faro(
+        &[
+            "import",
+            "services",
+            path.to_str().unwrap(),
+            "--report",
+            report.to_str().unwrap(),
+        ],
+        &db,
+    );
+    let (_, stderr) = text(&out);
+    assert!(!out.status.success());
+    assert!(stderr.contains("3 problem(s)"), "{stderr}");
+    let csv = std::fs::read_to_string(&report).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines[0], "record,id,field,reason");
+    assert!(lines[1].starts_with("2,svc-2,capacity,"), "{csv}");
+    assert!(lines[2].starts_with("3,svc-3,name,"), "{csv}");
+    assert!(lines[3].starts_with("4,svc-4,kind,"), "{csv}");
+    assert_eq!(lines.len(), 4, "{csv}");
+    assert_eq!(count(&db).await, 0);
+
+    // A valid file: the dry run counts, writes nothing.
+    std::fs::write(
+        &path,
+        "id,name,kind,lon,lat\nsvc-1,PAS,pas,12.2,45.6\nsvc-2,Casa,shelter,12.3,45.7\n",
+    )
+    .unwrap();
+    let out = faro(
+        &["import", "services", path.to_str().unwrap(), "--dry-run"],
+        &db,
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stdout.contains("2 created, 0 updated, 0 unchanged"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("nothing was written"), "{stdout}");
+    assert_eq!(count(&db).await, 0);
+
+    // Import, re-import (unchanged), change one row and add one (updated, created).
+    let out = faro(&["import", "services", path.to_str().unwrap()], &db);
+    assert!(
+        text(&out).0.contains("2 created, 0 updated, 0 unchanged"),
+        "{:?}",
+        text(&out)
+    );
+    let out = faro(&["import", "services", path.to_str().unwrap()], &db);
+    assert!(
+        text(&out).0.contains("0 created, 0 updated, 2 unchanged"),
+        "{:?}",
+        text(&out)
+    );
+    std::fs::write(
+        &path,
+        "id,name,kind,lon,lat\nsvc-1,PAS Treviso,pas,12.2,45.6\nsvc-2,Casa,shelter,12.3,45.7\nsvc-3,Nuovo,pas,12.1,45.5\n",
+    )
+    .unwrap();
+    let out = faro(&["import", "services", path.to_str().unwrap()], &db);
+    assert!(
+        text(&out).0.contains("1 created, 1 updated, 1 unchanged"),
+        "{:?}",
+        text(&out)
+    );
+    assert_eq!(count(&db).await, 3);
+    let store = faro::storage::open(&db, 1).await.unwrap();
+    let r = store
+        .get(
+            Collection::Services,
+            &faro::domain::RecordId::parse("svc-1").unwrap(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(r.attributes().name(), "PAS Treviso");
+    assert_eq!(r.meta().version, 2);
+}
+
+#[tokio::test]
+async fn a_streamed_geojson_of_many_features_imports_every_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("f.db").display());
+    let path = dir.path().join("many.geojson");
+    let n: u32 = 5000;
+    let features: Vec<serde_json::Value> = (0..n)
+        .map(|i| {
+            let f = f64::from(i);
+            service(&format!("svc-{i}"), 11.8 + f * 1e-4, 45.5 + f * 5e-5, "pas")
+        })
+        .collect();
+    std::fs::write(&path, collection(features)).unwrap();
+    let out = faro(&["import", "services", path.to_str().unwrap()], &db);
+    assert!(out.status.success(), "{:?}", text(&out));
+    assert_eq!(count(&db).await, u64::from(n));
+}
+
+// ----- territories define -----
+
+/// Defines territories from `comuni` grouped by `groups` (CSV text) in a fresh store; checks
+/// that their geodesic areas add up to the province's within 0.1 % and that their comuni
+/// cover the groups exactly once. Returns the territories by id.
+async fn define_and_check(
+    comuni: &Path,
+    groups: &str,
+    extra: &[&str],
+) -> std::collections::BTreeMap<String, faro::domain::Record> {
+    use geo::GeodesicArea;
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("f.db").display());
+    let groups_path = dir.path().join("groups.csv");
+    std::fs::write(&groups_path, groups).unwrap();
+    let mut args = vec![
+        "territories",
+        "define",
+        "--comuni",
+        comuni.to_str().unwrap(),
+        "--groups",
+        groups_path.to_str().unwrap(),
+        "--province-id",
+        "prov-test",
+    ];
+    args.extend(extra);
+    let out = faro(&args, &db);
+    assert!(out.status.success(), "{:?}", text(&out));
+    // Running it again changes nothing.
+    let again = faro(&args, &db);
+    assert!(
+        text(&again).0.contains("0 created, 0 updated"),
+        "{:?}",
+        text(&again)
+    );
+    let store = faro::storage::open(&db, 1).await.unwrap();
+    let all: std::collections::BTreeMap<String, faro::domain::Record> = store
+        .load_all()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.collection() == Collection::Territories)
+        .map(|r| (r.id().to_string(), r))
+        .collect();
+    let province = &all["prov-test"];
+    let area = |r: &faro::domain::Record| r.geometry().geodesic_area_unsigned();
+    let parts: Vec<&faro::domain::Record> = all
+        .values()
+        .filter(|r| r.id().as_str() != "prov-test")
+        .collect();
+    let sum: f64 = parts.iter().map(|r| area(r)).sum();
+    assert!(
+        area(province) > 0.0 && area(province) < 1e12,
+        "{}",
+        area(province)
+    );
+    let relative = (sum - area(province)).abs() / area(province);
+    eprintln!(
+        "{} territories: areas {sum:.0} m² vs province {:.0} m² ({relative:.2e})",
+        parts.len(),
+        area(province)
+    );
+    assert!(relative < 1e-3);
+    let mut codes: Vec<String> = parts
+        .iter()
+        .flat_map(|r| match r.attributes() {
+            Attributes::Territory(t) => t.comuni.clone(),
+            _ => vec![],
+        })
+        .collect();
+    codes.sort();
+    let code_column = groups
+        .lines()
+        .next()
+        .unwrap()
+        .split(',')
+        .position(|h| h == "code")
+        .unwrap();
+    let mut expected: Vec<String> = groups
+        .lines()
+        .skip(1)
+        .map(|l| format!("{:0>6}", l.split(',').nth(code_column).unwrap()))
+        .collect();
+    expected.sort();
+    assert_eq!(
+        codes, expected,
+        "every grouped comune in exactly one territory"
+    );
+    all
+}
+
+#[tokio::test]
+async fn territories_are_the_dissolved_union_of_their_comuni() {
+    let all = define_and_check(
+        &fixture("import/comuni_32632.zip"),
+        "code,territory\n026901,Nord\n26902,Nord\n026903,Sud\n",
+        &[],
+    )
+    .await;
+    // Two adjacent squares dissolve into one outline.
+    let nord = &all["terr-nord"];
+    let geo::Geometry::MultiPolygon(mp) = nord.geometry() else {
+        panic!("a multipolygon")
+    };
+    assert_eq!(mp.0.len(), 1, "adjacent comuni dissolve into one polygon");
+    assert_eq!(mp.0[0].interiors().len(), 0);
+}
+
+#[tokio::test]
+async fn territories_of_treviso_from_real_istat_comuni_add_up_to_the_province() {
+    let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/istat");
+    let comuni = base.join("boundaries_openpolis_2023/limits_P_26_municipalities.geojson");
+    let population = base.join("population/istat_pop_2023_totals_5prov_DERIVED.csv");
+    if !comuni.exists() || !population.exists() {
+        skip::skip(
+            "territories_of_treviso_from_real_istat_comuni_add_up_to_the_province",
+            "no ISTAT data in ../shared/data/istat",
+            "FARO_REQUIRE_ISTAT",
+        );
+        return;
+    }
+    // The four territories of the demo data, by their comuni.
+    let demo: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("data/territories.geojson"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let mut groups = String::from("id,code,territory\n");
+    for f in demo["features"].as_array().unwrap() {
+        for c in f["properties"]["comuni"].as_array().into_iter().flatten() {
+            writeln!(
+                groups,
+                "{},{},{}",
+                f["id"].as_str().unwrap(),
+                c.as_str().unwrap(),
+                f["properties"]["name"].as_str().unwrap()
+            )
+            .unwrap();
+        }
+    }
+    let all = define_and_check(
+        &comuni,
+        &groups,
+        &["--population", population.to_str().unwrap()],
+    )
+    .await;
+    assert_eq!(all.len(), 5);
+    let Attributes::Territory(p) = all["prov-test"].attributes() else {
+        panic!()
+    };
+    let parts: u64 = all
+        .values()
+        .filter(|r| r.id().as_str() != "prov-test")
+        .map(|r| match r.attributes() {
+            Attributes::Territory(t) => t.population.unwrap(),
+            _ => 0,
+        })
+        .sum();
+    assert_eq!(p.population, Some(parts));
+    assert!(parts > 800_000, "{parts}");
+}
+
+#[tokio::test]
+async fn an_import_killed_half_way_leaves_the_store_exactly_as_before() {
+    let dir = tempfile::tempdir().unwrap();
+    let db_path = dir.path().join("f.db");
+    let db = format!("sqlite://{}", db_path.display());
+    let small = dir.path().join("small.geojson");
+    std::fs::write(
+        &small,
+        collection(vec![
+            service("svc-a", 12.1, 45.6, "pas"),
+            service("svc-b", 12.2, 45.7, "pas"),
+        ]),
+    )
+    .unwrap();
+    assert!(
+        faro(&["import", "services", small.to_str().unwrap()], &db)
+            .status
+            .success()
+    );
+    let before = faro::storage::open(&db, 1)
+        .await
+        .unwrap()
+        .load_all()
+        .await
+        .unwrap();
+    // A file large enough that its one write transaction spills into the WAL.
+    let big = dir.path().join("big.geojson");
+    let features: Vec<serde_json::Value> = (0..200_000_u32)
+        .map(|i| {
+            let f = f64::from(i);
+            service(
+                &format!("svc-big-{i}"),
+                11.8 + (f * 1e-5) % 0.8,
+                45.55 + (f * 7e-6) % 0.5,
+                "pas",
+            )
+        })
+        .collect();
+    std::fs::write(&big, collection(features)).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_faro"))
+        .args(["import", "services", big.to_str().unwrap()])
+        .env("DATABASE_URL", &db)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let wal = dir.path().join("f.db-wal");
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("the import ended ({status}) before it was seen writing; use a larger file");
+        }
+        // Writing is under way once the transaction's pages reach the WAL.
+        if std::fs::metadata(&wal).is_ok_and(|m| m.len() > 4 << 20) {
+            break;
+        }
+        assert!(
+            start.elapsed().as_secs() < 300,
+            "the import never started writing"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().unwrap(); // SIGKILL
+    let status = child.wait().unwrap();
+    assert!(!status.success(), "killed, not finished");
+    let after = faro::storage::open(&db, 1)
+        .await
+        .unwrap()
+        .load_all()
+        .await
+        .unwrap();
+    assert_eq!(
+        after, before,
+        "the store is exactly as before the killed import"
+    );
+}
+
+#[test]
+fn hsds_services_become_one_faro_service_per_location() {
+    let (inputs, report) = prepare(
+        &fixture("import/hsds_services.json"),
+        Collection::Services,
+        ReadOptions {
+            format: Some(faro::io::Format::Hsds),
+            set: vec![("kind".to_owned(), "help_desk".to_owned())],
+            ..ReadOptions::default()
+        },
+    )
+    .unwrap();
+    assert!(report.is_empty(), "{:?}", report.problems);
+    let ids: Vec<&str> = inputs
+        .iter()
+        .map(|f| f.id.as_ref().unwrap().as_str())
+        .collect();
+    assert_eq!(ids, ["sal-help-tv", "sal-help-od", "sal-legal-tv"]);
+    let Attributes::Service(help) = &inputs[0].attributes else {
+        panic!()
+    };
+    assert_eq!(help.name, "Sportello lavoro");
+    assert_eq!(
+        help.organization.as_deref(),
+        Some("Cooperativa Esempio (fictional)")
+    );
+    assert_eq!(help.kind.as_str(), "help_desk");
+    assert_eq!(help.address.as_deref(), Some("Via Roma 1, 31100 Treviso"));
+    assert_eq!(help.phone.as_deref(), Some("+39 0422 000001"));
+    assert_eq!(help.email.as_deref(), Some("info@example.org"));
+    assert_eq!(help.eligibility.as_deref(), Some("Lavoratori agricoli"));
+    assert_eq!(
+        help.opening_hours.as_ref().unwrap().as_str(),
+        "Mo,We 09:00-13:00; Fr 14:00-17:30"
+    );
+    let langs: Vec<&str> = help.languages.iter().map(|l| l.code()).collect();
+    assert_eq!(langs, ["it", "pa"]);
+    let p = inputs[1].geometry.as_point().unwrap();
+    assert!((p.lon() - 12.4925).abs() < 1e-12 && (p.lat() - 45.7806).abs() < 1e-12);
+    let Attributes::Service(legal) = &inputs[2].attributes else {
+        panic!()
+    };
+    // The location's language and phone when the service has none; the service's URL.
+    assert_eq!(
+        legal.languages.iter().map(|l| l.code()).collect::<Vec<_>>(),
+        ["en"]
+    );
+    assert_eq!(legal.phone.as_deref(), Some("+39 0422 000002"));
+    assert_eq!(legal.website.as_deref(), Some("https://example.org/legale"));
+    // HSDS is for services only.
+    let e = prepare(
+        &fixture("import/hsds_services.json"),
+        Collection::Settlements,
+        ReadOptions {
+            format: Some(faro::io::Format::Hsds),
+            ..ReadOptions::default()
+        },
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("HSDS describes services"), "{e}");
+}
