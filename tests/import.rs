@@ -335,7 +335,7 @@ fn a_csv_with_a_wkt_column_in_monte_mario_is_reprojected() {
 #[test]
 fn real_istat_comuni_of_treviso_import_as_territories() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(
-        "../../shared/data/istat/boundaries_openpolis_2023/limits_P_26_municipalities.geojson",
+        "../shared/data/istat/boundaries_openpolis_2023/limits_P_26_municipalities.geojson",
     );
     if !path.exists() {
         skip::skip(
@@ -776,7 +776,7 @@ async fn territories_are_the_dissolved_union_of_their_comuni() {
 
 #[tokio::test]
 async fn territories_of_treviso_from_real_istat_comuni_add_up_to_the_province() {
-    let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/istat");
+    let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/istat");
     let comuni = base.join("boundaries_openpolis_2023/limits_P_26_municipalities.geojson");
     let population = base.join("population/istat_pop_2023_totals_5prov_DERIVED.csv");
     if !comuni.exists() || !population.exists() {
