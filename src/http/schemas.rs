@@ -587,7 +587,8 @@ fn tile_schemas(s: &mut Map<String, Value>) {
             "properties": {
                 "tilejson": { "const": "3.0.0" },
                 "name": { "type": "string" },
-                "tiles": { "type": "array", "minItems": 1, "items": { "type": "string", "format": "uri" } },
+                "tiles": { "type": "array", "minItems": 1, "items": { "type": "string",
+                    "description": "An absolute URL template with `{z}`, `{x}` and `{y}` (braces are not URI characters, so no `uri` format)" } },
                 "minzoom": { "type": "integer", "minimum": 0, "maximum": 22 },
                 "maxzoom": { "type": "integer", "minimum": 0, "maximum": 22 },
                 "bounds": { "type": "array", "minItems": 4, "maxItems": 4, "items": { "type": "number" } },
