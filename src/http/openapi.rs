@@ -139,12 +139,19 @@ fn add_head_and_options(item: &mut serde_json::Map<String, Value>) {
             "operationId": format!("{id}_options"),
             "parameters": path_params,
             "summary": "The methods this resource answers.",
-            "responses": {"204": {
-                "description": "No body; `Allow` lists the methods",
-                "headers": {"Allow": {
-                    "required": true, "schema": {"type": "string", "const": allow}, "example": allow
-                }}
-            }}
+            "responses": {
+                "204": {
+                    "description": "No body; `Allow` lists the methods",
+                    "headers": {"Allow": {
+                        "required": true, "schema": {"type": "string", "const": allow}, "example": allow
+                    }}
+                },
+                "429": {
+                    "description": "Over the client's rate limit (`--rate-limit`); `Retry-After` says when to retry",
+                    "content": {"application/json": {"schema": schemas::schema_ref("Error")}},
+                    "headers": {"Retry-After": {"description": "Seconds to wait before retrying", "schema": {"type": "string"}}}
+                }
+            }
         }),
     );
 }
