@@ -632,29 +632,46 @@ pub fn gaps(view: &View, query: &CoverageQuery) -> Result<Vec<Gap>> {
         .collect())
 }
 
+/// An uncovered settlement or worksite.
+#[derive(Debug, Clone)]
+pub struct Uncovered {
+    pub demand: Demand,
+    /// The chosen territories it lies in.
+    pub territories: Vec<Arc<Record>>,
+}
+
 /// The uncovered records of `collection` (settlements or worksites) in the chosen
 /// territories, farthest from a chosen service first (those with none at all first of all),
-/// ties by id. `Ok(None)`-free: a caller who may not see them gets the view's refusal.
+/// ties by id. A caller who may not see the collection gets the view's refusal.
 pub fn uncovered(
     view: &View,
     query: &CoverageQuery,
     collection: Collection,
-) -> Result<Vec<Demand>> {
+) -> Result<Vec<Uncovered>> {
     view.visibility()
         .check_collection(collection)
         .map_err(QueryError::from)?;
     let p = Prepared::new(view, query)?;
     let settlements = collection == Collection::Settlements;
-    let mut out: Vec<Demand> = p
+    let mut out: Vec<Uncovered> = p
         .demand
-        .unwrap_or_default()
-        .into_iter()
+        .iter()
+        .flatten()
         .filter(|d| d.is_settlement == settlements && !d.is_covered())
+        .map(|d| Uncovered {
+            territories: d
+                .territories
+                .iter()
+                .map(|&t| Arc::clone(&p.territories[t]))
+                .collect(),
+            demand: d.clone(),
+        })
         .collect();
+    let far = |x: &Uncovered| x.demand.nearest.as_ref().map_or(f64::INFINITY, |n| n.1);
     out.sort_by(|a, b| {
-        let d = |x: &Demand| x.nearest.as_ref().map_or(f64::INFINITY, |n| n.1);
-        d(b).total_cmp(&d(a))
-            .then_with(|| a.record.id().cmp(b.record.id()))
+        far(b)
+            .total_cmp(&far(a))
+            .then_with(|| a.demand.record.id().cmp(b.demand.record.id()))
     });
     Ok(out)
 }

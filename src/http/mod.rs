@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod base_url;
 pub mod error;
+mod coverage;
 mod features;
 mod metrics;
 mod nearest;
@@ -54,6 +55,8 @@ pub struct AppState {
     pub links: LinkConfig,
     /// Positions a written geometry may have at most (`--max-vertices`).
     pub max_vertices: usize,
+    /// Coverage answers of the current snapshot.
+    coverage: coverage::Cache,
 }
 
 impl AppState {
@@ -66,6 +69,7 @@ impl AppState {
             clock: Clock::system(),
             links: LinkConfig::default(),
             max_vertices: crate::domain::DEFAULT_MAX_VERTICES,
+            coverage: coverage::Cache::default(),
         }
     }
 }
@@ -83,6 +87,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         // Fixed paths first: the router tries resources in order, and each `{...}` pattern
         // costs a regex match.
         .service(get("/nearest", nearest::nearest))
+        .service(get("/coverage", coverage::coverage))
+        .service(get("/coverage/gaps", coverage::gaps))
+        .service(get("/coverage/uncovered", coverage::uncovered))
+        .service(get("/coverage/hexes", coverage::hexes))
+        .service(get("/coverage/suggest", coverage::suggest))
         .service(get("/healthz", ops::healthz))
         .service(get("/readyz", ops::readyz))
         .service(get("/metrics", ops::metrics))

@@ -9,7 +9,7 @@ use actix_web::HttpResponse;
 use serde_json::{Value, json};
 use utoipa::OpenApi;
 
-use super::{features, nearest, ops, schemas};
+use super::{coverage, features, nearest, ops, schemas};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -20,7 +20,8 @@ use super::{features, nearest, ops, schemas};
     paths(
         features::landing, features::conformance, features::collections, features::collection,
         features::items, features::item, features::create, features::replace, features::patch,
-        features::delete, nearest::nearest, ops::healthz, ops::readyz, ops::metrics, serve,
+        features::delete, nearest::nearest, coverage::coverage, coverage::gaps,
+        coverage::uncovered, coverage::hexes, coverage::suggest, ops::healthz, ops::readyz, ops::metrics, serve,
     ),
     components(schemas(crate::domain::Collection)),
     modifiers(&BearerAuth),
@@ -225,8 +226,8 @@ mod tests {
     fn every_answer_but_204_and_304_has_a_body_schema() {
         let doc = document();
         let ops = operations(&doc);
-        // 15 annotated operations, and HEAD and OPTIONS on each of the 11 paths.
-        assert_eq!(ops.len(), 15 + 11 + 11);
+        // 20 annotated operations, and HEAD and OPTIONS on each of the 16 paths.
+        assert_eq!(ops.len(), 20 + 16 + 16);
         for (method, path, op) in ops {
             for (status, response) in op["responses"].as_object().unwrap() {
                 let content = response.get("content");
@@ -282,7 +283,7 @@ mod tests {
             .iter()
             .map(|(_, _, op)| op["operationId"].as_str().unwrap())
             .collect();
-        assert_eq!(ids.len(), 37, "operation ids are unique");
+        assert_eq!(ids.len(), 52, "operation ids are unique");
     }
 
     #[test]
