@@ -186,7 +186,11 @@ fn parse_common(p: &Common<'_>, now: DateTime<Utc>) -> Result<CoverageQuery, Api
     let open_at = match p.open_at.map(str::trim) {
         None => None,
         // Opening hours have minutes at the finest: the minute is the answer's key.
-        Some("now") => Some(now.with_second(0).and_then(|t| t.with_nanosecond(0)).unwrap_or(now)),
+        Some("now") => Some(
+            now.with_second(0)
+                .and_then(|t| t.with_nanosecond(0))
+                .unwrap_or(now),
+        ),
         Some(t) => Some(
             DateTime::parse_from_rfc3339(t)
                 .map_err(|e| {
@@ -276,7 +280,12 @@ fn round_m(x: f64) -> f64 {
 
 fn kinds_json(q: &CoverageQuery) -> Value {
     if q.kinds.is_empty() {
-        json!(ServiceKind::ALL.iter().map(|k| k.as_str()).collect::<Vec<_>>())
+        json!(
+            ServiceKind::ALL
+                .iter()
+                .map(|k| k.as_str())
+                .collect::<Vec<_>>()
+        )
     } else {
         json!(q.kinds.iter().map(|k| k.as_str()).collect::<Vec<_>>())
     }
@@ -359,11 +368,13 @@ pub async fn coverage(
             let mut body = query_members(&query);
             body.insert(
                 "territories".into(),
-                json!(report
-                    .territories
-                    .iter()
-                    .map(|f| figures_json(f, query.capacity))
-                    .collect::<Vec<_>>()),
+                json!(
+                    report
+                        .territories
+                        .iter()
+                        .map(|f| figures_json(f, query.capacity))
+                        .collect::<Vec<_>>()
+                ),
             );
             body.insert("total".into(), figures_json(&report.total, query.capacity));
             to_json(&body)
@@ -455,15 +466,18 @@ pub async fn uncovered(
         &caller,
         key,
         move |view| {
-            let found =
-                analysis::uncovered(view, &query, collection).map_err(coverage_error)?;
+            let found = analysis::uncovered(view, &query, collection).map_err(coverage_error)?;
             let extras: Vec<[(&'static str, Value); 4]> = found
                 .iter()
                 .map(|u| {
                     let d = &u.demand;
-                    let territories: Vec<&RecordId> = u.territories.iter().map(|t| t.id()).collect();
+                    let territories: Vec<&RecordId> =
+                        u.territories.iter().map(|t| t.id()).collect();
                     [
-                        ("distance_m", json!(d.nearest.as_ref().map(|n| round_m(n.1)))),
+                        (
+                            "distance_m",
+                            json!(d.nearest.as_ref().map(|n| round_m(n.1))),
+                        ),
                         (
                             "nearest_service",
                             d.nearest.as_ref().map_or(Value::Null, |(s, _)| {
@@ -671,4 +685,3 @@ pub async fn suggest(
     )
     .await
 }
-

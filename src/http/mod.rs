@@ -4,8 +4,8 @@
 
 pub mod auth;
 pub mod base_url;
-pub mod error;
 mod coverage;
+pub mod error;
 mod features;
 mod metrics;
 mod nearest;

@@ -893,9 +893,7 @@ pub mod params {
 
     /// A record id (1-64 characters of `A-Z a-z 0-9 . _ -`).
     pub fn record_id() -> Schema {
-        text()
-            .pattern(Some("^[A-Za-z0-9._-]{1,64}$"))
-            .into()
+        text().pattern(Some("^[A-Za-z0-9._-]{1,64}$")).into()
     }
 
     /// `true` or `false`.
@@ -905,7 +903,9 @@ pub mod params {
 
     /// `collection=` of `/coverage/uncovered`.
     pub fn demand_collection() -> Schema {
-        text().enum_values(Some(["settlements", "worksites"])).into()
+        text()
+            .enum_values(Some(["settlements", "worksites"]))
+            .into()
     }
 
     /// `candidates=` of `/coverage/suggest`.

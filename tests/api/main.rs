@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::too_many_lines)]
 
 mod access;
+mod coverage;
 mod features;
 mod gdal;
 mod hardening;
