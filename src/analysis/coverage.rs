@@ -536,8 +536,12 @@ fn demand_figures<'a>(
     f
 }
 
+/// Geodesic area, km². Rings are oriented first (exterior counter-clockwise, holes
+/// clockwise): `GeodesicArea` reads a hole of the other orientation as the rest of the
+/// Earth, and territories may come either way.
 fn area_km2(m: &MultiPolygon<f64>) -> f64 {
-    m.geodesic_area_unsigned() / 1e6
+    use geo::orient::{Direction, Orient};
+    m.orient(Direction::Default).geodesic_area_unsigned() / 1e6
 }
 
 /// The figures of every chosen territory and their total.
