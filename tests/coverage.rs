@@ -10,7 +10,13 @@
 //! - greedy maximal covering against a brute force over every choice of sites;
 //! - what an anonymous view sees.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::many_single_char_names,
+    clippy::cast_precision_loss,
+    clippy::needless_pass_by_value
+)]
 
 use std::sync::Arc;
 

@@ -914,6 +914,14 @@ pub fn greedy_max_cover(weights: &[u64], covers: &[Vec<u32>], k: usize) -> Vec<(
     chosen
 }
 
+/// A candidate site: where, which cell or comune, and the index of its chosen territory.
+struct Site {
+    position: Point<f64>,
+    cell: Option<CellIndex>,
+    comune: Option<Arc<Record>>,
+    territory: usize,
+}
+
 /// Up to `k` new sites among `candidates` that cover the most uncovered people and workers
 /// (weight: people plus workers not yet covered; a record of unknown size weighs nothing but
 /// breaks ties), keeping the existing services.
@@ -928,10 +936,15 @@ pub fn suggest(
         .map_err(QueryError::from)?;
     let p = Prepared::new(view, query)?;
     let uncovered: Vec<&Demand> = p.demand_in(None).filter(|d| !d.is_covered()).collect();
-    let sites: Vec<(Point<f64>, Option<CellIndex>, Option<Arc<Record>>, usize)> = match candidates {
+    let sites: Vec<Site> = match candidates {
         Candidates::Hexes(resolution) => cells_of(&p.territories, resolution)?
             .into_iter()
-            .map(|(cell, t)| (cell_centre(cell), Some(cell), None, t))
+            .map(|(cell, territory)| Site {
+                position: cell_centre(cell),
+                cell: Some(cell),
+                comune: None,
+                territory,
+            })
             .collect(),
         Candidates::Comuni => view
             .items(
@@ -943,13 +956,18 @@ pub fn suggest(
             )?
             .records
             .into_iter()
-            .filter_map(|c| {
-                let point = representative_point(c.geometry())?;
-                let t = p
+            .filter_map(|comune| {
+                let position = representative_point(comune.geometry())?;
+                let territory = p
                     .territories
                     .iter()
-                    .position(|t| t.geometry().intersects(&point))?;
-                Some((point, None, Some(c), t))
+                    .position(|t| t.geometry().intersects(&position))?;
+                Some(Site {
+                    position,
+                    cell: None,
+                    comune: Some(comune),
+                    territory,
+                })
             })
             .collect(),
     };
@@ -968,8 +986,9 @@ pub fn suggest(
     let radius = query.radius_m;
     let covers: Vec<Vec<u32>> = sites
         .iter()
-        .map(|(site, ..)| {
-            let Some(at) = lonlat(*site) else {
+        .map(|site| {
+            let site = site.position;
+            let Some(at) = lonlat(site) else {
                 return Vec::new();
             };
             let xyz = to_ecef(at);
@@ -978,7 +997,7 @@ pub fn suggest(
                 .locate_within_distance(xyz, reach * reach)
                 .filter(|e| {
                     let d = uncovered[e.data as usize];
-                    within(chord(xyz, *e.geom()), radius, *site, d.point)
+                    within(chord(xyz, *e.geom()), radius, site, d.point)
                 })
                 .map(|e| e.data)
                 .collect();
@@ -993,13 +1012,13 @@ pub fn suggest(
         .iter()
         .enumerate()
         .map(|(rank, &(c, _))| {
-            let (position, cell, comune, t) = sites[c].clone();
-            let mut s = Suggestion {
+            let site = &sites[c];
+            let mut suggestion = Suggestion {
                 rank: rank + 1,
-                position,
-                cell,
-                comune,
-                territory: Arc::clone(&p.territories[t]),
+                position: site.position,
+                cell: site.cell,
+                comune: site.comune.clone(),
+                territory: Arc::clone(&p.territories[site.territory]),
                 people: 0,
                 workers: 0,
                 settlements: 0,
@@ -1012,14 +1031,14 @@ pub fn suggest(
                 }
                 let demand = uncovered[d];
                 if demand.is_settlement {
-                    s.settlements += 1;
-                    s.people += demand.uncovered;
+                    suggestion.settlements += 1;
+                    suggestion.people += demand.uncovered;
                 } else {
-                    s.worksites += 1;
-                    s.workers += demand.uncovered;
+                    suggestion.worksites += 1;
+                    suggestion.workers += demand.uncovered;
                 }
             }
-            s
+            suggestion
         })
         .collect();
     let sum = |settlements: bool| -> u64 {

@@ -673,6 +673,11 @@ fn coverage_schemas(s: &mut Map<String, Value>) {
             }),
         ),
     );
+    coverage_collection_schemas(s);
+}
+
+/// The GeoJSON answers of `/coverage/gaps`, `/uncovered`, `/hexes` and `/suggest`.
+fn coverage_collection_schemas(s: &mut Map<String, Value>) {
     let collection = |description: &str, feature: Value, extra: Value| {
         let mut props = json!({
             "type": { "const": "FeatureCollection" },

@@ -174,11 +174,11 @@ async fn anonymous_answers_carry_no_restricted_coordinate_id_or_name() {
     assert!(secrets.len() > 500);
     for path in [
         format!("/coverage?{Q}"),
-        format!("/coverage?kind=shelter&radius_m=20000&capacity=true"),
+        "/coverage?kind=shelter&radius_m=20000&capacity=true".to_owned(),
         format!("/coverage/gaps?{Q}"),
-        format!("/coverage/gaps?kind=shelter&radius_m=20000"),
+        "/coverage/gaps?kind=shelter&radius_m=20000".to_owned(),
         format!("/coverage/hexes?{Q}&resolution=7"),
-        format!("/coverage/hexes?kind=shelter&radius_m=5000&resolution=6"),
+        "/coverage/hexes?kind=shelter&radius_m=5000&resolution=6".to_owned(),
     ] {
         let resp = app.get(&path).await;
         assert_eq!(resp.status(), 200, "{path}");
