@@ -75,7 +75,8 @@ type Raw = (Collection, String, geo::Geometry<f64>, Value);
 
 /// The Treviso case: territories, comuni, services, settlements and worksites.
 fn treviso(comuni_path: &Path) -> Vec<Raw> {
-    let demo = read_geojson(&Path::new(env!("CARGO_MANIFEST_DIR")).join("data/territories.geojson"));
+    let demo =
+        read_geojson(&Path::new(env!("CARGO_MANIFEST_DIR")).join("data/territories.geojson"));
     let demo: Vec<(String, String, geo::Geometry<f64>)> = demo
         .iter()
         .filter(|t| t["properties"]["level"] == "territory")
@@ -268,9 +269,8 @@ fn bench_http(c: &mut Criterion, catalog: Arc<Catalog>, admin: &str) {
     let state = web::Data::new(AppState::new(catalog));
     let rt = actix_web::rt::System::new();
     let app = rt.block_on(init_service(faro::startup::app(state.clone())));
-    let uri = |radius: u32| {
-        format!("/coverage?kind=focal_point,pas,shelter,help_desk&radius_m={radius}")
-    };
+    let uri =
+        |radius: u32| format!("/coverage?kind=focal_point,pas,shelter,help_desk&radius_m={radius}");
     let get = |uri: String| {
         TestRequest::get()
             .uri(&uri)

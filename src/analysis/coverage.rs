@@ -198,6 +198,80 @@ fn lonlat(p: Point<f64>) -> Option<LonLat> {
     LonLat::new(p.x(), p.y()).ok()
 }
 
+/// Point-in-area tests against a polygon or multipolygon in O(edges of one strip): its edges
+/// bucketed into horizontal strips; a point is inside by the even-odd count of the edges of
+/// its strip crossed by a ray to the east, and a point on an edge is inside (as `Intersects`
+/// says).
+struct AreaIndex {
+    rect: Option<geo::Rect<f64>>,
+    min_y: f64,
+    strip_height: f64,
+    strips: Vec<Vec<(geo::Coord<f64>, geo::Coord<f64>)>>,
+}
+
+impl AreaIndex {
+    fn new(geometry: &Geometry<f64>) -> Self {
+        let rect = geometry.bounding_rect();
+        let edges: Vec<(geo::Coord<f64>, geo::Coord<f64>)> = areal(geometry)
+            .iter()
+            .flat_map(|m| m.0.iter())
+            .flat_map(|p| std::iter::once(p.exterior()).chain(p.interiors()))
+            .flat_map(|ring| ring.lines().map(|l| (l.start, l.end)))
+            .collect();
+        let (min_y, max_y) = rect.map_or((0.0, 0.0), |r| (r.min().y, r.max().y));
+        let count = (edges.len() / 4).clamp(1, 4096);
+        let strip_height = ((max_y - min_y) / count as f64).max(f64::MIN_POSITIVE);
+        let mut strips = vec![Vec::new(); count];
+        let strip = |y: f64| -> usize {
+            // Truncation is the point: the strip's number.
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            let i = ((y - min_y) / strip_height).floor().max(0.0) as usize;
+            i.min(count - 1)
+        };
+        for (a, b) in edges {
+            for slot in &mut strips[strip(a.y.min(b.y))..=strip(a.y.max(b.y))] {
+                slot.push((a, b));
+            }
+        }
+        Self {
+            rect,
+            min_y,
+            strip_height,
+            strips,
+        }
+    }
+
+    fn covers(&self, p: Point<f64>) -> bool {
+        let Some(rect) = self.rect else { return false };
+        if !rect.intersects(&p) || self.strips.is_empty() {
+            return false;
+        }
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let i = (((p.y() - self.min_y) / self.strip_height).floor().max(0.0) as usize)
+            .min(self.strips.len() - 1);
+        let (x, y) = (p.x(), p.y());
+        let mut inside = false;
+        for &(a, b) in &self.strips[i] {
+            let cross = (b.x - a.x) * (y - a.y) - (b.y - a.y) * (x - a.x);
+            if cross == 0.0
+                && x >= a.x.min(b.x)
+                && x <= a.x.max(b.x)
+                && y >= a.y.min(b.y)
+                && y <= a.y.max(b.y)
+            {
+                return true;
+            }
+            if (a.y > y) != (b.y > y) {
+                let at = a.x + (y - a.y) / (b.y - a.y) * (b.x - a.x);
+                if at > x {
+                    inside = !inside;
+                }
+            }
+        }
+        inside
+    }
+}
+
 /// A settlement or a worksite, as demand.
 #[derive(Debug, Clone)]
 pub struct Demand {
@@ -237,6 +311,9 @@ pub struct Prepared {
     pub demand: Option<Vec<Demand>>,
     /// With `capacity`: per chosen service, the beds it offers, and how many it has left.
     pub beds: HashMap<RecordId, (u64, u64)>,
+    /// The union of the catchments of the chosen services that may reach a chosen territory,
+    /// computed on first use.
+    catchments: std::sync::OnceLock<MultiPolygon<f64>>,
 }
 
 fn in_month(record: &Record, month: Option<Month>) -> bool {
@@ -252,6 +329,15 @@ fn in_month(record: &Record, month: Option<Month>) -> bool {
 impl Prepared {
     /// Reads and places everything `query` needs, as `view` may see it.
     pub fn new(view: &View, query: &CoverageQuery) -> Result<Self> {
+        Self::build(view, query, true)
+    }
+
+    /// Territories and services only: what areas and gaps need.
+    pub fn without_demand(view: &View, query: &CoverageQuery) -> Result<Self> {
+        Self::build(view, query, false)
+    }
+
+    fn build(view: &View, query: &CoverageQuery, with_demand: bool) -> Result<Self> {
         let territories = match &query.territory {
             Some(id) => vec![Arc::clone(
                 view.get(Collection::Territories, id)?
@@ -287,8 +373,9 @@ impl Prepared {
             services,
             demand: None,
             beds: HashMap::new(),
+            catchments: std::sync::OnceLock::new(),
         };
-        if view.visibility().sees_restricted() {
+        if with_demand && view.visibility().sees_restricted() {
             prepared.demand = Some(prepared.place_demand(view)?);
         }
         Ok(prepared)
@@ -296,10 +383,10 @@ impl Prepared {
 
     fn place_demand(&mut self, view: &View) -> Result<Vec<Demand>> {
         let query = &self.query;
-        let areas: Vec<(Option<geo::Rect<f64>>, &Geometry<f64>)> = self
+        let areas: Vec<AreaIndex> = self
             .territories
             .iter()
-            .map(|t| (t.geometry().bounding_rect(), t.geometry()))
+            .map(|t| AreaIndex::new(t.geometry()))
             .collect();
         let mut demand = Vec::new();
         for collection in [Collection::Settlements, Collection::Worksites] {
@@ -313,9 +400,7 @@ impl Prepared {
                 let territories: Vec<usize> = areas
                     .iter()
                     .enumerate()
-                    .filter(|(_, (rect, geometry))| {
-                        rect.is_some_and(|r| r.intersects(&point)) && geometry.intersects(&point)
-                    })
+                    .filter(|(_, area)| area.covers(point))
                     .map(|(i, _)| i)
                     .collect();
                 if territories.is_empty() && !query.capacity {
@@ -437,28 +522,51 @@ impl Prepared {
             .collect()
     }
 
-    /// The union of the catchments of the chosen services that may reach territory `t`.
-    pub fn catchments_near(&self, t: usize) -> MultiPolygon<f64> {
-        let territory = &self.territories[t];
-        let discs: Vec<Polygon<f64>> = self
-            .services_near(territory.geometry().bounding_rect())
-            .into_iter()
-            .filter_map(|r| representative_point(r.geometry()))
-            .map(|p| geodesic_disc(p, self.query.radius_m, DISC_VERTICES))
-            .collect();
-        geo::unary_union(&discs)
+    /// The union of the catchments of the chosen services that may reach a chosen territory.
+    pub fn catchments(&self) -> &MultiPolygon<f64> {
+        self.catchments.get_or_init(|| {
+            let rect = self
+                .territories
+                .iter()
+                .filter_map(|t| t.geometry().bounding_rect())
+                .reduce(|a, b| {
+                    geo::Rect::new(
+                        geo::coord! { x: a.min().x.min(b.min().x), y: a.min().y.min(b.min().y) },
+                        geo::coord! { x: a.max().x.max(b.max().x), y: a.max().y.max(b.max().y) },
+                    )
+                });
+            let discs: Vec<Polygon<f64>> = self
+                .services_near(rect)
+                .into_iter()
+                .filter_map(|r| representative_point(r.geometry()))
+                .map(|p| geodesic_disc(p, self.query.radius_m, DISC_VERTICES))
+                .collect();
+            geo::unary_union(&discs)
+        })
     }
 
-    /// The covered part of territory `t` and its gap.
-    pub fn split(&self, t: usize) -> (MultiPolygon<f64>, MultiPolygon<f64>) {
+    /// The covered part of territory `t`.
+    pub fn covered_part(&self, t: usize) -> MultiPolygon<f64> {
         let Some(area) = areal(self.territories[t].geometry()) else {
-            return (MultiPolygon::new(Vec::new()), MultiPolygon::new(Vec::new()));
+            return MultiPolygon::new(Vec::new());
         };
-        let union = self.catchments_near(t);
+        let union = self.catchments();
         if union.0.is_empty() {
-            return (MultiPolygon::new(Vec::new()), area);
+            return MultiPolygon::new(Vec::new());
         }
-        (area.intersection(&union), area.difference(&union))
+        area.intersection(union)
+    }
+
+    /// The gap of territory `t`.
+    pub fn gap(&self, t: usize) -> MultiPolygon<f64> {
+        let Some(area) = areal(self.territories[t].geometry()) else {
+            return MultiPolygon::new(Vec::new());
+        };
+        let union = self.catchments();
+        if union.0.is_empty() {
+            return area;
+        }
+        area.difference(union)
     }
 
     fn demand_in(&self, t: Option<usize>) -> impl Iterator<Item = &Demand> {
@@ -582,7 +690,7 @@ pub fn report(p: &Prepared) -> Report {
     let mut all_services: HashSet<&RecordId> = HashSet::new();
     let mut territories = Vec::with_capacity(p.territories.len());
     for (i, t) in p.territories.iter().enumerate() {
-        let (covered, _) = p.split(i);
+        let covered = p.covered_part(i);
         let services = services_in(t);
         all_services.extend(services.iter().map(|s| s.id()));
         territories.push(Figures {
@@ -623,10 +731,10 @@ pub struct Gap {
 
 /// The gap of every chosen territory, in territory id order.
 pub fn gaps(view: &View, query: &CoverageQuery) -> Result<Vec<Gap>> {
-    let p = Prepared::new(view, query)?;
+    let p = Prepared::without_demand(view, query)?;
     Ok((0..p.territories.len())
         .map(|i| {
-            let (_, gap) = p.split(i);
+            let gap = p.gap(i);
             Gap {
                 territory: Arc::clone(&p.territories[i]),
                 area_km2: area_km2(&gap),
@@ -779,19 +887,19 @@ pub fn cell_polygon(cell: CellIndex) -> Polygon<f64> {
 pub fn hexes(view: &View, query: &CoverageQuery, resolution: Resolution) -> Result<Vec<Hex>> {
     let p = Prepared::new(view, query)?;
     let mut cells = cells_of(&p.territories, resolution)?;
+    let mut listed: HashSet<CellIndex> = cells.iter().map(|(c, _)| *c).collect();
     let mut demand: HashMap<CellIndex, HexDemand> = HashMap::new();
     for d in p.demand_in(None) {
         let Some(cell) = cell_of(d.point, resolution) else {
             continue;
         };
-        let entry = demand.entry(cell).or_insert_with(|| {
-            if let Some(&t) = d.territories.first()
-                && !cells.iter().any(|(c, _)| *c == cell)
-            {
-                cells.push((cell, t));
-            }
-            HexDemand::default()
-        });
+        // A cell whose centre is outside every territory but which holds demand of one.
+        if let Some(&t) = d.territories.first()
+            && listed.insert(cell)
+        {
+            cells.push((cell, t));
+        }
+        let entry = demand.entry(cell).or_default();
         if d.is_settlement {
             entry.settlements += 1;
             entry.people += d.size;
@@ -1110,6 +1218,32 @@ mod tests {
                 (ours / fine - 1.0).abs() < 2e-4,
                 "{lat} {r}: {ours} vs {fine}"
             );
+        }
+    }
+
+    #[test]
+    fn the_strip_index_places_points_as_intersects_does() {
+        use rand::{Rng, SeedableRng};
+        let shape: Geometry<f64> = geo::wkt!(MULTIPOLYGON(
+            ((12.10 45.55, 12.55 45.55, 12.55 45.95, 12.35 45.95, 12.35 45.70, 12.20 45.70,
+              12.20 45.95, 12.10 45.95, 12.10 45.55),
+             (12.40 45.60, 12.40 45.66, 12.50 45.66, 12.50 45.60, 12.40 45.60)),
+            ((11.80 45.80, 12.05 45.80, 12.00 46.05, 11.85 46.02, 11.80 45.80))
+        ))
+        .into();
+        let index = AreaIndex::new(&shape);
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        for _ in 0..20_000 {
+            let p = Point::new(rng.random_range(11.7..12.6), rng.random_range(45.5..46.1));
+            assert_eq!(index.covers(p), shape.intersects(&p), "{p:?}");
+        }
+        // Vertices and points on edges are inside.
+        for p in [
+            Point::new(12.10, 45.55),
+            Point::new(12.30, 45.55),
+            Point::new(12.45, 45.60),
+        ] {
+            assert!(index.covers(p) && shape.intersects(&p), "{p:?}");
         }
     }
 
