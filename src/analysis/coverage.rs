@@ -59,7 +59,7 @@ pub const MAX_RADIUS_M: f64 = 100_000.0;
 /// `n sin(2π/n) / 2π` of the disc's area: 99.990 % at 256 (the 0.1 % bound needs n ≥ 82).
 pub const DISC_VERTICES: usize = 256;
 /// Most hexagons one answer may have (`TooManyCells` beyond).
-pub const MAX_CELLS: usize = 200_000;
+pub const MAX_CELLS: usize = 50_000;
 /// Largest `k` of a suggestion.
 pub const MAX_SUGGESTIONS: usize = 20;
 

@@ -135,8 +135,8 @@ coverage_params!(UncoveredParams {
     collection,
 });
 coverage_params!(HexesParams {
-    /// H3 resolution, 4 to 10 (default 7).
-    #[param(value_type = Option<i64>, minimum = 4, maximum = 10)]
+    /// H3 resolution, 4 to 9 (default 7).
+    #[param(value_type = Option<i64>, minimum = 4, maximum = 9)]
     resolution,
 });
 coverage_params!(SuggestParams {
@@ -527,7 +527,7 @@ pub async fn hexes(
     caller: Caller,
 ) -> Result<HttpResponse, ApiError> {
     let p: HexesParams = params::raw(&req)?;
-    let resolution = resolution("resolution", p.resolution.as_deref(), 4, 10, 7)?;
+    let resolution = resolution("resolution", p.resolution.as_deref(), 4, 9, 7)?;
     let query = parse_common(&p.common(), now_of(&state))?;
     let key = format!("hexes {resolution} {query:?}");
     answer(

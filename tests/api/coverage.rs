@@ -391,7 +391,7 @@ async fn bad_parameters_are_400s_naming_the_parameter() {
         ),
         ("/coverage?radius_m=1000&territory=a/b", "territory"),
         ("/coverage?radius_m=1000&capacity=maybe", "capacity"),
-        ("/coverage/hexes?radius_m=1000&resolution=11", "resolution"),
+        ("/coverage/hexes?radius_m=1000&resolution=10", "resolution"),
         ("/coverage/gaps?radius_m=1000&resolution=7", "resolution"),
     ] {
         let body = app.json(None, path, 400).await;
