@@ -220,7 +220,8 @@ impl AreaIndex {
             .collect();
         let (min_y, max_y) = rect.map_or((0.0, 0.0), |r| (r.min().y, r.max().y));
         let count = (edges.len() / 4).clamp(1, 4096);
-        let strip_height = ((max_y - min_y) / count as f64).max(f64::MIN_POSITIVE);
+        let strips_f = f64::from(u32::try_from(count).unwrap_or(4096));
+        let strip_height = ((max_y - min_y) / strips_f).max(f64::MIN_POSITIVE);
         let mut strips = vec![Vec::new(); count];
         let strip = |y: f64| -> usize {
             // Truncation is the point: the strip's number.
