@@ -834,7 +834,9 @@ fn cells_of(
             continue;
         }
         estimate += tiler.coverage_size_hint();
-        if estimate > MAX_CELLS * 2 {
+        // The hint is an upper bound, some four times the count: a guard against absurd
+        // work only; the count itself is checked below.
+        if estimate > MAX_CELLS * 8 {
             return Err(CoverageError::TooManyCells {
                 resolution: u8::from(resolution),
                 cells: estimate,
