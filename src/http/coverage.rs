@@ -36,6 +36,9 @@ use crate::index::query::{QueryError, Visibility};
 
 /// Answers kept at most before the cache starts again.
 const MAX_CACHED: usize = 512;
+/// Bytes of answers kept at most before the cache starts again (a hexagon surface at a fine
+/// resolution runs to megabytes).
+const MAX_CACHED_BYTES: usize = 64 * 1024 * 1024;
 
 /// Coverage answers by (endpoint, parameters, visibility), for one snapshot.
 #[derive(Default)]
@@ -48,21 +51,24 @@ struct CacheInner {
     /// The snapshot the entries were computed from. Weak, so the cache never keeps an old
     /// snapshot's records alive, and its address cannot be reused while held.
     snapshot: Weak<Snapshot>,
-    entries: HashMap<(String, Visibility), Arc<Vec<u8>>>,
+    entries: HashMap<(String, Visibility), web::Bytes>,
+    /// Bytes of the answers in `entries`.
+    bytes: usize,
 }
 
 impl Cache {
-    fn get(&self, snapshot: &Arc<Snapshot>, key: &(String, Visibility)) -> Option<Arc<Vec<u8>>> {
+    fn get(&self, snapshot: &Arc<Snapshot>, key: &(String, Visibility)) -> Option<web::Bytes> {
         let mut inner = self.inner.lock().ok()?;
         if !std::ptr::eq(inner.snapshot.as_ptr(), Arc::as_ptr(snapshot)) {
             inner.snapshot = Arc::downgrade(snapshot);
             inner.entries.clear();
+            inner.bytes = 0;
             return None;
         }
         inner.entries.get(key).cloned()
     }
 
-    fn put(&self, snapshot: &Arc<Snapshot>, key: (String, Visibility), body: Arc<Vec<u8>>) {
+    fn put(&self, snapshot: &Arc<Snapshot>, key: (String, Visibility), body: web::Bytes) {
         let Ok(mut inner) = self.inner.lock() else {
             return;
         };
@@ -70,10 +76,17 @@ impl Cache {
         if !std::ptr::eq(inner.snapshot.as_ptr(), Arc::as_ptr(snapshot)) {
             return;
         }
-        if inner.entries.len() >= MAX_CACHED {
-            inner.entries.clear();
+        if body.len() > MAX_CACHED_BYTES / 4 {
+            return;
         }
-        inner.entries.insert(key, body);
+        if inner.entries.len() >= MAX_CACHED || inner.bytes + body.len() > MAX_CACHED_BYTES {
+            inner.entries.clear();
+            inner.bytes = 0;
+        }
+        inner.bytes += body.len();
+        if let Some(old) = inner.entries.insert(key, body) {
+            inner.bytes -= old.len();
+        }
     }
 }
 
@@ -253,15 +266,15 @@ async fn answer(
     let body = web::block(move || compute(&view))
         .await
         .map_err(|e| ApiError::internal("coverage", &e))??;
-    let body = Arc::new(body);
-    state.coverage.put(&snapshot, key, Arc::clone(&body));
+    let body = web::Bytes::from(body);
+    state.coverage.put(&snapshot, key, body.clone());
     Ok(respond(content_type, &body))
 }
 
-fn respond(content_type: &'static str, body: &Arc<Vec<u8>>) -> HttpResponse {
+fn respond(content_type: &'static str, body: &web::Bytes) -> HttpResponse {
     HttpResponse::build(StatusCode::OK)
         .content_type(content_type)
-        .body(body.as_ref().clone())
+        .body(body.clone())
 }
 
 fn to_json(value: &impl serde::Serialize) -> Result<Vec<u8>, ApiError> {
