@@ -659,3 +659,96 @@ fn brute_force_pairs(weights: &[u64], covers: &[Vec<u32>]) -> u64 {
     }
     best
 }
+
+// ---------------------------------------------------------------------------------------------
+// The real comuni of Treviso against the same oracle.
+
+#[path = "common/skip.rs"]
+mod skip;
+
+/// `../shared/data/…` beside the main checkout, or `../../shared/data/…` beside a worktree.
+fn shared(rel: &str) -> Option<std::path::PathBuf> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    ["../shared", "../../shared"]
+        .iter()
+        .map(|up| root.join(up).join(rel))
+        .find(|p| p.is_file())
+}
+
+#[test]
+fn the_real_comuni_of_treviso_agree_with_pyproj_and_shapely() {
+    const REL: &str = "data/istat/boundaries_openpolis_2023/limits_P_26_municipalities.geojson";
+    let test = "the_real_comuni_of_treviso_agree_with_pyproj_and_shapely";
+    let Some(path) = shared(REL) else {
+        skip::skip(
+            test,
+            &format!("no ../shared/{REL}"),
+            "FARO_REQUIRE_SHARED_DATA",
+        );
+        return;
+    };
+    let reference: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/coverage_treviso_reference.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let comuni: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut records = Vec::new();
+    for c in comuni["features"].as_array().unwrap() {
+        let g: geojson::Geometry = serde_json::from_value(c["geometry"].clone()).unwrap();
+        let code = c["properties"]["com_istat_code"].as_str().unwrap();
+        records.push(territory(
+            &format!("com-{code}"),
+            geo::Geometry::try_from(g).unwrap(),
+        ));
+    }
+    let at = |v: &Value| Point::new(v["lon"].as_f64().unwrap(), v["lat"].as_f64().unwrap());
+    for s in reference["services"].as_array().unwrap() {
+        records.push(service(s["id"].as_str().unwrap(), "pas", at(s), json!({})));
+    }
+    for s in reference["settlements"].as_array().unwrap() {
+        let people = u32::try_from(s["population"].as_u64().unwrap()).unwrap();
+        records.push(settlement(s["id"].as_str().unwrap(), at(s), people, &[]));
+    }
+    let radius = reference["radius_m"].as_f64().unwrap();
+    let report = coverage::coverage(&everything(records), &query(&[], radius)).unwrap();
+    let rows = reference["comuni"].as_array().unwrap();
+    assert_eq!(report.territories.len(), rows.len());
+    assert_eq!(rows.len(), 94);
+    let (mut covered_faro, mut covered_oracle) = (0.0, 0.0);
+    for row in rows {
+        let id = format!("com-{}", row["code"].as_str().unwrap());
+        let got = report
+            .territories
+            .iter()
+            .find(|f| f.territory.as_ref().unwrap().id().as_str() == id)
+            .unwrap();
+        let area = row["area_km2"].as_f64().unwrap();
+        assert!((got.area_km2 / area - 1.0).abs() < 1e-6, "{id}: area");
+        let covered = row["covered_area_km2"].as_f64().unwrap();
+        // Within 0.5 % of the comune's area (a comune barely touched is not judged on a
+        // sliver of a few square metres).
+        assert!(
+            (got.covered_area_km2 - covered).abs() <= 5e-3 * covered.max(0.01 * area),
+            "{id}: {} vs {covered}",
+            got.covered_area_km2
+        );
+        covered_faro += got.covered_area_km2;
+        covered_oracle += covered;
+        let s = got.settlements.unwrap();
+        assert_eq!(
+            [s.total, s.covered, s.size_total, s.size_covered],
+            [
+                row["settlements"].as_u64().unwrap(),
+                row["covered"].as_u64().unwrap(),
+                row["people"].as_u64().unwrap(),
+                row["people_covered"].as_u64().unwrap(),
+            ],
+            "{id}: counts"
+        );
+    }
+    assert!((covered_faro / covered_oracle - 1.0).abs() < 1e-3);
+}
