@@ -987,7 +987,8 @@ pub struct Suggestions {
 /// use faro::analysis::coverage::greedy_max_cover;
 /// let weights = [5, 1, 1, 4];
 /// let covers = vec![vec![0, 1], vec![1, 2, 3], vec![3]];
-/// assert_eq!(greedy_max_cover(&weights, &covers, 2), vec![(0, 6), (1, 5)]);
+/// // Candidates 0 and 1 both add 6 at first; 1 covers more points and goes first.
+/// assert_eq!(greedy_max_cover(&weights, &covers, 2), vec![(1, 6), (0, 5)]);
 /// ```
 pub fn greedy_max_cover(weights: &[u64], covers: &[Vec<u32>], k: usize) -> Vec<(usize, u64)> {
     let mut covered = vec![false; weights.len()];
