@@ -18,7 +18,7 @@ the same records, asks faro, and compares: areas within 0.5 %, counts exactly.
 
     python3 -m venv target/coverage-venv
     target/coverage-venv/bin/pip install pyproj shapely
-    target/coverage-venv/bin/python scripts/make_coverage_reference.py [OUTPUT]
+    target/coverage-venv/bin/python scripts/make_coverage_reference.py [OUTPUT | --check]
 
 Written with pyproj 3.7.2 / shapely 2.2.0 (Python 3.11.7); deterministic output.
 """
@@ -133,8 +133,26 @@ def treviso(out):
 
 def main():
     fixtures = Path(__file__).resolve().parent.parent / "tests" / "fixtures"
+    if sys.argv[1:] == ["--check"]:
+        # Regenerate into a scratch folder and compare with the checked-in fixtures.
+        import tempfile
+        with tempfile.TemporaryDirectory() as scratch:
+            scratch = Path(scratch)
+            synthetic(scratch / "coverage_reference.json")
+            treviso(scratch / "coverage_treviso_reference.json")
+            stale = [
+                f.name for f in scratch.iterdir()
+                if f.read_text() != (fixtures / f.name).read_text()
+            ]
+        if stale:
+            sys.exit(f"stale fixtures (rerun this script): {', '.join(stale)}")
+        print("coverage fixtures are what the oracle computes")
+        return
     treviso(fixtures / "coverage_treviso_reference.json")
-    out = Path(sys.argv[1]) if len(sys.argv) > 1 else fixtures / "coverage_reference.json"
+    synthetic(Path(sys.argv[1]) if len(sys.argv) > 1 else fixtures / "coverage_reference.json")
+
+
+def synthetic(out):
     rng = random.Random(20261201)
     terrs = territories()
     services = []
