@@ -334,9 +334,8 @@ fn a_csv_with_a_wkt_column_in_monte_mario_is_reprojected() {
 
 #[test]
 fn real_istat_comuni_of_treviso_import_as_territories() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(
-        "../shared/data/istat/boundaries_openpolis_2023/limits_P_26_municipalities.geojson",
-    );
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/data/istat/boundaries_openpolis_2023/limits_P_26_municipalities.geojson");
     if !path.exists() {
         skip::skip(
             "real_istat_comuni_of_treviso_import_as_territories",

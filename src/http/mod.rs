@@ -5,6 +5,7 @@
 mod audit;
 pub mod auth;
 pub mod base_url;
+mod coverage;
 pub mod error;
 mod features;
 pub mod limits;
@@ -67,6 +68,8 @@ pub struct AppState {
     pub rate_limit: Option<limits::RateLimit>,
     /// Origins allowed to read cross-origin (`--cors-origin`); none by default.
     pub cors_origins: Vec<String>,
+    /// Coverage answers of the current snapshot.
+    coverage: coverage::Cache,
 }
 
 impl AppState {
@@ -94,6 +97,7 @@ impl AppState {
             basemap_url: None,
             rate_limit: None,
             cors_origins: Vec::new(),
+            coverage: coverage::Cache::default(),
         }
     }
 }
@@ -111,6 +115,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         // Fixed paths first: the router tries resources in order, and each `{...}` pattern
         // costs a regex match.
         .service(get("/nearest", nearest::nearest))
+        .service(get("/coverage", coverage::coverage))
+        .service(get("/coverage/gaps", coverage::gaps))
+        .service(get("/coverage/uncovered", coverage::uncovered))
+        .service(get("/coverage/hexes", coverage::hexes))
+        .service(get("/coverage/suggest", coverage::suggest))
         .service(get("/healthz", ops::healthz))
         .service(get("/readyz", ops::readyz))
         .service(get("/metrics", ops::metrics))

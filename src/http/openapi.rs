@@ -9,7 +9,7 @@ use actix_web::HttpResponse;
 use serde_json::{Value, json};
 use utoipa::OpenApi;
 
-use super::{audit, features, nearest, ops, schemas, tiles};
+use super::{audit, coverage, features, nearest, ops, schemas, tiles};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -20,8 +20,9 @@ use super::{audit, features, nearest, ops, schemas, tiles};
     paths(
         features::landing, features::conformance, features::collections, features::collection,
         features::items, features::item, features::create, features::replace, features::patch,
-        features::delete, nearest::nearest, ops::healthz, ops::readyz, ops::metrics, serve,
-        tiles::tile, tiles::tilejson_handler, tiles::style, audit::audit,
+        features::delete, nearest::nearest, coverage::coverage, coverage::gaps,
+        coverage::uncovered, coverage::hexes, coverage::suggest, ops::healthz, ops::readyz,
+        ops::metrics, serve, tiles::tile, tiles::tilejson_handler, tiles::style, audit::audit,
     ),
     components(schemas(crate::domain::Collection)),
     modifiers(&BearerAuth),
@@ -243,8 +244,8 @@ mod tests {
     fn every_answer_but_204_and_304_has_a_body_schema() {
         let doc = document();
         let ops = operations(&doc);
-        // 19 annotated operations, and HEAD and OPTIONS on each of the 15 paths.
-        assert_eq!(ops.len(), 19 + 15 + 15);
+        // 24 annotated operations, and HEAD and OPTIONS on each of the 20 paths.
+        assert_eq!(ops.len(), 24 + 20 + 20);
         for (method, path, op) in ops {
             for (status, response) in op["responses"].as_object().unwrap() {
                 let content = response.get("content");
@@ -300,7 +301,7 @@ mod tests {
             .iter()
             .map(|(_, _, op)| op["operationId"].as_str().unwrap())
             .collect();
-        assert_eq!(ids.len(), 49, "operation ids are unique");
+        assert_eq!(ids.len(), 64, "operation ids are unique");
     }
 
     #[test]

@@ -624,6 +624,256 @@ fn tile_schemas(s: &mut Map<String, Value>) {
     );
 }
 
+/// The members every coverage answer repeats: the parameters as understood.
+fn coverage_query_members() -> Map<String, Value> {
+    let kinds: Vec<&str> = crate::domain::ServiceKind::ALL
+        .iter()
+        .map(|k| k.as_str())
+        .collect();
+    let Value::Object(m) = json!({
+        "kind": {
+            "type": "array", "items": enum_of(&kinds),
+            "description": "The service kinds that cover (every kind when none was asked for)."
+        },
+        "radius_m": { "type": "number", "minimum": 1, "maximum": 100_000 },
+        "month": { "type": ["integer", "null"], "minimum": 1, "maximum": 12 },
+        "open_at": {
+            "type": ["string", "null"],
+            "description": "Europe/Rome local time services had to be open at (`YYYY-MM-DDTHH:MM:SS`)."
+        },
+        "capacity": { "type": "boolean" }
+    }) else {
+        return Map::new();
+    };
+    m
+}
+
+fn count() -> Value {
+    json!({ "type": "integer", "minimum": 0 })
+}
+
+fn with_query_members(required: &[&str], properties: Value) -> Value {
+    let mut props = coverage_query_members();
+    if let Value::Object(own) = properties {
+        props.extend(own);
+    }
+    let mut required: Vec<&str> = required.to_vec();
+    required.extend(["kind", "radius_m", "month", "open_at", "capacity"]);
+    json!({ "type": "object", "required": required, "properties": props })
+}
+
+fn coverage_schemas(s: &mut Map<String, Value>) {
+    let demand = |size: &str| {
+        json!({
+            "description": "Null for anonymous callers: counts of restricted records are not public.",
+            "type": ["object", "null"],
+            "required": ["total", "covered", format!("{size}_total"), format!("{size}_covered")],
+            "properties": {
+                "total": count(), "covered": count(),
+                format!("{size}_total"): count(), format!("{size}_covered"): count()
+            }
+        })
+    };
+    let figures = json!({
+        "area_km2": { "type": "number", "minimum": 0, "description": "Geodesic area, km²." },
+        "covered_area_km2": {
+            "type": "number", "minimum": 0,
+            "description": "Geodesic area of the territory within the union of the catchments, km²."
+        },
+        "covered_share": { "type": "number", "minimum": 0, "maximum": 1 },
+        "services": { "type": "integer", "minimum": 0, "description": "Chosen services located there." },
+        "settlements": demand("people"),
+        "worksites": demand("workers"),
+        "capacity": {
+            "description": "With `capacity=true`: beds of the chosen services located there, people within reach of a service with beds, and of those, people without a bed (null for anonymous callers).",
+            "type": "object", "required": ["beds", "demand_in_reach", "without_bed"],
+            "properties": {
+                "beds": count(),
+                "demand_in_reach": { "type": ["integer", "null"], "minimum": 0 },
+                "without_bed": { "type": ["integer", "null"], "minimum": 0 }
+            }
+        }
+    });
+    let required_figures = [
+        "area_km2",
+        "covered_area_km2",
+        "covered_share",
+        "services",
+        "settlements",
+        "worksites",
+    ];
+    let mut territory = figures.as_object().cloned().unwrap_or_default();
+    territory.insert("id".into(), json!({ "type": "string", "minLength": 1 }));
+    territory.insert("name".into(), json!({ "type": "string" }));
+    let mut territory_required = vec!["id", "name"];
+    territory_required.extend(required_figures);
+    s.insert(
+        "CoverageFigures".into(),
+        json!({ "type": "object", "required": required_figures, "properties": figures }),
+    );
+    s.insert(
+        "CoverageTerritory".into(),
+        json!({ "type": "object", "required": territory_required, "properties": territory }),
+    );
+    s.insert(
+        "CoverageReport".into(),
+        with_query_members(
+            &["territories", "total"],
+            json!({
+                "territories": { "type": "array", "items": schema_ref("CoverageTerritory") },
+                "total": schema_ref("CoverageFigures")
+            }),
+        ),
+    );
+    coverage_collection_schemas(s);
+}
+
+/// The GeoJSON answers of `/coverage/gaps`, `/uncovered`, `/hexes` and `/suggest`.
+fn coverage_collection_schemas(s: &mut Map<String, Value>) {
+    let collection = |description: &str, feature: Value, extra: Value| {
+        let mut props = json!({
+            "type": { "const": "FeatureCollection" },
+            "numberReturned": count(),
+            "features": { "type": "array", "items": feature }
+        });
+        if let (Value::Object(p), Value::Object(e)) = (&mut props, extra) {
+            p.extend(e);
+        }
+        let mut schema = with_query_members(&["type", "features", "numberReturned"], props);
+        schema["description"] = json!(description);
+        schema
+    };
+    let feature = |geometry: Value, id: Value, properties: Value| {
+        json!({
+            "type": "object", "required": ["type", "id", "geometry", "properties"],
+            "properties": {
+                "type": { "const": "Feature" }, "id": id, "geometry": geometry,
+                "properties": properties
+            }
+        })
+    };
+    let text = json!({ "type": "string", "minLength": 1 });
+    s.insert(
+        "GapCollection".into(),
+        collection(
+            "One feature per territory: what no catchment reaches.",
+            feature(
+                schema_ref("MultiPolygon"),
+                text.clone(),
+                json!({
+                    "type": "object", "required": ["territory", "name", "area_km2"],
+                    "properties": {
+                        "territory": text.clone(), "name": { "type": "string" },
+                        "area_km2": { "type": "number", "minimum": 0 }
+                    }
+                }),
+            ),
+            json!({}),
+        ),
+    );
+    s.insert(
+        "UncoveredCollection".into(),
+        collection(
+            "Uncovered records, farthest from a chosen service first.",
+            {
+                let mut f = feature(
+                    schema_ref("Geometry"),
+                    text.clone(),
+                    json!({
+                        "allOf": [
+                            { "anyOf": [schema_ref("SettlementProperties"), schema_ref("WorksiteProperties")] },
+                            {
+                                "required": ["distance_m", "nearest_service", "territories", "uncovered"],
+                                "properties": {
+                                    "distance_m": {
+                                        "type": ["number", "null"], "minimum": 0,
+                                        "description": "Geodesic distance to the nearest chosen service, metres; null when there is none."
+                                    },
+                                    "nearest_service": {
+                                        "type": ["object", "null"], "required": ["id", "name", "kind"],
+                                        "properties": {
+                                            "id": text.clone(), "name": { "type": "string" },
+                                            "kind": { "type": "string" }
+                                        }
+                                    },
+                                    "territories": { "type": "array", "items": { "type": "string" } },
+                                    "uncovered": count()
+                                }
+                            }
+                        ]
+                    }),
+                );
+                f["description"] = json!("A settlement or worksite.");
+                f
+            },
+            json!({ "collection": enum_of(&["settlements", "worksites"]) }),
+        ),
+    );
+    s.insert(
+        "HexCollection".into(),
+        collection(
+            "H3 cells whose centre lies in a territory (and, for authorised callers, cells holding demand of a territory).",
+            feature(
+                schema_ref("Polygon"),
+                text.clone(),
+                json!({
+                    "type": "object", "required": ["h3", "territory", "distance_m", "covered"],
+                    "properties": {
+                        "h3": text.clone(), "territory": text.clone(),
+                        "distance_m": { "type": ["number", "null"], "minimum": 0 },
+                        "covered": { "type": "boolean" },
+                        "settlements": count(), "worksites": count(),
+                        "people": count(), "workers": count(),
+                        "people_uncovered": count(), "workers_uncovered": count()
+                    },
+                    "description": "Demand members only for authorised callers."
+                }),
+            ),
+            json!({ "resolution": { "type": "integer", "minimum": 0, "maximum": 15 } }),
+        ),
+    );
+    s.insert(
+        "SuggestionCollection".into(),
+        collection(
+            "Suggested sites in the order chosen.",
+            feature(
+                schema_ref("Point"),
+                text.clone(),
+                json!({
+                    "type": "object",
+                    "required": ["rank", "h3", "comune", "territory", "people", "workers", "settlements", "worksites"],
+                    "properties": {
+                        "rank": { "type": "integer", "minimum": 1 },
+                        "h3": { "type": ["string", "null"] },
+                        "comune": { "type": ["string", "null"] },
+                        "territory": text.clone(),
+                        "people": count(), "workers": count(),
+                        "settlements": count(), "worksites": count()
+                    }
+                }),
+            ),
+            json!({
+                "k": { "type": "integer", "minimum": 1 },
+                "candidates": {
+                    "type": "object", "required": ["kind", "resolution", "count"],
+                    "properties": {
+                        "kind": enum_of(&["h3", "comuni"]),
+                        "resolution": { "type": ["integer", "null"] },
+                        "count": count()
+                    }
+                },
+                "uncovered": {
+                    "type": "object", "required": ["people", "workers", "settlements", "worksites"],
+                    "properties": {
+                        "people": count(), "workers": count(),
+                        "settlements": count(), "worksites": count()
+                    }
+                }
+            }),
+        ),
+    );
+}
+
 /// Every schema the annotations refer to by name, keyed by that name.
 pub fn components() -> Map<String, Value> {
     let mut s = Map::new();
@@ -655,6 +905,7 @@ pub fn components() -> Map<String, Value> {
             }
         }),
     );
+    coverage_schemas(&mut s);
     s
 }
 
@@ -719,6 +970,28 @@ pub mod params {
                 "`minLon,minLat,maxLon,maxLat`, WGS84 degrees, minimum not above maximum",
             ))
             .into()
+    }
+
+    /// A record id (1-64 characters of `A-Z a-z 0-9 . _ -`).
+    pub fn record_id() -> Schema {
+        text().pattern(Some("^[A-Za-z0-9._-]{1,64}$")).into()
+    }
+
+    /// `true` or `false`.
+    pub fn boolean() -> Schema {
+        text().enum_values(Some(["true", "false"])).into()
+    }
+
+    /// `collection=` of `/coverage/uncovered`.
+    pub fn demand_collection() -> Schema {
+        text()
+            .enum_values(Some(["settlements", "worksites"]))
+            .into()
+    }
+
+    /// `candidates=` of `/coverage/suggest`.
+    pub fn candidates() -> Schema {
+        text().enum_values(Some(["h3", "comuni"])).into()
     }
 
     /// `language=`: an ISO 639-1 code.

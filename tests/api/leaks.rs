@@ -1,7 +1,8 @@
 //! The leak test, driven by `/openapi.json`: every GET operation, called anonymously with
 //! parameters aimed at each restricted record (its id, a bbox around it, a position on top of
 //! it, its name as the search text, the tiles that cover it at several zooms), must answer
-//! without the record's id, name or position (to 4 decimals). New endpoints are covered
+//! without the record's id, name or position (longitude and latitude to 4 decimals, side by
+//! side). New endpoints are covered
 //! without editing this test: it reads the operations from the OpenAPI document.
 //!
 //! A positive control keeps the probe honest: the same requests made with an operator token
@@ -25,19 +26,40 @@ struct Secret {
 }
 
 impl Secret {
-    /// The strings whose presence in an answer leaks the record.
+    /// The strings whose presence in an answer leaks the record: its id and its name.
     fn tells(&self) -> Vec<String> {
-        let mut tells = vec![self.id.clone(), self.name.clone()];
-        for v in [self.lon, self.lat] {
-            // Only a coordinate given to 4 decimals or more identifies the record.
-            let text = format!("{v}");
-            if text.split('.').nth(1).is_some_and(|d| d.len() >= 4) {
-                let (int, frac) = text.split_once('.').unwrap();
-                tells.push(format!("{int}.{}", &frac[..4]));
-            }
-        }
-        tells
+        vec![self.id.clone(), self.name.clone()]
     }
+
+    /// Its position as text, longitude and latitude each cut to 4 decimals (as JSON prints
+    /// them: no trailing zeros): a leak when both appear close together.
+    fn position_texts(&self) -> (String, String) {
+        let cut = |v: f64| {
+            let text = format!("{v}");
+            match text.split_once('.') {
+                Some((int, frac)) if frac.len() > 4 => format!("{int}.{}", &frac[..4]),
+                _ => text,
+            }
+        };
+        (cut(self.lon), cut(self.lat))
+    }
+}
+
+/// Whether `a` and `b` both occur in `haystack` within `window` bytes of each other (a
+/// coordinate pair, whatever the order and separator).
+fn near(haystack: &[u8], a: &str, b: &str, window: usize) -> bool {
+    let starts = |needle: &str| -> Vec<usize> {
+        haystack
+            .windows(needle.len())
+            .enumerate()
+            .filter(|(_, w)| *w == needle.as_bytes())
+            .map(|(i, _)| i)
+            .collect()
+    };
+    let bs = starts(b);
+    starts(a)
+        .iter()
+        .any(|i| bs.iter().any(|j| i.abs_diff(*j) <= window))
 }
 
 async fn secrets(app: &TestApp) -> Vec<Secret> {
@@ -250,6 +272,12 @@ async fn no_get_operation_reveals_a_restricted_record_to_an_anonymous_caller() {
                         s.id
                     );
                 }
+                let (lon, lat) = s.position_texts();
+                assert!(
+                    !near(&anonymous, &lon, &lat, 32),
+                    "anonymous GET {url} ({status}) reveals the position {lon}, {lat} of {}",
+                    s.id
+                );
                 let (_, authorised) = body(&app, Some(&app.operator), &url).await;
                 if find(&authorised, &s.id) {
                     *revealed_to_operator.entry(s.id.clone()).or_default() += 1;
