@@ -43,9 +43,16 @@ ADMIN=$FARO_TEST_DATABASE_URL
 DB=faro_tiles_$$
 URL="${ADMIN%/*}/$DB"
 WORK=$(mktemp -d)
-PIDS=()
+# Servers started in command substitutions write their pids here (a subshell cannot add to
+# an array of this shell).
+PIDFILE="$WORK/pids"
+touch "$PIDFILE"
+stop_servers() {
+    while read -r p; do kill "$p" 2>/dev/null || true; done < "$PIDFILE"
+    : > "$PIDFILE"
+}
 cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    stop_servers
     "${PSQL[@]}" "$ADMIN" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1 || true
     rm -rf "$WORK"
 }
@@ -82,8 +89,8 @@ done
 start_faro() { # cache MiB -> port
     local port; port=$(free_port)
     RUST_LOG=warn target/release/faro serve --no-demo --listen "127.0.0.1:$port" \
-        --database-url "$URL" --pool-size 4 --tile-cache-mb "$1" --rate-limit 0 2>"$WORK/faro_$port.log" &
-    PIDS+=($!)
+        --database-url "$URL" --pool-size 4 --tile-cache-mb "$1" --rate-limit 0 >"$WORK/faro_$port.log" 2>&1 &
+    echo $! >> "$PIDFILE"
     until curl -sf "http://127.0.0.1:$port/readyz" >/dev/null; do sleep 0.1; done
     echo "$port"
 }
@@ -91,7 +98,7 @@ start_martin() { # cache MB -> port
     local port; port=$(free_port)
     "$MARTIN" --listen-addresses "127.0.0.1:$port" --cache-size "$1" --auto-bounds skip "$URL" \
         >"$WORK/martin_$port.log" 2>&1 &
-    PIDS+=($!)
+    echo $! >> "$PIDFILE"
     until curl -sf "http://127.0.0.1:$port/health" >/dev/null; do sleep 0.1; done
     echo "$port"
 }
@@ -138,8 +145,7 @@ for z in 11 12 13 14; do
     fz[$z]=$(run_wrk "faro_uncached_z$z" "http://127.0.0.1:$FARO" "$WORK/faro_z$z.txt" "")
     mz[$z]=$(run_wrk "martin_uncached_z$z" "http://127.0.0.1:$MARTIN_PORT" "$WORK/martin_z$z.txt" "")
 done
-for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-PIDS=()
+stop_servers
 sleep 1
 
 echo "== cached: both caches on, warmed by one pass over the list"
