@@ -77,6 +77,9 @@ fi
 base="http://127.0.0.1:$port"
 echo "faro serving the demo data at $base"
 
+# Requests may take up to a minute: this is the debug build, where the heaviest generated
+# request (/coverage/hexes at H3 resolution 9 with a 74 km radius: ~13 MB of hexagons) took
+# over 10 s, against 0.93 s in a release build.
 # One worker: with two, hypothesis's ast.parse calls race inside CPython 3.11 and a run can end
 # in "SystemError: AST constructor recursion depth mismatch" (python/cpython#106905).
 passed=0
@@ -93,6 +96,7 @@ run() {
     --max-examples "$max_examples" \
     --seed "$seed" \
     --workers 1 \
+    --request-timeout 60 \
     --generation-database none \
     --no-color \
     "$@") || status=$?
