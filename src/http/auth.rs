@@ -23,6 +23,15 @@ impl Caller {
     }
 }
 
+/// The secret of an `Authorization` value of the Bearer scheme (either case of the scheme's
+/// first letter, surrounding blanks trimmed); `None` for any other value.
+pub fn bearer_secret(value: &str) -> Option<&str> {
+    value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+        .map(str::trim)
+}
+
 impl FromRequest for Caller {
     type Error = ApiError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
@@ -44,17 +53,13 @@ impl FromRequest for Caller {
                     "Authorization header is not text",
                 )
             })?;
-            let secret = header
-                .strip_prefix("Bearer ")
-                .or_else(|| header.strip_prefix("bearer "))
-                .map(str::trim)
-                .ok_or_else(|| {
-                    ApiError::new(
-                        StatusCode::UNAUTHORIZED,
-                        "invalid_token",
-                        "Authorization must be `Bearer <token>`",
-                    )
-                })?;
+            let secret = bearer_secret(&header).ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "invalid_token",
+                    "Authorization must be `Bearer <token>`",
+                )
+            })?;
             let state = state.ok_or_else(|| {
                 ApiError::internal("auth", &std::io::Error::other("application state missing"))
             })?;

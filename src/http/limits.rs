@@ -79,8 +79,7 @@ fn client_key(req: &ServiceRequest, state: &AppState) -> Option<ClientKey> {
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
+        .and_then(super::auth::bearer_secret)
         .filter(|t| !t.is_empty());
     if let Some(secret) = bearer {
         use sha2::Digest;

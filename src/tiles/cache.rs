@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use bytes::Bytes;
 use lru::LruCache;
 
-use super::encode::{BUFFER, EXTENT};
+use super::encode::buffered_bounds;
 use super::grid::TileId;
 use super::layers::LayerSet;
 use crate::domain::Collection;
@@ -195,12 +195,6 @@ impl Default for TileCache {
 
 /// Default size of the cache, in MiB (`--tile-cache-mb`).
 pub const DEFAULT_CAPACITY_MB: usize = 256;
-
-/// A tile's lon/lat bounds grown by its buffer.
-fn buffered_bounds(tile: TileId) -> [f64; 4] {
-    let buffer_m = tile.size_m() * f64::from(BUFFER) / f64::from(EXTENT);
-    tile.mercator_bounds().grown(buffer_m).to_lonlat()
-}
 
 #[cfg(test)]
 mod tests {

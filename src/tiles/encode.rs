@@ -106,11 +106,16 @@ impl Prepared<'_> {
     }
 }
 
+/// A tile's lon/lat bounds grown by its buffer: what it may draw from.
+pub(crate) fn buffered_bounds(tile: TileId) -> [f64; 4] {
+    let buffer_m = tile.size_m() * f64::from(BUFFER) / f64::from(EXTENT);
+    tile.mercator_bounds().grown(buffer_m).to_lonlat()
+}
+
 /// Encodes `layers` of `tile` as `view` lets its caller see them.
 pub fn encode(view: &View, layers: LayerSet, tile: TileId) -> Result<EncodedTile, QueryError> {
     let transform = TileTransform::new(tile, EXTENT);
-    let buffer_m = tile.size_m() * f64::from(BUFFER) / f64::from(EXTENT);
-    let [west, south, east, north] = tile.mercator_bounds().grown(buffer_m).to_lonlat();
+    let [west, south, east, north] = buffered_bounds(tile);
     let query = Rect::new(
         Coord {
             x: west.max(-180.0),
@@ -167,7 +172,9 @@ fn prepare<'a>(
         located: Vec::new(),
     };
     for record in records {
-        let kind = record_kind(record);
+        // The kind a cluster counts (territories, the one other collection with kinds, are never
+        // clustered).
+        let kind = record.attributes().kind_str();
         match record.geometry() {
             Geometry::Point(p) => {
                 let (x, y) = transform.lonlat(p.x(), p.y());
@@ -418,14 +425,6 @@ fn clusters(points: &[Located]) -> Vec<Feature> {
             }
         })
         .collect()
-}
-
-fn record_kind(record: &Record) -> Option<&'static str> {
-    match record.attributes() {
-        Attributes::Service(s) => Some(s.kind.as_str()),
-        Attributes::Worksite(w) => Some(w.kind.as_str()),
-        Attributes::Settlement(_) | Attributes::Territory(_) => None,
-    }
 }
 
 /// The properties of a record in a tile: what the map shows, nothing more (no descriptions,
