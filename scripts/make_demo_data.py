@@ -312,7 +312,7 @@ def S(sid, name, kind, org, desc, lon, lat, comune, address=None, phone=None,
       mobile=False, fictional=False):
     if fictional:
         desc = "Fictional demo record. " + desc
-        if phone is None and not confidential:
+        if phone is None:  # a confidential shelter too: its front door (`/nearest`)
             phone = DEMO_PHONE
     return {
         "id": "svc-" + sid, "lon": lon, "lat": lat,

@@ -4,8 +4,10 @@
 #
 # Installs schemathesis (pinned in scripts/requirements-schemathesis.txt) into
 # target/schemathesis-venv when missing, builds target/debug/faro, serves the demo data from a
-# fresh SQLite file on a free port, creates an operator and an admin token, and runs schemathesis
-# three times: anonymous, as the operator, as the admin (last, since its writes can succeed).
+# fresh SQLite file on a free port, creates an admin token and an operator token confined to one
+# territory, and runs schemathesis three times: anonymous, as the operator of that territory (on
+# the records of every other one it must answer as to an anonymous caller), as the admin (last,
+# since its writes can succeed).
 # Exits non-zero on any failure; always stops the server.
 #
 # Environment: SCHEMATHESIS_MAX_EXAMPLES (default 50) test cases per operation and phase;
@@ -49,8 +51,8 @@ cleanup() {
 trap cleanup EXIT
 db="sqlite://$work/faro.db"
 
-# Tokens first: the server reads them from the same file.
-operator=$("$faro" token create --role operator --name schemathesis-operator --database-url "$db")
+# The admin token first: the server reads tokens from the same file. The operator's needs a
+# territory of the demo, so it is made once the server has loaded it.
 admin=$("$faro" token create --role admin --name schemathesis-admin --database-url "$db")
 
 # No rate limit here: the fuzzer's bursts would turn most of its cases into 429s (the limit has
@@ -76,6 +78,12 @@ if [ -z "$port" ]; then
 fi
 base="http://127.0.0.1:$port"
 echo "faro serving the demo data at $base"
+territory=$(python3 -c 'import json, sys, urllib.request
+with urllib.request.urlopen(sys.argv[1] + "/collections/territories/items?kind=territory&limit=1") as r:
+    print(json.load(r)["features"][0]["id"])' "$base")
+operator=$("$faro" token create --role operator --territory "$territory" \
+  --name "schemathesis-operator-of-$territory" --database-url "$db")
+echo "operator confined to $territory"
 
 # Requests may take up to a minute: this is the debug build, where the heaviest generated
 # request (/coverage/hexes at H3 resolution 9 with a 74 km radius: ~13 MB of hexagons) took
@@ -108,7 +116,7 @@ run() {
   fi
 }
 run anonymous
-run operator -H "Authorization: Bearer $operator"
+run "operator of $territory" -H "Authorization: Bearer $operator"
 run admin -H "Authorization: Bearer $admin"
 
 if ! kill -0 "$server" 2>/dev/null; then

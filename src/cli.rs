@@ -481,12 +481,20 @@ enum TerritoriesAction {
 enum TokenAction {
     /// Create a token and print its secret once.
     Create {
-        /// operator (reads everything), editor (writes), admin (everything)
+        /// operator (reads), editor (reads and writes), admin (everything, tokens included)
         #[arg(long)]
         role: String,
         /// Who holds it, for the audit log.
         #[arg(long)]
         name: String,
+        /// A territory id the token is confined to (repeat for several); none: the whole
+        /// network. Outside its territories a token sees what an anonymous caller sees.
+        #[arg(long = "territory", value_name = "ID")]
+        territories: Vec<String>,
+        /// When it stops working: a duration (90d, 12h, 2w), a date (2027-03-31, through that
+        /// day in Europe/Rome) or an RFC 3339 time; none: it does not expire.
+        #[arg(long)]
+        expires: Option<String>,
     },
     /// List tokens (never their secrets).
     List,
@@ -949,42 +957,100 @@ async fn territories(action: TerritoriesAction, config: &Config) -> anyhow::Resu
     write_validated(&outcome, inputs, &report, config).await
 }
 
+/// `, territories a,b, expires …` for a token's creation message.
+fn scope_text(t: &crate::storage::TokenRecord) -> String {
+    let mut out = String::new();
+    if !t.territories.is_empty() {
+        let ids: Vec<&str> = t
+            .territories
+            .iter()
+            .map(crate::domain::RecordId::as_str)
+            .collect();
+        out += ", territories ";
+        out += &ids.join(",");
+    }
+    if let Some(e) = t.expires_at {
+        out += ", expires ";
+        out += &e.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    }
+    out
+}
+
 async fn token(action: TokenAction, config: &Config) -> anyhow::Result<()> {
     let store = open_store(config).await?;
     match action {
-        TokenAction::Create { role, name } => {
+        TokenAction::Create {
+            role,
+            name,
+            territories,
+            expires,
+        } => {
             let role: Role = role
                 .parse()
                 .map_err(|e: String| anyhow::anyhow!("--role: {e}"))?;
-            let name = name.trim();
-            if name.is_empty() {
-                bail!("--name must not be empty");
-            }
-            let secret = tokens::generate_secret().context("generating a token")?;
-            let t = store
-                .create_token(name, role, &tokens::hash_secret(&secret))
-                .await?;
+            let request = tokens::TokenRequest {
+                name,
+                role,
+                territories,
+                expires,
+            };
+            let (t, secret) =
+                tokens::create(store.as_ref(), &request)
+                    .await
+                    .map_err(|e| match e {
+                        tokens::CreateError::Invalid { field, message } => {
+                            anyhow::anyhow!("--{field}: {message}")
+                        }
+                        other => anyhow::anyhow!(other),
+                    })?;
             eprintln!(
-                "token {} for {} ({}) created; it is shown only once:",
-                t.id, t.name, t.role
+                "token {} for {} ({}{}) created; it is shown only once:",
+                t.id,
+                t.name,
+                t.role,
+                scope_text(&t)
             );
             println!("{secret}");
         }
         TokenAction::List => {
+            let time = |t: Option<chrono::DateTime<chrono::Utc>>| {
+                t.map_or_else(
+                    || "-".to_owned(),
+                    |t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                )
+            };
             println!(
-                "{:>5}  {:<8}  {:<25}  {:<25}  name",
-                "id", "role", "created", "revoked"
+                "{:>5}  {:<8}  {:<20}  {:<20}  {:<20}  {:<20}  {:<20}  {:<24}  name",
+                "id", "role", "created", "last used", "expires", "revoked", "state", "scope"
             );
+            let now = chrono::Utc::now();
             for t in store.list_tokens().await? {
+                let state = if t.revoked_at.is_some() {
+                    "revoked"
+                } else if t.is_dead_at(now) {
+                    "expired"
+                } else {
+                    "live"
+                };
+                let scope = if t.territories.is_empty() {
+                    "network".to_owned()
+                } else {
+                    t.territories
+                        .iter()
+                        .map(crate::domain::RecordId::as_str)
+                        .collect::<Vec<_>>()
+                        .join(",")
+                };
                 println!(
-                    "{:>5}  {:<8}  {:<25}  {:<25}  {}",
+                    "{:>5}  {:<8}  {:<20}  {:<20}  {:<20}  {:<20}  {:<20}  {:<24}  {}",
                     t.id,
                     t.role.as_str(),
-                    t.created_at
-                        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                    t.revoked_at
-                        .map(|r| r.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-                        .unwrap_or_default(),
+                    time(Some(t.created_at)),
+                    time(t.last_used_at),
+                    time(t.expires_at),
+                    time(t.revoked_at),
+                    state,
+                    scope,
                     t.name
                 );
             }

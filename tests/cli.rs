@@ -197,3 +197,115 @@ fn http_get(addr: &str, path: &str) -> String {
     );
     response.split_once("\r\n\r\n").unwrap().1.to_owned()
 }
+
+#[tokio::test]
+async fn tokens_take_territories_and_an_expiry_checked_before_they_are_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("f.db").display());
+    let file = dir.path().join("t.geojson");
+    let territory = json!({"type": "FeatureCollection", "features": [{"type": "Feature",
+        "id": "terr-test", "geometry": {"type": "Polygon", "coordinates":
+            [[[12.0, 45.6], [12.3, 45.6], [12.3, 45.9], [12.0, 45.9], [12.0, 45.6]]]},
+        "properties": {"name": "Territorio di prova", "level": "territory"}}]});
+    std::fs::write(&file, territory.to_string()).unwrap();
+    let import = faro(&["import", "territories", file.to_str().unwrap()], &db);
+    assert!(import.status.success(), "{}", text(&import).1);
+    let create = |extra: &[&str]| {
+        let mut args = vec!["token", "create", "--name", "Cooperativa (test)"];
+        args.extend_from_slice(extra);
+        faro(&args, &db)
+    };
+    let ok = create(&[
+        "--role",
+        "editor",
+        "--territory",
+        "terr-test",
+        "--expires",
+        "90d",
+    ]);
+    let (secret, stderr) = text(&ok);
+    assert!(ok.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("territories terr-test") && stderr.contains("expires"),
+        "{stderr}"
+    );
+    for (args, says) in [
+        (
+            vec!["--role", "operator", "--territory", "terr-nowhere"],
+            "--territory: no territory with id `terr-nowhere`",
+        ),
+        (
+            vec!["--role", "admin", "--territory", "terr-test"],
+            "--territory: an admin token is for the whole network",
+        ),
+        (
+            vec!["--role", "operator", "--expires", "2020-01-01"],
+            "--expires: `2020-01-01` is not in the future",
+        ),
+        (
+            vec!["--role", "operator", "--expires", "soon"],
+            "--expires: `soon` is neither",
+        ),
+    ] {
+        let out = create(&args);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(text(&out).1.contains(says), "{args:?}: {}", text(&out).1);
+    }
+    let listing = text(&faro(&["token", "list"], &db)).0;
+    let row = listing
+        .lines()
+        .find(|l| l.contains("Cooperativa (test)"))
+        .unwrap_or_else(|| panic!("{listing}"));
+    assert!(
+        row.contains("editor") && row.contains("terr-test") && row.contains("live"),
+        "{row}"
+    );
+    assert!(
+        listing.lines().count() == 2,
+        "the refused ones were not stored: {listing}"
+    );
+    let store = faro::storage::open(&db, 1).await.unwrap();
+    let t = store
+        .find_token(&faro::tokens::hash_secret(secret.trim()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(t.territories.len(), 1);
+    // 90 days from the command's clock, read a moment before the store stamped the creation.
+    let lives = (t.expires_at.unwrap() - t.created_at).num_seconds();
+    assert!(
+        (90 * 86_400 - 60..=90 * 86_400).contains(&lives),
+        "{lives} s"
+    );
+}
+
+#[tokio::test]
+async fn a_sqlite_file_of_the_first_schema_gains_the_token_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    let db = format!("sqlite://{}", path.display());
+    let out = faro(
+        &["token", "create", "--role", "operator", "--name", "old"],
+        &db,
+    );
+    assert!(out.status.success());
+    // Back to schema 1: the token table as it was before scopes and expiry.
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        for column in ["territories", "expires_at", "last_used_at"] {
+            conn.execute_batch(&format!("ALTER TABLE tokens DROP COLUMN {column}"))
+                .unwrap();
+        }
+        conn.pragma_update(None, "user_version", 1).unwrap();
+    }
+    let store = faro::storage::open(&db, 1).await.unwrap();
+    let tokens = store.list_tokens().await.unwrap();
+    assert_eq!(tokens.len(), 1);
+    assert!(tokens[0].territories.is_empty() && tokens[0].expires_at.is_none());
+    drop(store);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 2);
+}

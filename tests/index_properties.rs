@@ -19,8 +19,8 @@ use std::sync::Arc;
 use chrono::{TimeZone, Utc};
 use faro::domain::geometry::GeometryRule;
 use faro::domain::{
-    Attributes, Collection, LonLat, Meta, Principal, Record, RecordId, Service, ServiceKind,
-    Settlement, ValidGeometry,
+    Attributes, Collection, LonLat, Meta, Record, RecordId, Service, ServiceKind, Settlement,
+    ValidGeometry,
 };
 use faro::index::{IndexChange, KindSet, Layer, MergeJob, Neighbour, Snapshot};
 use geo::{BoundingRect, Distance, Geodesic, Intersects};
@@ -1016,7 +1016,7 @@ fn check_against_model(
         }
 
         // Counts, all and per kind.
-        let anonymous = |r: &&Arc<Record>| Principal::Anonymous.can_see(r);
+        let anonymous = |r: &&Arc<Record>| faro::domain::is_public(r);
         prop_assert_eq!(layer.count(true, None), records.len());
         prop_assert_eq!(
             layer.count(false, None),

@@ -202,7 +202,7 @@ fn lonlat(p: Point<f64>) -> Option<LonLat> {
 /// bucketed into horizontal strips; a point is inside by the even-odd count of the edges of
 /// its strip crossed by a ray to the east, and a point on an edge is inside (as `Intersects`
 /// says).
-struct AreaIndex {
+pub struct AreaIndex {
     rect: Option<geo::Rect<f64>>,
     min_y: f64,
     strip_height: f64,
@@ -210,7 +210,7 @@ struct AreaIndex {
 }
 
 impl AreaIndex {
-    fn new(geometry: &Geometry<f64>) -> Self {
+    pub fn new(geometry: &Geometry<f64>) -> Self {
         let rect = geometry.bounding_rect();
         let edges: Vec<(geo::Coord<f64>, geo::Coord<f64>)> = areal(geometry)
             .iter()
@@ -242,7 +242,7 @@ impl AreaIndex {
         }
     }
 
-    fn covers(&self, p: Point<f64>) -> bool {
+    pub fn covers(&self, p: Point<f64>) -> bool {
         let Some(rect) = self.rect else { return false };
         if !rect.intersects(&p) || self.strips.is_empty() {
             return false;
@@ -310,6 +310,11 @@ pub struct Prepared {
     /// Settlements and worksites in a chosen territory, in the month asked for; `None` when
     /// the caller may not see them.
     pub demand: Option<Vec<Demand>>,
+    /// Per chosen territory, whether its demand figures are the caller's to know: every one
+    /// for a caller of the whole network, none for an anonymous caller, and for a token scoped
+    /// to territories only those of its scope (elsewhere it knows what an anonymous caller
+    /// knows: no count).
+    pub figures_known: Vec<bool>,
     /// With `capacity`: per chosen service, the beds it offers, and how many it has left.
     pub beds: HashMap<RecordId, (u64, u64)>,
     /// The union of the catchments of the chosen services that may reach a chosen territory,
@@ -368,15 +373,23 @@ impl Prepared {
             .into_iter()
             .filter(|r| r.as_service().is_some_and(|s| query.chooses(s)))
             .collect();
+        let figures_known = territories
+            .iter()
+            .map(|t| match view.visibility().scope() {
+                Some(scope) => scope.contains(t.id()),
+                None => view.visibility().may_read_restricted(),
+            })
+            .collect();
         let mut prepared = Self {
             query: query.clone(),
             territories,
             services,
+            figures_known,
             demand: None,
             beds: HashMap::new(),
             catchments: std::sync::OnceLock::new(),
         };
-        if with_demand && view.visibility().sees_restricted() {
+        if with_demand && view.visibility().may_read_restricted() {
             prepared.demand = Some(prepared.place_demand(view)?);
         }
         Ok(prepared)
@@ -669,6 +682,7 @@ pub fn report(p: &Prepared) -> Report {
             .collect::<Vec<_>>()
     };
     let capacity_of = |t: Option<usize>, services: &[&Arc<Record>]| {
+        let sees = sees && t.is_none_or(|i| p.figures_known[i]);
         p.query.capacity.then(|| {
             let people_in_reach = |d: &&Demand| d.is_settlement && d.in_reach;
             CapacityFigures {
@@ -693,6 +707,7 @@ pub fn report(p: &Prepared) -> Report {
     for (i, t) in p.territories.iter().enumerate() {
         let covered = p.covered_part(i);
         let services = services_in(t);
+        let sees = sees && p.figures_known[i];
         all_services.extend(services.iter().map(|s| s.id()));
         territories.push(Figures {
             territory: Some(Arc::clone(t)),
@@ -929,7 +944,8 @@ pub fn hexes(view: &View, query: &CoverageQuery, resolution: Resolution) -> Resu
                 cell,
                 territory: Arc::clone(&p.territories[t]),
                 distance_m,
-                demand: sees.then(|| demand.get(&cell).copied().unwrap_or_default()),
+                demand: (sees && p.figures_known[t])
+                    .then(|| demand.get(&cell).copied().unwrap_or_default()),
             }
         })
         .collect())

@@ -1,7 +1,7 @@
 //! Who may see and change what. Every path that can reveal a position asks here.
 
 use super::value::string_enum;
-use super::{Collection, Record};
+use super::{Collection, Record, RecordId};
 
 string_enum! {
     /// The role a bearer token grants.
@@ -21,7 +21,16 @@ pub enum Principal {
         id: i64,
         name: String,
         role: Role,
+        /// The territories (ids) the token is scoped to; empty: the whole network. Admins
+        /// are never scoped.
+        territories: Vec<RecordId>,
     },
+}
+
+/// Whether anyone may see `record` and its position: a service that is not confidential, or
+/// a territory.
+pub fn is_public(record: &Record) -> bool {
+    !record.collection().is_restricted() && !record.is_confidential()
 }
 
 /// Why an access was refused.
@@ -31,6 +40,10 @@ pub enum AccessError {
     Unauthenticated(String),
     #[error("the role `{role}` may not {action}")]
     Forbidden { role: Role, action: String },
+    /// A scoped token reached past its territories (the message names the record, never a
+    /// position).
+    #[error("{0} is outside the territories of this token")]
+    OutOfScope(String),
 }
 
 impl Principal {
@@ -45,13 +58,34 @@ impl Principal {
     pub fn actor(&self) -> String {
         match self {
             Principal::Anonymous => "anonymous".to_owned(),
-            Principal::Token { id, name, role } => format!("{name} ({role}, token {id})"),
+            Principal::Token { id, name, role, .. } => format!("{name} ({role}, token {id})"),
         }
     }
 
-    /// Whether the caller may read restricted collections and confidential positions.
+    /// Whether the caller may read restricted collections and confidential positions (in its
+    /// territories, when it is scoped: see [`Principal::scope`]).
     pub fn is_authorised_reader(&self) -> bool {
         self.role().is_some()
+    }
+
+    /// The territories the caller is confined to: `None` for the whole network (admins, and
+    /// tokens without territories) and for anonymous callers, who see no restricted record
+    /// anywhere.
+    pub fn scope(&self) -> Option<&[RecordId]> {
+        match self {
+            Principal::Token {
+                role, territories, ..
+            } if *role != Role::Admin && !territories.is_empty() => Some(territories),
+            _ => None,
+        }
+    }
+
+    /// The token's id, if any (for the audit trail).
+    pub fn token_id(&self) -> Option<i64> {
+        match self {
+            Principal::Anonymous => None,
+            Principal::Token { id, .. } => Some(*id),
+        }
     }
 
     /// May the caller list or fetch from `collection` at all?
@@ -64,11 +98,11 @@ impl Principal {
         Ok(())
     }
 
-    /// May the caller see this record (and so its position)? Anonymous callers never see a
-    /// settlement, a worksite or a confidential service.
+    /// May a caller of the whole network see this record? Anonymous callers never see a
+    /// settlement, a worksite or a confidential service. (A scoped caller's answer depends on
+    /// where the record is: ask `index::query::View::can_see`.)
     pub fn can_see(&self, record: &Record) -> bool {
-        self.is_authorised_reader()
-            || (!record.collection().is_restricted() && !record.is_confidential())
+        (self.is_authorised_reader() && self.scope().is_none()) || is_public(record)
     }
 
     /// May the caller create, change or delete records?

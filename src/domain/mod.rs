@@ -17,7 +17,7 @@ pub mod validity;
 pub mod value;
 pub mod worksite;
 
-pub use access::{AccessError, Principal, Role};
+pub use access::{AccessError, Principal, Role, is_public};
 pub use feature::{FeatureError, FeatureInput};
 pub use geometry::{
     Bbox, DEFAULT_MAX_VERTICES, GeometryError, GeometryRule, LonLat, ValidGeometry,

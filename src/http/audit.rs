@@ -51,7 +51,7 @@ fn collection_schema() -> utoipa::openapi::schema::Schema {
         .into()
 }
 
-fn time(name: &str, value: Option<&str>) -> Result<Option<DateTime<Utc>>, ApiError> {
+pub fn time(name: &str, value: Option<&str>) -> Result<Option<DateTime<Utc>>, ApiError> {
     value
         .map(|v| {
             DateTime::parse_from_rfc3339(v.trim())
@@ -85,14 +85,15 @@ pub fn parse_query(p: &AuditParams) -> Result<AuditQuery, ApiError> {
     })
 }
 
-/// Admins only: anonymous callers get 401, other roles 403.
-fn check_admin(principal: &Principal) -> Result<(), AccessError> {
+/// Admins only: anonymous callers get 401, other roles 403. `what` names the resource ("the
+/// audit log"), `action` what others may not do with it ("read the audit log").
+pub fn check_admin(principal: &Principal, what: &str, action: &str) -> Result<(), AccessError> {
     match principal.role() {
-        None => Err(AccessError::Unauthenticated("the audit log".to_owned())),
+        None => Err(AccessError::Unauthenticated(what.to_owned())),
         Some(Role::Admin) => Ok(()),
         Some(role) => Err(AccessError::Forbidden {
             role,
-            action: "read the audit log".to_owned(),
+            action: action.to_owned(),
         }),
     }
 }
@@ -126,7 +127,7 @@ pub async fn audit(
     state: web::Data<AppState>,
     caller: Caller,
 ) -> Result<HttpResponse, ApiError> {
-    check_admin(&caller.0)?;
+    check_admin(&caller.0, "the audit log", "read the audit log")?;
     let p: AuditParams = params::raw(&req)?;
     let query = parse_query(&p)?;
     let entries = state.catalog.store().audit(&query).await?;

@@ -110,7 +110,7 @@ impl From<AccessError> for ApiError {
             AccessError::Unauthenticated(_) => {
                 Self::new(StatusCode::UNAUTHORIZED, "unauthorized", e.to_string())
             }
-            AccessError::Forbidden { .. } => {
+            AccessError::Forbidden { .. } | AccessError::OutOfScope(_) => {
                 Self::new(StatusCode::FORBIDDEN, "forbidden", e.to_string())
             }
         }
@@ -120,7 +120,7 @@ impl From<AccessError> for ApiError {
 impl From<TokenError> for ApiError {
     fn from(e: TokenError) -> Self {
         match e {
-            TokenError::Malformed | TokenError::Unknown => Self::new(
+            TokenError::Malformed | TokenError::Unknown | TokenError::Expired => Self::new(
                 StatusCode::UNAUTHORIZED,
                 "invalid_token",
                 format!("Authorization: {e}"),

@@ -15,8 +15,8 @@ use super::error::ApiError;
 use super::{AppState, params};
 use crate::domain::feature::{FeatureView, to_feature};
 use crate::domain::{
-    Bbox, Collection, FeatureInput, Principal, Record, RecordId, ServiceKind, TerritoryLevel,
-    WorksiteKind,
+    AccessError, Bbox, Collection, FeatureInput, Principal, Record, RecordId, ServiceKind,
+    TerritoryLevel, WorksiteKind,
 };
 use crate::index::query::{ItemsQuery, Page, QueryError, View};
 use crate::storage::{Precondition, WriteOp};
@@ -558,6 +558,68 @@ fn writable_item(
     Ok((collection, parse_id(&id)?))
 }
 
+/// A token scoped to territories writes only records whose position (representative point)
+/// is in its territories, both before and after the write; it never writes territories, which
+/// draw its own scope. A record it may not see is answered 404, like one that does not exist.
+///
+/// Answers the precondition to write with: for a scoped token, the very version checked, so
+/// that a concurrent move cannot slip in between the check and the write (412 then).
+fn scoped_write(
+    caller: &Caller,
+    state: &AppState,
+    collection: Collection,
+    id: &RecordId,
+    expected: Precondition,
+    new_geometry: Option<&geo::Geometry<f64>>,
+) -> Result<Precondition, ApiError> {
+    if caller.0.scope().is_none() {
+        return Ok(expected);
+    }
+    check_scoped_collection(&caller.0, collection)?;
+    let view = caller.view(state);
+    let current = view
+        .get(collection, id)
+        .map_err(|e| ApiError::not_found(e.to_string()))?
+        .cloned()
+        .ok_or_else(|| ApiError::not_found(format!("{collection} record `{id}` not found")))?;
+    if !view.in_scope(current.geometry()) {
+        return Err(AccessError::OutOfScope(format!("{collection} record `{id}`")).into());
+    }
+    if let Some(g) = new_geometry
+        && !view.in_scope(g)
+    {
+        return Err(AccessError::OutOfScope(format!(
+            "the new position of {collection} record `{id}`"
+        ))
+        .into());
+    }
+    if !expected.holds_for(&current) {
+        return Err(crate::storage::StoreError::VersionMismatch {
+            collection,
+            id: id.clone(),
+            expected,
+            actual: current.meta().version,
+            actual_tag: current.entity_tag(),
+        }
+        .into());
+    }
+    Ok(Precondition::EntityTags(vec![current.entity_tag()]))
+}
+
+/// A scoped token may not write territories: they draw its own scope.
+fn check_scoped_collection(principal: &Principal, collection: Collection) -> Result<(), ApiError> {
+    match principal.role() {
+        Some(role) if principal.scope().is_some() && collection == Collection::Territories => {
+            Err(AccessError::Forbidden {
+                role,
+                action: "write territories with a token scoped to territories".to_owned(),
+            }
+            .into())
+        }
+        _ => Ok(()),
+    }
+}
+
 /// What an update or delete demands of the stored record, from `If-Match` (required: without
 /// it, two clients could overwrite each other's changes unknowingly).
 fn precondition(req: &HttpRequest) -> Result<Precondition, ApiError> {
@@ -609,7 +671,7 @@ pub const MAX_ITEM_BODY_BYTES: usize = 32 * 1024 * 1024;
 /// Reads a write's body once the caller is known to be allowed to write: a wrong media type is
 /// a 415, a body over `cap` a 413 as soon as it is seen (from `Content-Length`, or while
 /// reading), and an empty or malformed body a 400.
-async fn read_json_body(
+pub(super) async fn read_json_body(
     req: &HttpRequest,
     mut payload: web::Payload,
     allowed: &[&str],
@@ -743,6 +805,21 @@ pub async fn create(
     if inputs.is_empty() {
         return Err(ApiError::bad_body("the FeatureCollection has no features"));
     }
+    if caller.0.scope().is_some() {
+        check_scoped_collection(&caller.0, collection)?;
+        let view = caller.view(&state);
+        if let Some((n, _)) = inputs
+            .iter()
+            .enumerate()
+            .find(|(_, f)| !view.in_scope(f.geometry.geometry()))
+        {
+            return Err(AccessError::OutOfScope(format!(
+                "the position of feature {} of the body",
+                n + 1
+            ))
+            .into());
+        }
+    }
     let ops = inputs
         .into_iter()
         .map(|f| WriteOp::insert(collection, f))
@@ -820,6 +897,14 @@ pub async fn replace(
             "field `id`: the body's id `{body_id}` differs from the path's `{id}`"
         )));
     }
+    let expected = scoped_write(
+        &caller,
+        &state,
+        collection,
+        &id,
+        expected,
+        Some(input.geometry.geometry()),
+    )?;
     write_one(
         &req,
         &state,
@@ -940,6 +1025,14 @@ pub async fn patch(
     let feature = json!({"type": "Feature", "geometry": geometry, "properties": props});
     check_vertex_cap(&feature, state.max_vertices)?;
     let input = off_worker(move || Ok(FeatureInput::parse(collection, feature)?)).await?;
+    let expected = scoped_write(
+        &caller,
+        &state,
+        collection,
+        &id,
+        expected,
+        Some(input.geometry.geometry()),
+    )?;
     write_one(
         &req,
         &state,
@@ -983,6 +1076,7 @@ pub async fn delete(
 ) -> Result<HttpResponse, ApiError> {
     let (collection, id) = writable_item(path, &caller.0)?;
     let expected = precondition(&req)?;
+    let expected = scoped_write(&caller, &state, collection, &id, expected, None)?;
     state
         .catalog
         .write(

@@ -174,7 +174,7 @@ impl Metrics {
         self.store_up.set(i64::from(store_up));
         self.tile_cache_bytes.clear();
         self.tile_cache_entries.clear();
-        if view.visibility().sees_restricted() {
+        if view.visibility().sees_everything() {
             let labels = CacheLabels { cache: "tiles" };
             self.tile_cache_bytes
                 .get_or_create(&labels)

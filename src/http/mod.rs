@@ -2,6 +2,7 @@
 //!
 //! [`configure`] mounts every route; the server and the tests use the same function.
 
+mod admin;
 mod audit;
 pub mod auth;
 pub mod base_url;
@@ -14,6 +15,7 @@ mod nearest;
 mod openapi;
 mod ops;
 mod params;
+mod reception;
 mod schemas;
 mod tiles;
 mod viewer;
@@ -125,6 +127,23 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(get("/metrics", ops::metrics))
         .service(get("/openapi.json", openapi::serve))
         .service(get("/audit", audit::audit))
+        .service(get("/reception", reception::reception))
+        .service(get(
+            "/collections/services/items/{id}/vacancy",
+            reception::vacancy,
+        ))
+        .service(
+            web::resource("/admin/tokens")
+                .route(web::get().to(admin::list))
+                .route(web::head().to(admin::list))
+                .route(web::post().to(admin::create))
+                .default_service(web::to(allow("GET, HEAD, POST, OPTIONS"))),
+        )
+        .service(
+            web::resource("/admin/tokens/{id}")
+                .route(web::delete().to(admin::revoke))
+                .default_service(web::to(allow("DELETE, OPTIONS"))),
+        )
         .service(get("/style.json", tiles::style))
         .service(get("/tiles/{layers}/{z}/{x}/{y}.mvt", tiles::tile))
         .service(get("/tiles/{layers}.json", tiles::tilejson_handler))

@@ -16,6 +16,7 @@ use crate::analysis::nearest::{MAX_K, NearestQuery, nearest_services};
 use crate::domain::feature::FeatureView;
 use crate::domain::{Language, LonLat, ServiceKind};
 use crate::index::Neighbour;
+use crate::index::query::FrontDoor;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -116,8 +117,10 @@ pub async fn nearest(
     let p: NearestParams = params::raw(&req)?;
     params::check_format(p.f.as_deref(), false)?;
     let query = parse_query(&p, state.clock.now())?;
-    let found = nearest_services(&caller.view(&state), &query);
-    let body = feature_collection(&found, query.open_at)
+    let view = caller.view(&state);
+    let found = nearest_services(&view, &query);
+    let doors = view.front_doors(&query.kinds, query.origin, query.k);
+    let body = feature_collection(&found, query.open_at, &doors)
         .map_err(|e| ApiError::internal("serialising features", &e))?;
     Ok(HttpResponse::build(StatusCode::OK)
         .content_type(GEOJSON)
@@ -129,7 +132,11 @@ pub async fn nearest(
 fn feature_collection(
     found: &[Neighbour],
     open_at: Option<NaiveDateTime>,
+    doors: &[FrontDoor],
 ) -> Result<Vec<u8>, serde_json::Error> {
+    if !doors.is_empty() {
+        return with_front_doors(found, open_at, doors);
+    }
     warm(found);
     let extras: Vec<[(&'static str, Value); 2]> =
         found.iter().map(|n| extra_properties(n, open_at)).collect();
@@ -142,6 +149,40 @@ fn feature_collection(
     let mut body = Vec::with_capacity(128 + 768 * found.len());
     serde_json::to_writer(&mut body, &FeatureCollectionView::new(features))?;
     Ok(body)
+}
+
+/// The answer with front doors after the located services: each a Feature without geometry or
+/// id, `contact_only: true`, and only the ways to reach the service (see
+/// `index::query::FrontDoor`).
+fn with_front_doors(
+    found: &[Neighbour],
+    open_at: Option<NaiveDateTime>,
+    doors: &[FrontDoor],
+) -> Result<Vec<u8>, serde_json::Error> {
+    let mut doc: Value = serde_json::from_slice(&feature_collection(found, open_at, &[])?)?;
+    if let Some(features) = doc.get_mut("features").and_then(Value::as_array_mut) {
+        features.extend(doors.iter().map(|d| {
+            json!({
+                "type": "Feature",
+                "geometry": null,
+                "properties": {
+                    "contact_only": true,
+                    "name": d.name,
+                    "kind": d.kind.as_str(),
+                    "organization": d.organization,
+                    "phone": d.phone,
+                    "email": d.email,
+                    "languages": d.languages.iter().map(|l| l.code()).collect::<Vec<_>>(),
+                    "opening_hours": d.opening_hours,
+                    "referral_required": d.referral_required,
+                    "province": d.province,
+                }
+            })
+        }));
+        let n = features.len();
+        doc["numberReturned"] = json!(n);
+    }
+    serde_json::to_vec(&doc)
 }
 
 /// Reads a little of every answer's record before any is written: the records lie anywhere in

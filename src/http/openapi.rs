@@ -9,7 +9,7 @@ use actix_web::HttpResponse;
 use serde_json::{Value, json};
 use utoipa::OpenApi;
 
-use super::{audit, coverage, features, nearest, ops, schemas, tiles};
+use super::{admin, audit, coverage, features, nearest, ops, reception, schemas, tiles};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -23,6 +23,7 @@ use super::{audit, coverage, features, nearest, ops, schemas, tiles};
         features::delete, nearest::nearest, coverage::coverage, coverage::gaps,
         coverage::uncovered, coverage::hexes, coverage::suggest, ops::healthz, ops::readyz,
         ops::metrics, serve, tiles::tile, tiles::tilejson_handler, tiles::style, audit::audit,
+        admin::list, admin::create, admin::revoke, reception::vacancy, reception::reception,
     ),
     components(schemas(crate::domain::Collection)),
     modifiers(&BearerAuth),
@@ -244,8 +245,9 @@ mod tests {
     fn every_answer_but_204_and_304_has_a_body_schema() {
         let doc = document();
         let ops = operations(&doc);
-        // 24 annotated operations, and HEAD and OPTIONS on each of the 20 paths.
-        assert_eq!(ops.len(), 24 + 20 + 20);
+        // 29 annotated operations; HEAD on each of the 23 paths with a GET, and OPTIONS on
+        // each of the 24 paths.
+        assert_eq!(ops.len(), 29 + 23 + 24);
         for (method, path, op) in ops {
             for (status, response) in op["responses"].as_object().unwrap() {
                 let content = response.get("content");
@@ -301,15 +303,20 @@ mod tests {
             .iter()
             .map(|(_, _, op)| op["operationId"].as_str().unwrap())
             .collect();
-        assert_eq!(ids.len(), 64, "operation ids are unique");
+        assert_eq!(ids.len(), 76, "operation ids are unique");
     }
 
     #[test]
     fn writes_need_a_token_and_an_if_match() {
         let doc = document();
         for (method, path, op) in operations(&doc) {
-            let writes = ["post", "put", "patch", "delete"].contains(&method.as_str());
+            let any_write = ["post", "put", "patch", "delete"].contains(&method.as_str());
+            // Writes of records; the other writes (`/admin/tokens`) need a token too.
+            let writes = any_write && path.starts_with("/collections");
             let security = op["security"].as_array();
+            if any_write {
+                assert_eq!(op["security"], json!([{"bearer": []}]), "{method} {path}");
+            }
             if writes {
                 assert_eq!(
                     op["security"],

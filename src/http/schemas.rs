@@ -299,6 +299,7 @@ fn property_schemas(s: &mut Map<String, Value>) {
     );
 }
 
+#[allow(clippy::too_many_lines, reason = "one JSON Schema literal per body")]
 fn feature_schemas(s: &mut Map<String, Value>) {
     s.insert(
         "Link".into(),
@@ -357,33 +358,63 @@ fn feature_schemas(s: &mut Map<String, Value>) {
     s.insert(
         "NearestFeatureCollection".into(),
         json!({
-            "description": "Services nearest first (ties by id).",
+            "description": "Services nearest first (ties by id); then, when `kind` names the kind of a confidential service the caller may not locate, its front door: a contact point without geometry, id or distance (`contact_only`).",
             "type": "object", "required": ["type", "features", "numberReturned"],
             "properties": {
                 "type": { "const": "FeatureCollection" },
-                "numberReturned": { "type": "integer", "minimum": 0, "maximum": 100 },
+                "numberReturned": { "type": "integer", "minimum": 0, "maximum": 200 },
                 "features": {
-                    "type": "array", "maxItems": 100,
-                    "items": {
-                        "allOf": [schema_ref("Feature"), {
-                            "properties": {
+                    "type": "array", "maxItems": 200,
+                    "items": { "oneOf": [
+                        {
+                            "allOf": [schema_ref("Feature"), {
                                 "properties": {
-                                    "allOf": [schema_ref("ServiceProperties"), {
-                                        "required": ["distance_m"],
-                                        "properties": {
-                                            "distance_m": {
-                                                "type": "number", "minimum": 0,
-                                                "description": "Geodesic distance on the WGS84 ellipsoid, metres (to the millimetre)."
-                                            },
-                                            "open": {
-                                                "type": ["boolean", "null"],
-                                                "description": "With `open_at` only: whether the service is open then; null when its hours are unknown."
+                                    "properties": {
+                                        "allOf": [schema_ref("ServiceProperties"), {
+                                            "required": ["distance_m"],
+                                            "properties": {
+                                                "distance_m": {
+                                                    "type": "number", "minimum": 0,
+                                                    "description": "Geodesic distance on the WGS84 ellipsoid, metres (to the millimetre)."
+                                                },
+                                                "open": {
+                                                    "type": ["boolean", "null"],
+                                                    "description": "With `open_at` only: whether the service is open then; null when its hours are unknown."
+                                                }
                                             }
-                                        }
-                                    }]
+                                        }]
+                                    }
                                 }
-                            }
-                        }]
+                            }]
+                        },
+                        schema_ref("FrontDoor")
+                    ] }
+                }
+            }
+        }),
+    );
+    s.insert(
+        "FrontDoor".into(),
+        json!({
+            "description": "A confidential service as a contact point: how to reach it, never where it is.",
+            "type": "object", "required": ["type", "geometry", "properties"], "additionalProperties": false,
+            "properties": {
+                "type": { "const": "Feature" },
+                "geometry": { "type": "null" },
+                "properties": {
+                    "type": "object", "additionalProperties": false,
+                    "required": ["contact_only", "name", "kind", "languages", "referral_required"],
+                    "properties": {
+                        "contact_only": { "const": true },
+                        "name": { "type": "string" },
+                        "kind": { "type": "string" },
+                        "organization": { "type": ["string", "null"] },
+                        "phone": { "type": ["string", "null"] },
+                        "email": { "type": ["string", "null"] },
+                        "languages": { "type": "array", "items": { "type": "string" } },
+                        "opening_hours": { "type": ["string", "null"] },
+                        "referral_required": { "type": "boolean" },
+                        "province": { "type": ["string", "null"], "description": "The province it lies in" }
                     }
                 }
             }
@@ -906,7 +937,99 @@ pub fn components() -> Map<String, Value> {
         }),
     );
     coverage_schemas(&mut s);
+    token_schemas(&mut s);
     s
+}
+
+/// The bodies of `/admin/tokens`, the vacancy series and `/reception`.
+fn token_schemas(s: &mut Map<String, Value>) {
+    let count = json!({ "type": "integer", "minimum": 0 });
+    let nullable_count = json!({ "type": ["integer", "null"], "minimum": 0 });
+    s.insert(
+        "VacancySeries".into(),
+        json!({
+            "type": "object", "required": ["id", "name", "capacity", "vacancy", "reports"],
+            "properties": {
+                "id": { "type": "string" },
+                "name": { "type": ["string", "null"] },
+                "capacity": nullable_count, "vacancy": nullable_count,
+                "reports": { "type": "array", "items": {
+                    "type": "object", "required": ["at", "capacity", "vacancy"],
+                    "properties": {
+                        "at": date_time("When the value was written (RFC 3339)."),
+                        "capacity": nullable_count, "vacancy": nullable_count
+                    }
+                } }
+            }
+        }),
+    );
+    s.insert(
+        "Reception".into(),
+        json!({
+            "type": "object", "required": ["territories"],
+            "properties": { "territories": { "type": "array", "items": {
+                "type": "object",
+                "required": ["id", "name", "centres", "beds", "free_beds", "centres_reporting", "last_report", "last_report_age_s"],
+                "properties": {
+                    "id": { "type": "string" }, "name": { "type": "string" },
+                    "centres": count, "beds": count, "free_beds": count, "centres_reporting": count,
+                    "last_report": { "type": ["string", "null"], "format": "date-time" },
+                    "last_report_age_s": nullable_count
+                }
+            } } }
+        }),
+    );
+    let nullable_time =
+        |d: &str| json!({ "type": ["string", "null"], "format": "date-time", "description": d });
+    s.insert(
+        "Token".into(),
+        json!({
+            "type": "object",
+            "required": ["id", "name", "role", "territories", "created_at", "last_used_at", "expires_at", "revoked_at", "state"],
+            "properties": {
+                "id": { "type": "integer" },
+                "name": { "type": "string" },
+                "role": enum_of(&["operator", "editor", "admin"]),
+                "territories": { "type": "array", "items": { "type": "string" },
+                    "description": "Territory ids the token is confined to; empty: the whole network" },
+                "created_at": date_time("When the token was made."),
+                "last_used_at": nullable_time("When it was last presented (to the minute)."),
+                "expires_at": nullable_time("When it stops working; null: never."),
+                "revoked_at": nullable_time("When it was revoked."),
+                "state": enum_of(&["live", "expired", "revoked"])
+            }
+        }),
+    );
+    s.insert(
+        "TokenList".into(),
+        json!({
+            "type": "object", "required": ["tokens"],
+            "properties": { "tokens": { "type": "array", "items": schema_ref("Token") } }
+        }),
+    );
+    s.insert(
+        "NewToken".into(),
+        json!({
+            "type": "object", "required": ["name", "role"], "additionalProperties": false,
+            "properties": {
+                "name": { "type": "string", "minLength": 1, "maxLength": 200 },
+                "role": enum_of(&["operator", "editor", "admin"]),
+                "territories": { "type": "array", "items": { "type": "string" } },
+                "expires": { "type": ["string", "null"],
+                    "description": "A duration (90d, 12h, 2w), a date (through that day, Europe/Rome) or an RFC 3339 time" }
+            }
+        }),
+    );
+    s.insert(
+        "CreatedToken".into(),
+        json!({
+            "type": "object", "required": ["token", "secret"],
+            "properties": {
+                "token": schema_ref("Token"),
+                "secret": { "type": "string", "description": "The bearer secret, shown this once" }
+            }
+        }),
+    );
 }
 
 /// Schemas of query parameters that the handlers read as text and parse themselves, so that

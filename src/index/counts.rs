@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::domain::{Principal, Record};
+use crate::domain::Record;
 
 /// How many records, and how many of them an anonymous caller may see.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -43,7 +43,7 @@ pub(super) struct Counts {
 
 impl Counts {
     pub(super) fn add(&mut self, record: &Record) {
-        let anonymous = Principal::Anonymous.can_see(record);
+        let anonymous = crate::domain::is_public(record);
         self.all.add(anonymous);
         if let Some(kind) = record.attributes().kind_str() {
             self.by_kind.entry(kind).or_default().add(anonymous);
@@ -51,7 +51,7 @@ impl Counts {
     }
 
     pub(super) fn remove(&mut self, record: &Record) {
-        let anonymous = Principal::Anonymous.can_see(record);
+        let anonymous = crate::domain::is_public(record);
         self.all.remove(anonymous);
         if let Some(kind) = record.attributes().kind_str()
             && let Some(tally) = self.by_kind.get_mut(kind)

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use rstar::RTree;
 
-use crate::domain::{Principal, Record, RecordId};
+use crate::domain::{Record, RecordId};
 
 use super::tree::{EnvelopeTree, PointTree, envelope_entry, point_entry};
 
@@ -194,7 +194,7 @@ impl Delta {
     /// Marks a base record as replaced by an entry of this delta.
     pub(super) fn shadow(&mut self, base: &Arc<Record>) {
         if self.shadowed.insert(base) {
-            self.shadowed_anonymous += usize::from(Principal::Anonymous.can_see(base));
+            self.shadowed_anonymous += usize::from(crate::domain::is_public(base));
         }
     }
 

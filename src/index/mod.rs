@@ -184,7 +184,7 @@ impl Layer {
     /// territory level), or of every kind when `None`; O(1), kept by every write.
     ///
     /// With `restricted_visible`, every record counts; without, only those an anonymous caller
-    /// may see (`Principal::Anonymous.can_see`: none of a restricted collection, and no
+    /// may see (`domain::is_public`: none of a restricted collection, and no
     /// confidential service).
     pub fn count(&self, restricted_visible: bool, kind: Option<&str>) -> usize {
         self.counts.get(restricted_visible, kind)
@@ -511,7 +511,17 @@ pub struct MergedBase {
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
     layers: [Arc<Layer>; 4],
+    /// The prepared territories of each scope seen so far (see `query::View`), shared by the
+    /// snapshots that have the same territories.
+    scopes: ScopeCache,
+    /// The confidential services, listed on first use; shared by the snapshots that have the
+    /// same services.
+    confidential: Arc<OnceLock<Vec<Arc<Record>>>>,
 }
+
+/// Scopes (territory ids) and their prepared geometry.
+type ScopeCache =
+    Arc<std::sync::Mutex<std::collections::HashMap<Box<[RecordId]>, Arc<query::ScopeAreas>>>>;
 
 impl Snapshot {
     /// Builds every layer from a full load of the store.
@@ -521,7 +531,23 @@ impl Snapshot {
             by_collection[r.collection().index()].push(Arc::new(r));
         }
         let layers = by_collection.map(|rs| Arc::new(Layer::build(rs)));
-        Self { layers }
+        Self {
+            layers,
+            scopes: ScopeCache::default(),
+            confidential: Arc::default(),
+        }
+    }
+
+    /// Every confidential service (for the front doors of `query::View`; this bypasses access
+    /// control like [`Snapshot::unrestricted_layer`]).
+    pub(crate) fn confidential_services(&self) -> &[Arc<Record>] {
+        self.confidential.get_or_init(|| {
+            self.unrestricted_layer(Collection::Services)
+                .iter()
+                .filter(|r| r.is_confidential())
+                .cloned()
+                .collect()
+        })
     }
 
     /// The raw index of one collection. This bypasses access control: read through
@@ -548,7 +574,22 @@ impl Snapshot {
                 layers[c.index()] = Arc::new(next);
             }
         }
-        Snapshot { layers }
+        let same = |c: Collection| Arc::ptr_eq(&layers[c.index()], &self.layers[c.index()]);
+        let scopes = if same(Collection::Territories) {
+            Arc::clone(&self.scopes)
+        } else {
+            ScopeCache::default()
+        };
+        let confidential = if same(Collection::Services) {
+            Arc::clone(&self.confidential)
+        } else {
+            Arc::default()
+        };
+        Snapshot {
+            layers,
+            scopes,
+            confidential,
+        }
     }
 
     /// The collections whose delta has passed [`merge_threshold`].
@@ -570,7 +611,12 @@ impl Snapshot {
         if let Some(layer) = layers.iter_mut().find(|l| l.takes(&merged)) {
             *layer = Arc::new(layer.rebased(merged));
         }
-        Snapshot { layers }
+        // A merge changes no record, so the prepared scopes still hold.
+        Snapshot {
+            layers,
+            scopes: Arc::clone(&self.scopes),
+            confidential: Arc::clone(&self.confidential),
+        }
     }
 
     /// Number of records per collection.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use geo::BoundingRect;
 use rstar::{AABB, PointDistance, RStarInsertionStrategy, RTree, RTreeObject, RTreeParams};
 
-use crate::domain::{Principal, Record, ServiceKind};
+use crate::domain::{Record, ServiceKind};
 
 use super::ecef::to_ecef;
 
@@ -36,7 +36,7 @@ pub(super) struct EnvelopeEntry {
     /// The record is a point: its envelope is the point itself. Kept here (the entry has room
     /// for it within the size of a tree node) so that a bbox query need not read the record.
     pub(super) is_point: bool,
-    /// An anonymous caller may see the record (`Principal::Anonymous.can_see`), so it shapes
+    /// An anonymous caller may see the record (`domain::is_public`), so it shapes
     /// the anonymous extent. Fits in the same padding as `is_point`.
     pub(super) anonymous: bool,
 }
@@ -94,7 +94,7 @@ pub(super) fn envelope_entry(record: &Arc<Record>) -> Option<EnvelopeEntry> {
         envelope: AABB::from_corners([r.min().x, r.min().y], [r.max().x, r.max().y]),
         record: Arc::clone(record),
         is_point: matches!(record.geometry(), geo::Geometry::Point(_)),
-        anonymous: Principal::Anonymous.can_see(record),
+        anonymous: crate::domain::is_public(record),
     })
 }
 

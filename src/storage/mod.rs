@@ -130,6 +130,30 @@ pub struct TokenRecord {
     pub role: Role,
     pub created_at: DateTime<Utc>,
     pub revoked_at: Option<DateTime<Utc>>,
+    /// The territories (ids) the token is scoped to; empty: the whole network.
+    pub territories: Vec<RecordId>,
+    /// After this instant the token is refused; `None`: it does not expire.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// When the token was last presented (recorded at most once a minute per instance).
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+impl TokenRecord {
+    /// Whether the token is refused at `now`: revoked, or past its expiry.
+    pub fn is_dead_at(&self, now: DateTime<Utc>) -> bool {
+        self.revoked_at.is_some() || self.expires_at.is_some_and(|e| e <= now)
+    }
+}
+
+/// A token to store: everything but what the store assigns.
+#[derive(Debug, Clone)]
+pub struct NewToken<'a> {
+    pub name: &'a str,
+    pub role: Role,
+    /// SHA-256 of the secret, hex ([`crate::tokens::hash_secret`]).
+    pub secret_hash: &'a str,
+    pub territories: &'a [RecordId],
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 /// One entry of the audit log.
@@ -258,9 +282,25 @@ pub trait Store: Send + Sync + 'static {
     }
 
     /// Stores a new token by the hash of its secret.
-    async fn create_token(&self, name: &str, role: Role, secret_hash: &str) -> Result<TokenRecord>;
+    async fn create_scoped_token(&self, token: &NewToken<'_>) -> Result<TokenRecord>;
 
-    /// The live (not revoked) token with this secret hash.
+    /// Stores a new token for the whole network that does not expire.
+    async fn create_token(&self, name: &str, role: Role, secret_hash: &str) -> Result<TokenRecord> {
+        self.create_scoped_token(&NewToken {
+            name,
+            role,
+            secret_hash,
+            territories: &[],
+            expires_at: None,
+        })
+        .await
+    }
+
+    /// Records that the token `id` was presented at `at`.
+    async fn touch_token(&self, id: i64, at: DateTime<Utc>) -> Result<()>;
+
+    /// The token with this secret hash that is not revoked (it may have expired: the caller
+    /// compares `expires_at` with its clock).
     async fn find_token(&self, secret_hash: &str) -> Result<Option<TokenRecord>>;
 
     async fn list_tokens(&self) -> Result<Vec<TokenRecord>>;

@@ -43,8 +43,9 @@ use tokio_postgres::{AsyncMessage, Notification, Row};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::{
-    AuditEntry, AuditQuery, Change, Result, Store, StoreError, StoreEvent, TokenRecord, WriteOp,
-    assemble, audit_json, check_version, now_micros, record_from_parts, wkb_decode, wkb_encode,
+    AuditEntry, AuditQuery, Change, NewToken, Result, Store, StoreError, StoreEvent, TokenRecord,
+    WriteOp, assemble, audit_json, check_version, now_micros, record_from_parts, wkb_decode,
+    wkb_encode,
 };
 use crate::domain::{Collection, FieldError, Meta, Record, RecordId, Role};
 
@@ -54,6 +55,7 @@ mod tls;
 const MIGRATIONS: &[(i32, &str)] = &[
     (1, include_str!("../../migrations/0001_init.sql")),
     (2, include_str!("../../migrations/0002_token_notify.sql")),
+    (3, include_str!("../../migrations/0003_token_scope.sql")),
 ];
 
 /// Key of the advisory lock held while migrating ("faro" "migr").
@@ -453,7 +455,8 @@ const DELETE: &str = "DELETE FROM records WHERE collection = $1 AND id = $2";
 const AUDIT: &str = "INSERT INTO audit_log
     (at, actor, action, collection, record_id, before, after)
     VALUES ($1, $2, $3, $4, $5, $6, $7)";
-const TOKEN_COLUMNS: &str = "id, name, role, created_at, revoked_at";
+const TOKEN_COLUMNS: &str =
+    "id, name, role, created_at, revoked_at, territories, expires_at, last_used_at";
 
 fn to_record(row: &Row, context: &'static str) -> Result<Record> {
     let collection: &str = row.try_get(0).map_err(pg_err(context))?;
@@ -487,6 +490,17 @@ fn to_token(row: &Row) -> Result<TokenRecord> {
         role,
         created_at: row.try_get(3).map_err(pg_err(CONTEXT))?,
         revoked_at: row.try_get(4).map_err(pg_err(CONTEXT))?,
+        territories: row
+            .try_get::<_, Vec<String>>(5)
+            .map_err(pg_err(CONTEXT))?
+            .iter()
+            .map(|t| {
+                RecordId::parse(t)
+                    .map_err(|e| StoreError::backend(CONTEXT, std::io::Error::other(e.to_string())))
+            })
+            .collect::<Result<Vec<_>>>()?,
+        expires_at: row.try_get(6).map_err(pg_err(CONTEXT))?,
+        last_used_at: row.try_get(7).map_err(pg_err(CONTEXT))?,
     })
 }
 
@@ -1151,30 +1165,58 @@ impl Store for PostgresStore {
             .collect()
     }
 
-    async fn create_token(&self, name: &str, role: Role, secret_hash: &str) -> Result<TokenRecord> {
+    async fn create_scoped_token(&self, token: &NewToken<'_>) -> Result<TokenRecord> {
         const CONTEXT: &str = "creating a token";
         let client = self.client(CONTEXT).await?;
         let stmt = client
             .prepare_cached(
-                "INSERT INTO tokens (name, role, secret_hash, created_at) VALUES ($1, $2, $3, $4)
-                 RETURNING id",
+                "INSERT INTO tokens (name, role, secret_hash, created_at, territories, expires_at)
+                 VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
             )
             .await
             .map_err(pg_err(CONTEXT))?;
         let now = now_micros();
+        let territories: Vec<&str> = token.territories.iter().map(RecordId::as_str).collect();
         let id: i64 = client
-            .query_one(&stmt, &[&name, &role.as_str(), &secret_hash, &now])
+            .query_one(
+                &stmt,
+                &[
+                    &token.name,
+                    &token.role.as_str(),
+                    &token.secret_hash,
+                    &now,
+                    &territories,
+                    &token.expires_at,
+                ],
+            )
             .await
             .map_err(pg_err(CONTEXT))?
             .try_get(0)
             .map_err(pg_err(CONTEXT))?;
         Ok(TokenRecord {
             id,
-            name: name.to_owned(),
-            role,
+            name: token.name.to_owned(),
+            role: token.role,
             created_at: now,
             revoked_at: None,
+            territories: token.territories.to_vec(),
+            expires_at: token.expires_at,
+            last_used_at: None,
         })
+    }
+
+    async fn touch_token(&self, id: i64, at: DateTime<Utc>) -> Result<()> {
+        const CONTEXT: &str = "recording a token's use";
+        let client = self.client(CONTEXT).await?;
+        let stmt = client
+            .prepare_cached("UPDATE tokens SET last_used_at = $1 WHERE id = $2")
+            .await
+            .map_err(pg_err(CONTEXT))?;
+        client
+            .execute(&stmt, &[&at, &id])
+            .await
+            .map_err(pg_err(CONTEXT))?;
+        Ok(())
     }
 
     async fn find_token(&self, secret_hash: &str) -> Result<Option<TokenRecord>> {

@@ -10,13 +10,23 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::{
-    AuditEntry, AuditQuery, Change, Result, Store, StoreError, StoreEvent, TokenRecord, WriteOp,
-    assemble, audit_json, check_version, now_micros, record_from_parts, wkb_decode, wkb_encode,
+    AuditEntry, AuditQuery, Change, NewToken, Result, Store, StoreError, StoreEvent, TokenRecord,
+    WriteOp, assemble, audit_json, check_version, now_micros, record_from_parts, wkb_decode,
+    wkb_encode,
 };
 use crate::domain::{Collection, Meta, Record, RecordId, Role};
 
 const SCHEMA: &str = include_str!("sqlite_schema.sql");
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
+
+/// What brings a file of an older schema version up to date, before [`SCHEMA`] runs: `(the
+/// version it makes, SQL)`.
+const UPGRADES: &[(i64, &str)] = &[(
+    2,
+    "ALTER TABLE tokens ADD COLUMN territories TEXT NOT NULL DEFAULT '[]';
+     ALTER TABLE tokens ADD COLUMN expires_at TEXT;
+     ALTER TABLE tokens ADD COLUMN last_used_at TEXT;",
+)];
 
 /// A SQLite file holding records, tokens and the audit log.
 pub struct SqliteStore {
@@ -80,6 +90,14 @@ impl SqliteStore {
                 return Err(StoreError::BadUrl(format!(
                     "the SQLite file has schema version {version}, newer than this faro knows ({SCHEMA_VERSION})"
                 )));
+            }
+            if version > 0 {
+                for (to, sql) in UPGRADES.iter().filter(|(to, _)| *to > version) {
+                    conn.execute_batch(sql)
+                        .map_err(db_err("upgrading the schema"))?;
+                    conn.pragma_update(None, "user_version", to)
+                        .map_err(db_err("writing schema version"))?;
+                }
             }
             conn.execute_batch(SCHEMA).map_err(db_err("creating the schema"))?;
             conn.pragma_update(None, "user_version", SCHEMA_VERSION)
@@ -316,26 +334,54 @@ fn apply_ops(conn: &mut Connection, ops: Vec<WriteOp>, actor: &str) -> Result<Ve
     Ok(changes)
 }
 
-fn read_token(
-    r: &rusqlite::Row<'_>,
-) -> rusqlite::Result<(i64, String, String, String, Option<String>)> {
-    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+const TOKEN_COLUMNS: &str =
+    "id, name, role, created_at, revoked_at, territories, expires_at, last_used_at";
+
+type TokenRow = (
+    i64,
+    String,
+    String,
+    String,
+    Option<String>,
+    String,
+    Option<String>,
+    Option<String>,
+);
+
+fn read_token(r: &rusqlite::Row<'_>) -> rusqlite::Result<TokenRow> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+    ))
 }
 
-fn to_token(t: (i64, String, String, String, Option<String>)) -> Result<TokenRecord> {
-    let (id, name, role, created, revoked) = t;
-    let role: Role = role
-        .parse()
-        .map_err(|e: String| StoreError::backend("reading a token", std::io::Error::other(e)))?;
+fn to_token(t: TokenRow) -> Result<TokenRecord> {
+    const CONTEXT: &str = "reading a token";
+    let (id, name, role, created, revoked, territories, expires, last_used) = t;
+    let corrupt = |e: String| StoreError::backend(CONTEXT, std::io::Error::other(e));
+    let role: Role = role.parse().map_err(corrupt)?;
+    let territories: Vec<String> =
+        serde_json::from_str(&territories).map_err(|e| corrupt(e.to_string()))?;
+    let territories = territories
+        .iter()
+        .map(|t| RecordId::parse(t).map_err(|e| corrupt(e.to_string())))
+        .collect::<Result<Vec<_>>>()?;
+    let time = |t: Option<String>| t.map(|t| parse_ts(&t)).transpose().map_err(db_err(CONTEXT));
     Ok(TokenRecord {
         id,
         name,
         role,
-        created_at: parse_ts(&created).map_err(db_err("reading a token"))?,
-        revoked_at: revoked
-            .map(|r| parse_ts(&r))
-            .transpose()
-            .map_err(db_err("reading a token"))?,
+        created_at: parse_ts(&created).map_err(db_err(CONTEXT))?,
+        revoked_at: time(revoked)?,
+        territories,
+        expires_at: time(expires)?,
+        last_used_at: time(last_used)?,
     })
 }
 
@@ -488,22 +534,54 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn create_token(&self, name: &str, role: Role, secret_hash: &str) -> Result<TokenRecord> {
-        let (name, hash) = (name.to_owned(), secret_hash.to_owned());
+    async fn create_scoped_token(&self, token: &NewToken<'_>) -> Result<TokenRecord> {
+        let mut record = TokenRecord {
+            id: 0,
+            name: token.name.to_owned(),
+            role: token.role,
+            created_at: now_micros(),
+            revoked_at: None,
+            territories: token.territories.to_vec(),
+            expires_at: token.expires_at,
+            last_used_at: None,
+        };
+        let hash = token.secret_hash.to_owned();
         self.with_conn("creating a token", move |c| {
-            let now = now_micros();
+            let territories = serde_json::to_string(
+                &record
+                    .territories
+                    .iter()
+                    .map(RecordId::as_str)
+                    .collect::<Vec<_>>(),
+            )
+            .map_err(|e| StoreError::backend("creating a token", e))?;
             c.execute(
-                "INSERT INTO tokens (name, role, secret_hash, created_at) VALUES (?1, ?2, ?3, ?4)",
-                params![name, role.as_str(), hash, ts(now)],
+                "INSERT INTO tokens (name, role, secret_hash, created_at, territories, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    record.name,
+                    record.role.as_str(),
+                    hash,
+                    ts(record.created_at),
+                    territories,
+                    record.expires_at.map(ts)
+                ],
             )
             .map_err(db_err("creating a token"))?;
-            Ok(TokenRecord {
-                id: c.last_insert_rowid(),
-                name,
-                role,
-                created_at: now,
-                revoked_at: None,
-            })
+            record.id = c.last_insert_rowid();
+            Ok(record)
+        })
+        .await
+    }
+
+    async fn touch_token(&self, id: i64, at: DateTime<Utc>) -> Result<()> {
+        self.with_conn("recording a token's use", move |c| {
+            c.execute(
+                "UPDATE tokens SET last_used_at = ?1 WHERE id = ?2",
+                params![ts(at), id],
+            )
+            .map_err(db_err("recording a token's use"))?;
+            Ok(())
         })
         .await
     }
@@ -512,7 +590,7 @@ impl Store for SqliteStore {
         let hash = secret_hash.to_owned();
         self.with_conn("looking up a token", move |c| {
             c.query_row(
-                "SELECT id, name, role, created_at, revoked_at FROM tokens WHERE secret_hash = ?1 AND revoked_at IS NULL",
+                &format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE secret_hash = ?1 AND revoked_at IS NULL"),
                 [hash],
                 read_token,
             )
@@ -527,7 +605,7 @@ impl Store for SqliteStore {
     async fn list_tokens(&self) -> Result<Vec<TokenRecord>> {
         self.with_conn("listing tokens", |c| {
             let mut stmt = c
-                .prepare("SELECT id, name, role, created_at, revoked_at FROM tokens ORDER BY id")
+                .prepare(&format!("SELECT {TOKEN_COLUMNS} FROM tokens ORDER BY id"))
                 .map_err(db_err("listing tokens"))?;
             let rows = stmt
                 .query_map([], read_token)

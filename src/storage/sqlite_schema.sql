@@ -20,7 +20,10 @@ CREATE TABLE IF NOT EXISTS tokens (
     role        TEXT NOT NULL CHECK (role IN ('operator', 'editor', 'admin')),
     secret_hash TEXT NOT NULL UNIQUE,   -- SHA-256 of the secret, hex
     created_at  TEXT NOT NULL,
-    revoked_at  TEXT
+    revoked_at  TEXT,
+    territories TEXT NOT NULL DEFAULT '[]',  -- JSON array of territory ids; empty: everywhere
+    expires_at  TEXT,
+    last_used_at TEXT
 );
 
 CREATE TABLE IF NOT EXISTS audit_log (

@@ -292,3 +292,39 @@ async fn an_edit_through_another_instance_shows_in_this_ones_cached_tile_within_
     let seen = within("the tile at A", in_a_tile).await;
     assert!(seen < Duration::from_secs(1), "took {seen:?}");
 }
+
+#[tokio::test]
+async fn a_token_revoked_through_one_instance_is_refused_by_the_other_within_a_second() {
+    let app = spawn_app().await;
+    let (other, _catalog) = second_instance(&app).await;
+    let client = reqwest::Client::new();
+    let url = format!("{other}/collections/settlements/items?limit=1");
+    // The other instance has checked and cached the token.
+    assert_eq!(get_json(&client, &url, &app.operator).await.0, 200);
+    let list = app.json(Some(&app.admin), "/admin/tokens", 200).await;
+    let id = list["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "test operator")
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let resp = app
+        .client
+        .delete(app.url(&format!("/admin/tokens/{id}")))
+        .bearer_auth(&app.admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 204);
+    let took = within("the revoke on the other instance", || async {
+        get_json(&client, &url, &app.operator).await.0 == 401
+    })
+    .await;
+    assert!(
+        took < Duration::from_secs(1),
+        "{} revoke took {took:?}",
+        backend()
+    );
+}

@@ -1,9 +1,11 @@
-//! The leak test, driven by `/openapi.json`: every GET operation, called anonymously with
-//! parameters aimed at each restricted record (its id, a bbox around it, a position on top of
-//! it, its name as the search text, the tiles that cover it at several zooms), must answer
-//! without the record's id, name or position (longitude and latitude to 4 decimals, side by
-//! side). New endpoints are covered
-//! without editing this test: it reads the operations from the OpenAPI document.
+//! The leak test, driven by `/openapi.json`: every GET operation, called anonymously and as an
+//! operator of another territory with parameters aimed at each restricted record (its id, a
+//! bbox around it, a position on top of it, its name as the search text, the tiles that cover
+//! it at several zooms), must answer without the record's id, name or position (longitude and
+//! latitude to 4 decimals, side by side). A confidential service's name is its front door (it
+//! is meant to be found, through `/nearest`, with a phone and no position), so for those the
+//! tells are the id, the address and the position. New endpoints are covered without editing
+//! this test: it reads the operations from the OpenAPI document.
 //!
 //! A positive control keeps the probe honest: the same requests made with an operator token
 //! must reveal each record somewhere, or the parameters were not aimed at it.
@@ -20,15 +22,24 @@ struct Secret {
     id: String,
     collection: String,
     name: String,
+    address: Option<String>,
     lon: f64,
     lat: f64,
     kind: Option<String>,
+    /// A territory (id) the record is not in: a token confined to it must not see the record.
+    elsewhere: String,
 }
 
 impl Secret {
-    /// The strings whose presence in an answer leaks the record: its id and its name.
+    /// The strings whose presence in an answer leaks the record: its id, its name (but for a
+    /// confidential service, whose name is its front door) and its address.
     fn tells(&self) -> Vec<String> {
-        vec![self.id.clone(), self.name.clone()]
+        let mut tells = vec![self.id.clone()];
+        if self.collection != "services" {
+            tells.push(self.name.clone());
+        }
+        tells.extend(self.address.clone());
+        tells
     }
 
     /// Its position as text, longitude and latitude each cut to 4 decimals (as JSON prints
@@ -63,6 +74,36 @@ fn near(haystack: &[u8], a: &str, b: &str, window: usize) -> bool {
 }
 
 async fn secrets(app: &TestApp) -> Vec<Secret> {
+    // Which records each territory holds, as the network's operator lists them.
+    let territories = app
+        .json(None, "/collections/territories/items?kind=territory", 200)
+        .await;
+    let mut held: Vec<(String, String)> = Vec::new();
+    for t in territories["features"].as_array().unwrap() {
+        let id = t["id"].as_str().unwrap().to_owned();
+        for collection in ["services", "settlements", "worksites"] {
+            let listed = app
+                .json(
+                    Some(&app.operator),
+                    &format!("/collections/{collection}/items?territory={id}&limit=10000"),
+                    200,
+                )
+                .await;
+            let body = listed.to_string();
+            held.push((id.clone(), body));
+        }
+    }
+    let elsewhere = |record: &str| -> String {
+        let ids: Vec<&String> = held.iter().map(|(t, _)| t).collect();
+        ids.into_iter()
+            .find(|t| {
+                !held
+                    .iter()
+                    .any(|(u, body)| u == *t && body.contains(&format!("\"{record}\"")))
+            })
+            .cloned()
+            .expect("a territory without the record")
+    };
     let mut out = Vec::new();
     for collection in ["services", "settlements", "worksites"] {
         let fc = app
@@ -90,10 +131,13 @@ async fn secrets(app: &TestApp) -> Vec<Secret> {
                 "Polygon" => &g["coordinates"][0][0],
                 _ => &g["coordinates"][0][0][0],
             };
+            let id = f["id"].as_str().unwrap().to_owned();
             out.push(Secret {
-                id: f["id"].as_str().unwrap().to_owned(),
+                elsewhere: elsewhere(&id),
+                id,
                 collection: collection.to_owned(),
                 name: f["properties"]["name"].as_str().unwrap().to_owned(),
+                address: f["properties"]["address"].as_str().map(str::to_owned),
                 lon: first[0].as_f64().unwrap(),
                 lat: first[1].as_f64().unwrap(),
                 kind: f["properties"]["kind"].as_str().map(str::to_owned),
@@ -233,8 +277,26 @@ fn find(haystack: &[u8], needle: &str) -> bool {
         .any(|w| w == needle.as_bytes())
 }
 
+/// Whether `answer` (to `url`, by `who`) gives `s` away.
+fn assert_hidden(who: &str, url: &str, status: u16, answer: &[u8], s: &Secret) {
+    for tell in s.tells() {
+        assert!(
+            !find(answer, &tell),
+            "{who} GET {url} ({status}) reveals `{tell}` of {}",
+            s.id
+        );
+    }
+    let (lon, lat) = s.position_texts();
+    assert!(
+        !near(answer, &lon, &lat, 32),
+        "{who} GET {url} ({status}) reveals the position {lon}, {lat} of {}",
+        s.id
+    );
+}
+
 #[tokio::test]
-async fn no_get_operation_reveals_a_restricted_record_to_an_anonymous_caller() {
+async fn no_get_operation_reveals_a_restricted_record_to_an_anonymous_caller_or_another_territory()
+{
     let app = spawn_app().await;
     let doc = app.json(None, "/openapi.json", 200).await;
     let operations = get_operations(&doc);
@@ -245,39 +307,47 @@ async fn no_get_operation_reveals_a_restricted_record_to_an_anonymous_caller() {
     );
     let secrets = secrets(&app).await;
     assert!(secrets.len() >= 10, "{} restricted records", secrets.len());
+    let mut scoped: BTreeMap<String, String> = BTreeMap::new();
+    for s in &secrets {
+        if !scoped.contains_key(&s.elsewhere) {
+            let token = app
+                .scoped_token(faro::domain::Role::Operator, &[&s.elsewhere])
+                .await;
+            scoped.insert(s.elsewhere.clone(), token);
+        }
+    }
     let mut revealed_to_operator: BTreeMap<String, usize> = BTreeMap::new();
     let mut requests_made = 0;
     for s in &secrets {
+        let other = scoped[&s.elsewhere].as_str();
         for (path, params) in &operations {
             for url in requests(path, params, s) {
-                let (status, anonymous) = body(&app, None, &url).await;
-                assert!(status < 500, "GET {url}: {status}");
+                for (who, token) in [
+                    ("anonymous", None),
+                    ("an operator of another territory", Some(other)),
+                ] {
+                    let (status, answer) = body(&app, token, &url).await;
+                    assert!(status < 500, "{who} GET {url}: {status}");
+                    if url.contains(&s.id) {
+                        // The id is the caller's own words: the answer must be the one for an
+                        // id that does not exist, the id echoed where the other is.
+                        let fake = format!("{}-none", s.id.split('-').next().unwrap());
+                        let (fake_status, other_answer) =
+                            body(&app, token, &url.replace(&s.id, &fake)).await;
+                        let other_answer =
+                            String::from_utf8_lossy(&other_answer).replace(&fake, &s.id);
+                        assert_eq!(
+                            (status, String::from_utf8_lossy(&answer).into_owned()),
+                            (fake_status, other_answer),
+                            "{who} GET {url} is not answered as for an id that does not exist"
+                        );
+                        continue;
+                    }
+                    assert_hidden(who, &url, status, &answer, s);
+                }
                 if url.contains(&s.id) {
-                    // The id is the caller's own words: the answer must be the one for an id
-                    // that does not exist, the id echoed where the other is.
-                    let fake = format!("{}-none", s.id.split('-').next().unwrap());
-                    let (fake_status, other) = body(&app, None, &url.replace(&s.id, &fake)).await;
-                    let other = String::from_utf8_lossy(&other).replace(&fake, &s.id);
-                    assert_eq!(
-                        (status, String::from_utf8_lossy(&anonymous).into_owned()),
-                        (fake_status, other),
-                        "anonymous GET {url} is not answered as for an id that does not exist"
-                    );
                     continue;
                 }
-                for tell in s.tells() {
-                    assert!(
-                        !find(&anonymous, &tell),
-                        "anonymous GET {url} ({status}) reveals `{tell}` of {}",
-                        s.id
-                    );
-                }
-                let (lon, lat) = s.position_texts();
-                assert!(
-                    !near(&anonymous, &lon, &lat, 32),
-                    "anonymous GET {url} ({status}) reveals the position {lon}, {lat} of {}",
-                    s.id
-                );
                 let (_, authorised) = body(&app, Some(&app.operator), &url).await;
                 if find(&authorised, &s.id) {
                     *revealed_to_operator.entry(s.id.clone()).or_default() += 1;

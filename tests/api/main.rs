@@ -15,6 +15,7 @@ mod leaks;
 mod limits;
 mod nearest;
 mod ops;
+mod scopes;
 #[path = "../common/skip.rs"]
 mod skip;
 mod style_validate;

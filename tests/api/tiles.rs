@@ -90,7 +90,7 @@ pub async fn get_tile(app: &TestApp, token: Option<&str>, path: &str) -> Option<
     Some(resp.bytes().await.unwrap().to_vec())
 }
 
-fn layer_ids(tile: &BTreeMap<String, Vec<Decoded>>, layer: &str) -> BTreeSet<String> {
+pub fn layer_ids(tile: &BTreeMap<String, Vec<Decoded>>, layer: &str) -> BTreeSet<String> {
     tile.get(layer)
         .map(|fs| fs.iter().map(|f| f.properties["id"].clone()).collect())
         .unwrap_or_default()
