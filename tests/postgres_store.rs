@@ -206,7 +206,7 @@ fn is_changed(event: &StoreEvent, collection: Collection, id: &str) -> bool {
 #[tokio::test]
 async fn migrations_apply_once_from_empty_and_then_are_a_no_op() {
     with_db(false, |url| async move {
-        assert_eq!(PostgresStore::migrate(&url).await.unwrap(), vec![1, 2]);
+        assert_eq!(PostgresStore::migrate(&url).await.unwrap(), faro::storage::postgres::migration_versions());
         assert_eq!(PostgresStore::migrate(&url).await.unwrap(), Vec::<i32>::new());
         // connect() migrates too, and finds nothing to do.
         let store = PostgresStore::connect(&url, 2).await.unwrap();
@@ -220,7 +220,7 @@ async fn migrations_apply_once_from_empty_and_then_are_a_no_op() {
             .iter()
             .map(|r| r.get(0))
             .collect();
-        assert_eq!(versions, vec![1, 2]);
+        assert_eq!(versions, faro::storage::postgres::migration_versions());
         let postgis: Option<String> = c
             .query_one("SELECT extversion FROM pg_extension WHERE extname = 'postgis'", &[])
             .await
@@ -261,7 +261,7 @@ async fn instances_starting_together_migrate_once() {
         }
         assert_eq!(
             applied,
-            vec![1, 2],
+            faro::storage::postgres::migration_versions(),
             "exactly one instance applied each migration"
         );
         let stores =

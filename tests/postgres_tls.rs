@@ -269,7 +269,10 @@ async fn verify_full_with_the_ca_serves_writes_reads_and_notifications() {
             &format!("sslmode=verify-full&sslrootcert={}", server.ca()),
         );
         // faro migrate goes through the same settings.
-        assert_eq!(PostgresStore::migrate(&url).await.unwrap(), vec![1, 2]);
+        assert_eq!(
+            PostgresStore::migrate(&url).await.unwrap(),
+            faro::storage::postgres::migration_versions()
+        );
         let store = PostgresStore::connect(&url, 2).await.unwrap();
         let (pool, _, listen) = encryption(&store).await;
         assert!(pool && listen, "verify-full sessions must be encrypted");

@@ -51,6 +51,11 @@ use crate::domain::{Collection, FieldError, Meta, Record, RecordId, Role};
 
 mod tls;
 
+/// The versions of every migration this faro applies, in order.
+pub fn migration_versions() -> Vec<i32> {
+    MIGRATIONS.iter().map(|(v, _)| *v).collect()
+}
+
 /// The migrations, in order: `(version, SQL)`. Add new files here.
 const MIGRATIONS: &[(i32, &str)] = &[
     (1, include_str!("../../migrations/0001_init.sql")),
