@@ -499,6 +499,26 @@ async fn gdal_lists_the_layers_and_counts_of_the_geopackage() {
             .len(),
     );
     assert_eq!(layers, expected);
+    // GDAL's own GeoPackage validator, where python3-gdal ships it: an extra check, the
+    // counts above stand without it.
+    let validator =
+        Path::new("/usr/lib/python3/dist-packages/osgeo_utils/samples/validate_gpkg.py");
+    if validator.exists() {
+        let o = Command::new("python3")
+            .arg(validator)
+            .arg(operator.join("coverage.gpkg"))
+            .output()
+            .unwrap();
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(
+            o.status.success() && said.trim().is_empty(),
+            "validate_gpkg.py: {said}"
+        );
+    }
     // Anonymous: the public layers only, and GDAL agrees with the anonymous library.
     let anonymous = report(&demo, "anonymous", "4000", None);
     let public = library_view(&demo.db, Visibility::Anonymous).await;
