@@ -84,16 +84,18 @@ fn demo() -> Demo {
 
 /// Runs `faro report` into a new directory under the fixture's.
 fn report(demo: &Demo, name: &str, radius_m: &str, token: Option<&str>) -> PathBuf {
+    report_with(
+        demo,
+        name,
+        &["--kind", KINDS, "--radius-m", radius_m],
+        token,
+    )
+}
+
+fn report_with(demo: &Demo, name: &str, flags: &[&str], token: Option<&str>) -> PathBuf {
     let out = demo.dir.path().join(name);
-    let mut args = vec![
-        "report",
-        "--kind",
-        KINDS,
-        "--radius-m",
-        radius_m,
-        "--out",
-        out.to_str().unwrap(),
-    ];
+    let mut args = vec!["report", "--out", out.to_str().unwrap()];
+    args.extend(flags);
     if let Some(t) = token {
         args.extend(["--token", t]);
     }
@@ -800,4 +802,81 @@ fn bad_flags_are_named_and_nothing_is_written() {
         "{o:?}"
     );
     assert!(std::fs::read_dir(&out).unwrap().next().is_none());
+}
+
+#[tokio::test]
+async fn capacity_month_and_one_territory_are_the_library_figures() {
+    let demo = demo();
+    let view = library_view(&demo.db, Visibility::Everything).await;
+    // The first territory of the data, whatever it is.
+    let all = coverage::coverage(&view, &query(10_000.0)).unwrap();
+    let territory = all.territories[0]
+        .territory
+        .as_ref()
+        .unwrap()
+        .id()
+        .to_string();
+    let dir = report_with(
+        &demo,
+        "shelters",
+        &[
+            "--kind",
+            "shelter,reception_centre",
+            "--radius-m",
+            "20000",
+            "--capacity",
+            "--month",
+            "9",
+            "--territory",
+            &territory,
+        ],
+        Some(&demo.operator),
+    );
+    let q = CoverageQuery {
+        territory: Some(faro::domain::RecordId::parse(&territory).unwrap()),
+        month: Some(faro::domain::Month::new(9).unwrap()),
+        capacity: true,
+        ..CoverageQuery::new(
+            vec![ServiceKind::ReceptionCentre, ServiceKind::Shelter],
+            20_000.0,
+        )
+    };
+    let figures = coverage::coverage(&view, &q).unwrap();
+    let rows = csv_rows(&dir.join("coverage.csv"));
+    assert_eq!(rows.len(), 2, "the territory and the total");
+    assert_eq!(rows[0]["territory"], territory);
+    for (row, f) in rows.iter().zip([&figures.territories[0], &figures.total]) {
+        let c = f.capacity.unwrap();
+        let int = |k: &str| row[k].parse::<u64>().unwrap();
+        assert_eq!(int("beds"), c.beds);
+        assert_eq!(int("demand_in_reach"), c.demand_in_reach.unwrap());
+        assert_eq!(int("without_bed"), c.without_bed.unwrap());
+        assert_eq!(int("people_covered"), f.settlements.unwrap().size_covered);
+        assert_eq!(int("workers_total"), f.worksites.unwrap().size_total);
+    }
+    assert_eq!(geojson_features(&dir, "territories").len(), 1);
+    let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    assert!(html.contains("September") && html.contains("people assigned to beds"));
+    assert_eq!(html.matches("<svg class=\"map\"").count(), 3);
+    assert_tags_balance(&html);
+    // An unknown territory is named as the flag's problem.
+    let o = faro(
+        &[
+            "report",
+            "--kind",
+            KINDS,
+            "--radius-m",
+            "1000",
+            "--territory",
+            "no-such-territory",
+            "--out",
+            demo.dir.path().join("none").to_str().unwrap(),
+        ],
+        &demo.db,
+    );
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && stderr.contains("--territory"),
+        "{stderr}"
+    );
 }
