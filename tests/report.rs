@@ -577,6 +577,9 @@ async fn an_anonymous_report_holds_no_restricted_name_id_or_coordinate() {
         .unwrap();
     let (words, coordinates, bytes) = restricted(&records);
     assert!(!words.is_empty(), "the demo has restricted records");
+    // Over an operator's report in the same directory: nothing of it may stay.
+    let dir = report(&demo, "public", "4000", Some(&demo.operator));
+    assert!(dir.join("uncovered.geojson").exists());
     let dir = report(&demo, "public", "4000", None);
     let mut names: Vec<String> = std::fs::read_dir(&dir)
         .unwrap()

@@ -16,7 +16,9 @@
 //! `uncovered` or `suggestions` layer; the page says so.
 //!
 //! Every file is written under a temporary name and renamed into place once all of them are
-//! written, so a failure leaves no half-written report behind.
+//! written, so a failure leaves no half-written report behind; the `uncovered` and
+//! `suggestions` files of an earlier report in the same directory are removed when this one
+//! leaves them out.
 
 mod html;
 mod svg;
@@ -604,5 +606,13 @@ pub fn write(data: &Data, dir: &Path) -> Result<Vec<PathBuf>> {
     // The page.
     let path = staging.path(HTML);
     std::fs::write(&path, html::page(data)).map_err(|e| write_err(&path)(e.to_string()))?;
-    staging.commit()
+    let written = staging.commit()?;
+    // A layer left out must not be read from an earlier report in the same directory.
+    for name in ["uncovered.geojson", "suggestions.geojson"] {
+        let path = dir.join(name);
+        if !written.contains(&path) && path.exists() {
+            std::fs::remove_file(&path).map_err(|e| write_err(&path)(e.to_string()))?;
+        }
+    }
+    Ok(written)
 }
