@@ -124,6 +124,15 @@ impl CoverageQuery {
 /// `open_at` as given (`now`, or an RFC 3339 time) as the Europe/Rome wall-clock time it is
 /// evaluated in. `now` is taken to the minute: opening hours have minutes at the finest, and
 /// the minute keys cached answers.
+///
+/// ```
+/// use faro::analysis::coverage::parse_open_at;
+/// let now = chrono::Utc::now();
+/// // 08:30 UTC on a September day is 10:30 in Rome (summer time).
+/// let at = parse_open_at("2026-09-01T08:30:00Z", now).unwrap();
+/// assert_eq!(at.format("%Y-%m-%d %H:%M").to_string(), "2026-09-01 10:30");
+/// assert!(parse_open_at("tuesday", now).unwrap_err().contains("RFC 3339"));
+/// ```
 pub fn parse_open_at(
     text: &str,
     now: chrono::DateTime<chrono::Utc>,
