@@ -1,4 +1,4 @@
-//! The `faro` command line: serve | import | export | token | migrate.
+//! The `faro` command line: serve | import | export | report | token | migrate.
 //!
 //! Settings come from defaults < config file < environment < flags. clap reads the environment
 //! and the flags and says, through [`ArgMatches::value_source`], which of the two gave a value;
@@ -292,6 +292,9 @@ enum Command {
         #[command(flatten)]
         db: DatabaseArgs,
     },
+    /// The coverage analysis as files for a territorial analysis document: the table per
+    /// territory (CSV), the layers (GeoPackage and GeoJSON) and one printable HTML page.
+    Report(ReportArgs),
     /// Territories as dissolved unions of comuni.
     Territories {
         #[command(subcommand)]
@@ -318,6 +321,122 @@ enum Command {
         #[command(flatten)]
         db: DatabaseArgs,
     },
+}
+
+/// What `faro report` is asked for.
+#[derive(Debug, Args, Clone)]
+struct ReportArgs {
+    /// Comma list of the service kinds that cover (`focal_point,pas`).
+    #[arg(long, value_name = "KINDS")]
+    kind: String,
+    /// Catchment radius, metres on the WGS84 ellipsoid, 1 to 100000.
+    #[arg(long, value_name = "METRES", allow_negative_numbers = true)]
+    radius_m: f64,
+    /// 1-12: only settlements inhabited and worksites at peak in that month.
+    #[arg(long, allow_negative_numbers = true)]
+    month: Option<i64>,
+    /// `now` or an RFC 3339 time: only services open then (Europe/Rome time) cover.
+    #[arg(long, value_name = "TIME")]
+    open_at: Option<String>,
+    /// One territory id (default: every territory of level `territory`).
+    #[arg(long, value_name = "ID")]
+    territory: Option<String>,
+    /// Assign people to the beds of the services within reach (vacancy, else capacity).
+    #[arg(long)]
+    capacity: bool,
+    /// H3 resolution of the hexagons and of the candidate sites, 5 to 9.
+    #[arg(long, default_value_t = 7, allow_negative_numbers = true)]
+    resolution: i64,
+    /// Suggested new sites at most, 1 to 20.
+    #[arg(long, default_value_t = 3, allow_negative_numbers = true)]
+    k: i64,
+    /// A bearer token (operator or admin): the report holds what its holder may see; without
+    /// one, what an anonymous reader sees (no settlement, worksite or confidential service).
+    #[arg(long, env = "FARO_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// The directory to write into (created if missing; files of an earlier report there are
+    /// replaced).
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    #[command(flatten)]
+    db: DatabaseArgs,
+}
+
+impl ReportArgs {
+    /// The flags checked, each error naming its flag.
+    fn options(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> anyhow::Result<crate::report::Options> {
+        use crate::analysis::coverage::{self as coverage, CoverageQuery};
+        let mut kinds = self
+            .kind
+            .split(',')
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .map(str::parse::<crate::domain::ServiceKind>)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| anyhow::anyhow!("--kind: {e}"))?;
+        if kinds.is_empty() {
+            bail!("--kind: name at least one service kind");
+        }
+        kinds.sort_unstable_by_key(|k| k.as_str());
+        kinds.dedup();
+        let radius_m = self.radius_m;
+        if !(coverage::MIN_RADIUS_M..=coverage::MAX_RADIUS_M).contains(&radius_m) {
+            bail!(
+                "--radius-m: {radius_m} is out of range; expected {} to {} metres",
+                coverage::MIN_RADIUS_M,
+                coverage::MAX_RADIUS_M
+            );
+        }
+        let month = self
+            .month
+            .map(crate::domain::Month::new)
+            .transpose()
+            .map_err(|e| anyhow::anyhow!("--month: {e}"))?;
+        let open_at = self
+            .open_at
+            .as_deref()
+            .map(|t| coverage::parse_open_at(t, now))
+            .transpose()
+            .map_err(|e| anyhow::anyhow!("--open-at: {e}"))?;
+        let territory = self
+            .territory
+            .as_deref()
+            .map(|t| crate::domain::RecordId::parse(t.trim()))
+            .transpose()
+            .map_err(|e| anyhow::anyhow!("--territory: {}", e.reason))?;
+        let resolution = u8::try_from(self.resolution)
+            .ok()
+            .filter(|r| (5..=9).contains(r))
+            .and_then(|r| h3o::Resolution::try_from(r).ok())
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "--resolution: {} is out of range; expected 5 to 9",
+                    self.resolution
+                )
+            })?;
+        let max_k = coverage::MAX_SUGGESTIONS;
+        let k = usize::try_from(self.k)
+            .ok()
+            .filter(|k| (1..=max_k).contains(k))
+            .ok_or_else(|| {
+                anyhow::anyhow!("--k: {} is out of range; expected 1 to {max_k}", self.k)
+            })?;
+        Ok(crate::report::Options {
+            query: CoverageQuery {
+                kinds,
+                radius_m,
+                territory,
+                month,
+                open_at,
+                capacity: self.capacity,
+            },
+            resolution,
+            k,
+        })
+    }
 }
 
 /// How `faro import` reads its file.
@@ -562,6 +681,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 output,
             };
             export(request, &db.config(sub)?).await
+        }
+        Some(Command::Report(report_args)) => {
+            let config = report_args.db.config(sub)?;
+            report(&report_args, &config).await
         }
         Some(Command::Territories { action, db }) => territories(action, &db.config(sub)?).await,
         Some(Command::Token { action, db }) => token(action, &db.config(sub)?).await,
@@ -852,16 +975,7 @@ async fn export(request: ExportRequest, config: &Config) -> anyhow::Result<()> {
         .transpose()
         .map_err(|e| anyhow::anyhow!("--territory: {}", e.reason))?;
     let store = open_store(config).await?;
-    let principal = match &request.token {
-        None => crate::domain::Principal::Anonymous,
-        Some(secret) => tokens::TokenVerifier::new(
-            std::sync::Arc::clone(&store),
-            std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0)),
-        )
-        .verify(secret.trim())
-        .await
-        .context("--token")?,
-    };
+    let principal = principal_of(&store, request.token.as_deref()).await?;
     let records = store.load_all().await.context("reading the store")?;
     let path = request.output.clone();
     let written = tokio::task::spawn_blocking(move || -> anyhow::Result<usize> {
@@ -903,6 +1017,79 @@ async fn export(request: ExportRequest, config: &Config) -> anyhow::Result<()> {
     if let Some(p) = &request.output {
         eprintln!("exported {written} {collection} to {}", p.display());
     }
+    Ok(())
+}
+
+/// Who holds `token` (read from the store); anonymous without one. A wrong token is an error,
+/// never taken for anonymous.
+async fn principal_of(
+    store: &std::sync::Arc<dyn storage::Store>,
+    token: Option<&str>,
+) -> anyhow::Result<crate::domain::Principal> {
+    Ok(match token {
+        None => crate::domain::Principal::Anonymous,
+        Some(secret) => tokens::TokenVerifier::new(
+            std::sync::Arc::clone(store),
+            std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0)),
+        )
+        .verify(secret.trim())
+        .await
+        .context("--token")?,
+    })
+}
+
+async fn report(args: &ReportArgs, config: &Config) -> anyhow::Result<()> {
+    use crate::index::query::Visibility;
+    let options = args.options(chrono::Utc::now())?;
+    let dir = args.out.clone();
+    std::fs::create_dir_all(&dir)
+        .with_context(|| format!("--out {}: cannot create the directory", dir.display()))?;
+    let probe = dir.join(format!(".faro-report-probe-{}", std::process::id()));
+    std::fs::write(&probe, b"")
+        .with_context(|| format!("--out {}: the directory is not writable", dir.display()))?;
+    let _ = std::fs::remove_file(&probe);
+    let store = open_store(config).await?;
+    let principal = principal_of(&store, args.token.as_deref()).await?;
+    let bar = progress_bar("{spinner} {msg} [{bar:30}] {pos}/{len}");
+    bar.set_length(crate::report::STEPS);
+    bar.set_message("reading the store");
+    let records = store.load_all().await.context("reading the store")?;
+    bar.inc(1);
+    let working = bar.clone();
+    let written = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<PathBuf>> {
+        let snapshot = std::sync::Arc::new(crate::index::Snapshot::build(records));
+        let view = snapshot.view(Visibility::of(&principal));
+        let data = crate::report::compute(&view, &options, &working).map_err(|e| {
+            use crate::analysis::coverage::CoverageError as E;
+            use crate::index::query::QueryError as Q;
+            match e {
+                crate::report::ReportError::Coverage(
+                    e @ (E::UnknownTerritory(_) | E::Query(Q::UnknownTerritory(_))),
+                ) => anyhow::anyhow!("--territory: {e}"),
+                crate::report::ReportError::Coverage(e @ E::TooManyCells { .. }) => {
+                    anyhow::anyhow!("--resolution: {e}")
+                }
+                other => other.into(),
+            }
+        })?;
+        let written = crate::report::write(&data, &dir)?;
+        working.inc(1);
+        Ok(written)
+    })
+    .await
+    .context("making the report")??;
+    bar.finish_and_clear();
+    eprintln!(
+        "wrote {} files to {}: {}",
+        written.len(),
+        args.out.display(),
+        written
+            .iter()
+            .filter_map(|p| p.file_name())
+            .map(|n| n.to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     Ok(())
 }
 

@@ -12,6 +12,8 @@
 //! - [`io`]: import (GeoJSON, CSV, Shapefile, GeoPackage; reprojection) and export (GeoJSON,
 //!   CSV, GeoPackage, `FlatGeobuf`).
 //! - [`analysis`]: nearest-service queries with filters (pure, synchronous).
+//! - [`report`]: `faro report`, the coverage analysis as a table, layers and a printable
+//!   HTML page.
 //! - [`tiles`]: Mapbox Vector Tiles encoded from the index, and their always-fresh cache.
 //! - [`http`]: actix-web router, handlers, errors, authentication.
 //! - [`startup`], [`config`], [`cli`]: wiring for the `faro` binary.
@@ -27,6 +29,7 @@ pub mod domain;
 pub mod http;
 pub mod index;
 pub mod io;
+pub mod report;
 pub mod startup;
 pub mod storage;
 pub mod telemetry;

@@ -121,6 +121,35 @@ impl CoverageQuery {
     }
 }
 
+/// `open_at` as given (`now`, or an RFC 3339 time) as the Europe/Rome wall-clock time it is
+/// evaluated in. `now` is taken to the minute: opening hours have minutes at the finest, and
+/// the minute keys cached answers.
+///
+/// ```
+/// use faro::analysis::coverage::parse_open_at;
+/// let now = chrono::Utc::now();
+/// // 08:30 UTC on a September day is 10:30 in Rome (summer time).
+/// let at = parse_open_at("2026-09-01T08:30:00Z", now).unwrap();
+/// assert_eq!(at.format("%Y-%m-%d %H:%M").to_string(), "2026-09-01 10:30");
+/// assert!(parse_open_at("tuesday", now).unwrap_err().contains("RFC 3339"));
+/// ```
+pub fn parse_open_at(
+    text: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> std::result::Result<NaiveDateTime, String> {
+    use chrono::Timelike;
+    let at = match text.trim() {
+        "now" => now
+            .with_second(0)
+            .and_then(|t| t.with_nanosecond(0))
+            .unwrap_or(now),
+        t => chrono::DateTime::parse_from_rfc3339(t)
+            .map_err(|e| format!("`{t}` is neither `now` nor an RFC 3339 time ({e})"))?
+            .with_timezone(&chrono::Utc),
+    };
+    Ok(at.with_timezone(&chrono_tz::Europe::Rome).naive_local())
+}
+
 /// Beds a service offers: `vacancy`, else `capacity`, else none.
 pub fn beds(service: &Service) -> u64 {
     u64::from(service.vacancy.or(service.capacity).unwrap_or(0))

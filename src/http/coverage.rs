@@ -15,8 +15,7 @@ use std::sync::{Arc, Mutex, Weak};
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use chrono::{DateTime, Timelike, Utc};
-use chrono_tz::Europe::Rome;
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use utoipa::IntoParams;
@@ -196,26 +195,11 @@ fn parse_common(p: &Common<'_>, now: DateTime<Utc>) -> Result<CoverageQuery, Api
         .map(Month::new)
         .transpose()
         .map_err(|e| ApiError::invalid_parameter("month", e))?;
-    let open_at = match p.open_at.map(str::trim) {
-        None => None,
-        // Opening hours have minutes at the finest: the minute is the answer's key.
-        Some("now") => Some(
-            now.with_second(0)
-                .and_then(|t| t.with_nanosecond(0))
-                .unwrap_or(now),
-        ),
-        Some(t) => Some(
-            DateTime::parse_from_rfc3339(t)
-                .map_err(|e| {
-                    ApiError::invalid_parameter(
-                        "open_at",
-                        format!("`{t}` is neither `now` nor an RFC 3339 time ({e})"),
-                    )
-                })?
-                .with_timezone(&Utc),
-        ),
-    }
-    .map(|t| t.with_timezone(&Rome).naive_local());
+    let open_at = p
+        .open_at
+        .map(|t| analysis::parse_open_at(t, now))
+        .transpose()
+        .map_err(|e| ApiError::invalid_parameter("open_at", e))?;
     let capacity = match p.capacity.map(str::trim) {
         None | Some("false") => false,
         Some("true") => true,

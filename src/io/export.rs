@@ -208,6 +208,22 @@ pub fn write_gpkg(
     records: &[Arc<Record>],
     path: &Path,
 ) -> Result<usize, ExportError> {
+    let error = |message| ExportError::GeoPackage {
+        path: path.display().to_string(),
+        message,
+    };
+    let mut conn = super::gpkg::create(path).map_err(error)?;
+    add_gpkg_table(&mut conn, collection.as_str(), collection, records).map_err(error)
+}
+
+/// Adds `records` of `collection` as the feature table `table` to a GeoPackage made by
+/// [`super::gpkg::create`], with the columns of [`write_gpkg`].
+pub fn add_gpkg_table(
+    conn: &mut rusqlite::Connection,
+    table: &str,
+    collection: Collection,
+    records: &[Arc<Record>],
+) -> Result<usize, String> {
     use rusqlite::types::Value as Sql;
     let mut columns = vec![super::gpkg::Column {
         name: "id".to_owned(),
@@ -259,12 +275,7 @@ pub fn write_gpkg(
         values.push(Sql::Integer(meta.version));
         (r.geometry().clone(), values)
     });
-    super::gpkg::write(path, collection.as_str(), geometry_type, &columns, rows).map_err(
-        |message| ExportError::GeoPackage {
-            path: path.display().to_string(),
-            message,
-        },
-    )
+    super::gpkg::add_table(conn, table, geometry_type, &columns, rows)
 }
 
 /// Writes `records` of `collection` as `FlatGeobuf` (EPSG:4326, with a spatial index).

@@ -283,17 +283,18 @@ pub fn write(
     columns: &[Column],
     rows: impl Iterator<Item = (geo::Geometry<f64>, Vec<rusqlite::types::Value>)>,
 ) -> Result<usize, String> {
+    let mut conn = create(path)?;
+    add_table(&mut conn, table, geometry_type, columns, rows)
+}
+
+/// A new GeoPackage at `path` (replacing any file there) with its metadata tables and no
+/// feature table yet: add them with [`add_table`].
+pub fn create(path: &Path) -> Result<rusqlite::Connection, String> {
     if path.exists() {
         std::fs::remove_file(path).map_err(|e| format!("replacing {}: {e}", path.display()))?;
     }
-    let mut conn = rusqlite::Connection::open(path).map_err(|e| e.to_string())?;
-    let q = |n: &str| format!("\"{}\"", n.replace('"', "\"\""));
-    let cols: String = columns.iter().fold(String::new(), |mut out, c| {
-        use std::fmt::Write as _;
-        let _ = write!(out, ", {} {}", q(&c.name), c.sql_type);
-        out
-    });
-    conn.execute_batch(&format!(
+    let conn = rusqlite::Connection::open(path).map_err(|e| e.to_string())?;
+    conn.execute_batch(
         "PRAGMA application_id = 1196444487; PRAGMA user_version = 10300;
          CREATE TABLE gpkg_spatial_ref_sys (srs_name TEXT NOT NULL, srs_id INTEGER PRIMARY KEY,
            organization TEXT NOT NULL, organization_coordsys_id INTEGER NOT NULL,
@@ -311,12 +312,33 @@ pub fn write(
            geometry_type_name TEXT NOT NULL, srs_id INTEGER NOT NULL, z TINYINT NOT NULL, m TINYINT NOT NULL,
            CONSTRAINT pk_geom_cols PRIMARY KEY (table_name, column_name),
            CONSTRAINT fk_gc_tn FOREIGN KEY (table_name) REFERENCES gpkg_contents(table_name),
-           CONSTRAINT fk_gc_srs FOREIGN KEY (srs_id) REFERENCES gpkg_spatial_ref_sys (srs_id));
-         CREATE TABLE {t} (fid INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, geom {gt}{cols});",
+           CONSTRAINT fk_gc_srs FOREIGN KEY (srs_id) REFERENCES gpkg_spatial_ref_sys (srs_id));",
+    )
+    .map_err(|e| format!("creating the GeoPackage tables: {e}"))?;
+    Ok(conn)
+}
+
+/// Adds the feature table `table` (EPSG:4326) to a GeoPackage made by [`create`]: rows of
+/// `(geometry, values)` in `columns` order. Returns the number of features written.
+pub fn add_table(
+    conn: &mut rusqlite::Connection,
+    table: &str,
+    geometry_type: &str,
+    columns: &[Column],
+    rows: impl Iterator<Item = (geo::Geometry<f64>, Vec<rusqlite::types::Value>)>,
+) -> Result<usize, String> {
+    let q = |n: &str| format!("\"{}\"", n.replace('"', "\"\""));
+    let cols: String = columns.iter().fold(String::new(), |mut out, c| {
+        use std::fmt::Write as _;
+        let _ = write!(out, ", {} {}", q(&c.name), c.sql_type);
+        out
+    });
+    conn.execute_batch(&format!(
+        "CREATE TABLE {t} (fid INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, geom {gt}{cols});",
         t = q(table),
         gt = geometry_type,
     ))
-    .map_err(|e| format!("creating the GeoPackage tables: {e}"))?;
+    .map_err(|e| format!("creating the feature table {table}: {e}"))?;
     let tx = conn.transaction().map_err(|e| e.to_string())?;
     let mut n = 0;
     let (mut min_x, mut min_y, mut max_x, mut max_y) = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
