@@ -6,17 +6,17 @@ Usage:
     python3 scripts/make_demo_data.py --check  # verify the files on disk
 
 Python 3.11 standard library only. The output is deterministic: every run
-rewrites the four files byte-identically (seeded RNG, fixed key order,
+rewrites the three files byte-identically (seeded RNG, fixed key order,
 coordinates rounded to 6 decimals, 2-space indented UTF-8 JSON).
 
 What is real and what is not:
-  * territories.geojson: the province outline and the four territories are
-    COARSE HAND-DRAWN polygons (40-vertex outline), not official boundaries.
-    The territory partition is computed here from one outer ring plus five
-    internal split lines (mostly along the Piave), so shared edges use
-    identical vertices. Territory membership of the 94 comuni (ISTAT codes,
-    situation 2023) is a demo grouping made by geography, not an official
-    administrative district. Populations are rounded estimates.
+  * territories.geojson is NOT written here: it is the real comuni of Treviso
+    (ISTAT, CC BY 4.0, via openpolis; simplified) dissolved into the four
+    health districts of ULSS 2 by `faro territories define`, made by
+    scripts/make_demo_territories.sh (see data/README.md). This script reads
+    it: the fictional records are drawn inside that province, and every
+    service must lie in the territory of its comune. The grouping of the 94
+    comuni (ISTAT codes, situation 2023) is data/treviso_districts.csv.
   * services.geojson: records with "fictional": false are real public
     offices (prefecture, labour inspectorate, job centres, hospitals,
     municipal social services, trade unions, police immigration office,
@@ -29,13 +29,14 @@ What is real and what is not:
     demo (focal points, PAS, help desks, legal aid desks, outreach units,
     reception centres, shelters) and uses placeholder contacts.
   * settlements.geojson and worksites.geojson: ENTIRELY FICTIONAL.
-    Positions are drawn at random (seeded) inside hand-drawn zones and kept
-    away from inhabited places.
+    Positions are drawn at random (seeded) inside hand-drawn zones, kept
+    inside the real province outline and away from inhabited places.
 
 Town coordinates (PLACES) come from GeoNames (cities500, CC BY 4.0); ISTAT
 comune codes from ISTAT; hospital coordinates from Eurostat GISCO.
 """
 
+import csv
 import json
 import math
 import os
@@ -48,155 +49,104 @@ DATA = os.path.join(ROOT, "data")
 SEED = 20260115
 
 # ---------------------------------------------------------------------------
-# Comuni of the Province of Treviso (ISTAT code, name, territory).
-# Territory letters: T = terr-treviso, A = terr-asolo, P = terr-pieve,
-# O = terr-oderzo.
+# Comuni of the Province of Treviso (ISTAT code, name); the territory of each
+# is in data/treviso_districts.csv.
 # ---------------------------------------------------------------------------
 COMUNI = [
-    ("026001", "Altivole", "A"),
-    ("026002", "Arcade", "T"),
-    ("026003", "Asolo", "A"),
-    ("026004", "Borso del Grappa", "A"),
-    ("026005", "Breda di Piave", "T"),
-    ("026006", "Caerano di San Marco", "A"),
-    ("026007", "Cappella Maggiore", "P"),
-    ("026008", "Carbonera", "T"),
-    ("026009", "Casale sul Sile", "T"),
-    ("026010", "Casier", "T"),
-    ("026011", "Castelcucco", "A"),
-    ("026012", "Castelfranco Veneto", "A"),
-    ("026013", "Castello di Godego", "A"),
-    ("026014", "Cavaso del Tomba", "A"),
-    ("026015", "Cessalto", "O"),
-    ("026016", "Chiarano", "O"),
-    ("026017", "Cimadolmo", "O"),
-    ("026018", "Cison di Valmarino", "P"),
-    ("026019", "Codognè", "P"),
-    ("026020", "Colle Umberto", "P"),
-    ("026021", "Conegliano", "P"),
-    ("026022", "Cordignano", "P"),
-    ("026023", "Cornuda", "A"),
-    ("026025", "Crocetta del Montello", "A"),
-    ("026026", "Farra di Soligo", "P"),
-    ("026027", "Follina", "P"),
-    ("026028", "Fontanelle", "O"),
-    ("026029", "Fonte", "A"),
-    ("026030", "Fregona", "P"),
-    ("026031", "Gaiarine", "P"),
-    ("026032", "Giavera del Montello", "A"),
-    ("026033", "Godega di Sant'Urbano", "P"),
-    ("026034", "Gorgo al Monticano", "O"),
-    ("026035", "Istrana", "T"),
-    ("026036", "Loria", "A"),
-    ("026037", "Mansuè", "O"),
-    ("026038", "Mareno di Piave", "P"),
-    ("026039", "Maser", "A"),
-    ("026040", "Maserada sul Piave", "T"),
-    ("026041", "Meduna di Livenza", "O"),
-    ("026042", "Miane", "P"),
-    ("026043", "Mogliano Veneto", "T"),
-    ("026044", "Monastier di Treviso", "O"),
-    ("026045", "Monfumo", "A"),
-    ("026046", "Montebelluna", "A"),
-    ("026047", "Morgano", "T"),
-    ("026048", "Moriago della Battaglia", "P"),
-    ("026049", "Motta di Livenza", "O"),
-    ("026050", "Nervesa della Battaglia", "A"),
-    ("026051", "Oderzo", "O"),
-    ("026052", "Ormelle", "O"),
-    ("026053", "Orsago", "P"),
-    ("026055", "Paese", "T"),
-    ("026056", "Pederobba", "A"),
-    ("026057", "Pieve di Soligo", "P"),
-    ("026058", "Ponte di Piave", "O"),
-    ("026059", "Ponzano Veneto", "T"),
-    ("026060", "Portobuffolè", "O"),
-    ("026061", "Possagno", "A"),
-    ("026062", "Povegliano", "T"),
-    ("026063", "Preganziol", "T"),
-    ("026064", "Quinto di Treviso", "T"),
-    ("026065", "Refrontolo", "P"),
-    ("026066", "Resana", "A"),
-    ("026067", "Revine Lago", "P"),
-    ("026068", "Riese Pio X", "A"),
-    ("026069", "Roncade", "T"),
-    ("026070", "Salgareda", "O"),
-    ("026071", "San Biagio di Callalta", "T"),
-    ("026072", "San Fior", "P"),
-    ("026073", "San Pietro di Feletto", "P"),
-    ("026074", "San Polo di Piave", "O"),
-    ("026075", "Santa Lucia di Piave", "P"),
-    ("026076", "San Vendemiano", "P"),
-    ("026077", "San Zenone degli Ezzelini", "A"),
-    ("026078", "Sarmede", "P"),
-    ("026079", "Segusino", "P"),
-    ("026080", "Sernaglia della Battaglia", "P"),
-    ("026081", "Silea", "T"),
-    ("026082", "Spresiano", "T"),
-    ("026083", "Susegana", "P"),
-    ("026084", "Tarzo", "P"),
-    ("026085", "Trevignano", "A"),
-    ("026086", "Treviso", "T"),
-    ("026087", "Valdobbiadene", "P"),
-    ("026088", "Vazzola", "P"),
-    ("026089", "Vedelago", "A"),
-    ("026090", "Vidor", "P"),
-    ("026091", "Villorba", "T"),
-    ("026092", "Vittorio Veneto", "P"),
-    ("026093", "Volpago del Montello", "A"),
-    ("026094", "Zenson di Piave", "O"),
-    ("026095", "Zero Branco", "T"),
-    ("026096", "Pieve del Grappa", "A"),]
-TERR_LETTER = {"T": "terr-treviso", "A": "terr-asolo", "P": "terr-pieve", "O": "terr-oderzo"}
-
-# ---------------------------------------------------------------------------
-# Coarse province outline: one counter-clockwise ring (lon, lat), starting
-# at the southern tip near Mogliano Veneto and running east along the
-# border with the Province of Venice, north along the Livenza/Friuli border,
-# west along the Prealpi/Cansiglio ridge, south past Monte Grappa and the
-# Vicenza/Padova borders. Named vertices are the ends of the split lines.
-# ---------------------------------------------------------------------------
-PROVINCE_RING = [
-    (12.235, 45.530), (12.318, 45.574), ("S2", 12.410, 45.602), (12.445, 45.630),
-    (12.548, 45.682), (12.605, 45.688), (12.650, 45.715), (12.660, 45.748),
-    (12.685, 45.773), (12.640, 45.830), (12.590, 45.833), (12.557, 45.850),
-    ("E1", 12.555, 45.873), (12.445, 45.958), (12.440, 46.035), (12.405, 46.068),
-    (12.318, 46.082), (12.275, 46.055), (12.215, 46.030), (12.060, 46.010),
-    (12.010, 45.985), (11.968, 45.952), (11.952, 45.928), ("N1", 11.940, 45.900),
-    (11.905, 45.888), (11.800, 45.872), (11.745, 45.845), (11.758, 45.800),
-    (11.795, 45.793), (11.822, 45.779), (11.835, 45.760), (11.822, 45.730),
-    (11.825, 45.700), (11.855, 45.675), (11.885, 45.640), (11.955, 45.615),
-    (11.995, 45.630), ("S1", 12.065, 45.638), (12.110, 45.603), (12.205, 45.560),
-]
-# Inner junctions: T1 = Piave east of Nervesa (Asolo/Pieve/Treviso),
-# T2 = Piave near Cimadolmo (Pieve/Treviso/Oderzo).
-JUNCTIONS = {"T1": (12.250, 45.823), "T2": (12.310, 45.790)}
-# Internal split lines, each from its first to its last junction.
-SPLIT_LINES = {
-    # Piave from the Quero gorge to Nervesa: Asolo (south-west) | Pieve.
-    "A": ["N1", (11.965, 45.880), (12.000, 45.862), (12.040, 45.852), (12.080, 45.845),
-          (12.130, 45.842), (12.180, 45.835), "T1"],
-    # Montello east end to the Padova border: Asolo (west) | Treviso.
-    "B": ["T1", (12.205, 45.790), (12.165, 45.768), (12.138, 45.735), (12.130, 45.712),
-          (12.090, 45.705), (12.080, 45.700), (12.068, 45.675), (12.066, 45.650), "S1"],
-    # Piave from Nervesa to Cimadolmo: Treviso (south-west) | Pieve.
-    "C": ["T1", (12.270, 45.808), "T2"],
-    # Piave down to Fagarè, then south between Roncade and Monastier:
-    # Treviso (west) | Oderzo.
-    "D": ["T2", (12.345, 45.765), (12.380, 45.745), (12.420, 45.725), (12.445, 45.712),
-          (12.425, 45.680), (12.400, 45.655), "S2"],
-    # Cimadolmo to Portobuffolè: Pieve (north) | Oderzo.
-    "E": ["T2", (12.370, 45.812), (12.400, 45.818), (12.440, 45.830), (12.490, 45.857), "E1"],
-}
-
-TERRITORIES = [
-    # id, name, population estimate (rounded, demo)
-    ("terr-treviso", "Territorio di Treviso", 327000),
-    ("terr-asolo", "Territorio di Castelfranco e Montebelluna", 244000),
-    ("terr-pieve", "Territorio di Conegliano e Pieve di Soligo", 213000),
-    ("terr-oderzo", "Territorio di Oderzo e Motta di Livenza", 92000),
-]
-PROVINCE_POPULATION = 876000
+    ("026001", "Altivole"),
+    ("026002", "Arcade"),
+    ("026003", "Asolo"),
+    ("026004", "Borso del Grappa"),
+    ("026005", "Breda di Piave"),
+    ("026006", "Caerano di San Marco"),
+    ("026007", "Cappella Maggiore"),
+    ("026008", "Carbonera"),
+    ("026009", "Casale sul Sile"),
+    ("026010", "Casier"),
+    ("026011", "Castelcucco"),
+    ("026012", "Castelfranco Veneto"),
+    ("026013", "Castello di Godego"),
+    ("026014", "Cavaso del Tomba"),
+    ("026015", "Cessalto"),
+    ("026016", "Chiarano"),
+    ("026017", "Cimadolmo"),
+    ("026018", "Cison di Valmarino"),
+    ("026019", "Codognè"),
+    ("026020", "Colle Umberto"),
+    ("026021", "Conegliano"),
+    ("026022", "Cordignano"),
+    ("026023", "Cornuda"),
+    ("026025", "Crocetta del Montello"),
+    ("026026", "Farra di Soligo"),
+    ("026027", "Follina"),
+    ("026028", "Fontanelle"),
+    ("026029", "Fonte"),
+    ("026030", "Fregona"),
+    ("026031", "Gaiarine"),
+    ("026032", "Giavera del Montello"),
+    ("026033", "Godega di Sant'Urbano"),
+    ("026034", "Gorgo al Monticano"),
+    ("026035", "Istrana"),
+    ("026036", "Loria"),
+    ("026037", "Mansuè"),
+    ("026038", "Mareno di Piave"),
+    ("026039", "Maser"),
+    ("026040", "Maserada sul Piave"),
+    ("026041", "Meduna di Livenza"),
+    ("026042", "Miane"),
+    ("026043", "Mogliano Veneto"),
+    ("026044", "Monastier di Treviso"),
+    ("026045", "Monfumo"),
+    ("026046", "Montebelluna"),
+    ("026047", "Morgano"),
+    ("026048", "Moriago della Battaglia"),
+    ("026049", "Motta di Livenza"),
+    ("026050", "Nervesa della Battaglia"),
+    ("026051", "Oderzo"),
+    ("026052", "Ormelle"),
+    ("026053", "Orsago"),
+    ("026055", "Paese"),
+    ("026056", "Pederobba"),
+    ("026057", "Pieve di Soligo"),
+    ("026058", "Ponte di Piave"),
+    ("026059", "Ponzano Veneto"),
+    ("026060", "Portobuffolè"),
+    ("026061", "Possagno"),
+    ("026062", "Povegliano"),
+    ("026063", "Preganziol"),
+    ("026064", "Quinto di Treviso"),
+    ("026065", "Refrontolo"),
+    ("026066", "Resana"),
+    ("026067", "Revine Lago"),
+    ("026068", "Riese Pio X"),
+    ("026069", "Roncade"),
+    ("026070", "Salgareda"),
+    ("026071", "San Biagio di Callalta"),
+    ("026072", "San Fior"),
+    ("026073", "San Pietro di Feletto"),
+    ("026074", "San Polo di Piave"),
+    ("026075", "Santa Lucia di Piave"),
+    ("026076", "San Vendemiano"),
+    ("026077", "San Zenone degli Ezzelini"),
+    ("026078", "Sarmede"),
+    ("026079", "Segusino"),
+    ("026080", "Sernaglia della Battaglia"),
+    ("026081", "Silea"),
+    ("026082", "Spresiano"),
+    ("026083", "Susegana"),
+    ("026084", "Tarzo"),
+    ("026085", "Trevignano"),
+    ("026086", "Treviso"),
+    ("026087", "Valdobbiadene"),
+    ("026088", "Vazzola"),
+    ("026089", "Vedelago"),
+    ("026090", "Vidor"),
+    ("026091", "Villorba"),
+    ("026092", "Vittorio Veneto"),
+    ("026093", "Volpago del Montello"),
+    ("026094", "Zenson di Piave"),
+    ("026095", "Zero Branco"),
+    ("026096", "Pieve del Grappa"),]
 
 # ---------------------------------------------------------------------------
 # Inhabited places in and around the province (GeoNames cities500, name,
@@ -796,45 +746,31 @@ def offset_m(lon, lat, dx_m, dy_m):
 # ---------------------------------------------------------------------------
 # Territories
 # ---------------------------------------------------------------------------
-def build_territories():
-    ring, index, points = [], {}, dict(JUNCTIONS)
-    for v in PROVINCE_RING:
-        if isinstance(v[0], str):
-            index[v[0]] = len(ring)
-            points[v[0]] = (v[1], v[2])
-            ring.append((v[1], v[2]))
-        else:
-            ring.append(v)
-    lines = {k: [points[p] if isinstance(p, str) else p for p in v]
-             for k, v in SPLIT_LINES.items()}
-
-    def arc(a, b):  # province ring from junction a to junction b, ccw
-        i, j, out = index[a], index[b], []
-        while True:
-            out.append(ring[i])
-            if i == j:
-                return out
-            i = (i + 1) % len(ring)
-
-    def chain(*parts):
-        out = []
-        for p in parts:
-            out += p[1:] if out and out[-1] == p[0] else p
-        if out[0] != out[-1]:
-            out.append(out[0])
-        return out
-
-    rev = lambda seq: seq[::-1]
-    rings = {
-        "terr-treviso": chain(arc("S1", "S2"), rev(lines["D"]), rev(lines["C"]), lines["B"]),
-        "terr-oderzo": chain(arc("S2", "E1"), rev(lines["E"]), lines["D"]),
-        "terr-pieve": chain(arc("E1", "N1"), lines["A"], lines["C"], lines["E"]),
-        "terr-asolo": chain(arc("N1", "S1"), rev(lines["B"]), rev(lines["A"])),
-    }
-    return ring + [ring[0]], rings
+def load_territories():
+    """The province's ring and each territory's ring (lon, lat, closed) from
+    data/territories.geojson, written by scripts/make_demo_territories.sh. Each
+    is one polygon without holes; the script stops if that ever changes."""
+    with open(os.path.join(DATA, "territories.geojson"), encoding="utf-8") as fh:
+        feats = json.load(fh)["features"]
+    rings = {}
+    for f in feats:
+        g = f["geometry"]
+        polys = [g["coordinates"]] if g["type"] == "Polygon" else g["coordinates"]
+        if len(polys) != 1 or len(polys[0]) != 1:
+            raise SystemExit("%s: expected one polygon without holes" % f["id"])
+        rings[f["id"]] = [tuple(p) for p in polys[0][0]]
+    province = rings.pop("prov-treviso")
+    return province, rings
 
 
-PROVINCE, TERRITORY_RINGS = build_territories()
+def read_districts():
+    """ISTAT comune code -> territory id, from data/treviso_districts.csv."""
+    with open(os.path.join(DATA, "treviso_districts.csv"), encoding="utf-8", newline="") as fh:
+        return {row["code"]: row["id"] for row in csv.DictReader(fh)}
+
+
+PROVINCE, TERRITORY_RINGS = load_territories()
+DISTRICTS = read_districts()
 
 
 def inside_province(x, y, margin_km=0.0):
@@ -859,23 +795,6 @@ def geom_polygon(ring):
 
 def feature(fid, props, geometry):
     return {"type": "Feature", "id": fid, "properties": props, "geometry": geometry}
-
-
-def make_territories():
-    feats = [feature("prov-treviso", {
-        "name": "Provincia di Treviso", "level": "province", "code": "026", "parent": None,
-        "population": PROVINCE_POPULATION, "approximate": True,
-        "note": "Coarse hand-drawn outline for the demo, not the official ISTAT boundary.",
-    }, geom_polygon(PROVINCE))]
-    for tid, name, pop in TERRITORIES:
-        comuni = [c for c, _, t in COMUNI if TERR_LETTER[t] == tid]
-        feats.append(feature(tid, {
-            "name": name, "level": "territory", "code": None, "parent": "prov-treviso",
-            "population": pop, "comuni": comuni, "approximate": True,
-            "note": "Coarse outline for the demo; the territory is defined as the group of "
-                    "comuni listed.",
-        }, geom_polygon(TERRITORY_RINGS[tid])))
-    return feats
 
 
 # ---------------------------------------------------------------------------
@@ -1053,7 +972,6 @@ def dumps(obj):
 
 def build_all():
     return {
-        "territories.geojson": collection(make_territories()),
         "services.geojson": collection(make_services(random.Random(SEED + 1))),
         "settlements.geojson": collection(make_settlements(random.Random(SEED + 2))),
         "worksites.geojson": collection(make_worksites(random.Random(SEED + 3))),
@@ -1181,49 +1099,36 @@ def run_check():
     terr = {f["id"]: f for f in parsed["territories.geojson"]["features"]}
     c.req(set(terr) == {"prov-treviso", "terr-treviso", "terr-asolo", "terr-pieve",
                         "terr-oderzo"}, "territory ids")
-    prov_ring = [tuple(p) for p in terr["prov-treviso"]["geometry"]["coordinates"][0]]
+    prov_ring = PROVINCE
     PROVINCE_ON_DISK = prov_ring
     prov_area = ring_area(prov_ring[:-1])
     x0, y0, x1, y1 = ring_bbox(prov_ring)
     c.req(11.70 < x0 < 11.80 and 12.63 < x1 < 12.73 and 45.50 < y0 < 45.56 and 46.05 < y1 < 46.11,
           "province bbox %r" % ((x0, y0, x1, y1),))
-    c.req(25 <= len(prov_ring) - 1 <= 40, "province outline vertex count")
-    tids = [t for t in terr if t.startswith("terr-")]
+    tids = sorted(TERRITORY_RINGS)
     total, edges, codes = 0.0, {}, []
     for t in tids:
-        f = terr[t]
-        polys = _polygons(f["geometry"])
-        for poly in polys:
-            ring = [tuple(p) for p in poly[0]]
-            total += ring_area(ring[:-1])
-            for i in range(len(ring) - 1):
-                edges.setdefault((ring[i], ring[i + 1]), []).append(t)
-        p = f["properties"]
+        ring = TERRITORY_RINGS[t]
+        total += abs(ring_area(ring[:-1]))
+        for i in range(len(ring) - 1):
+            edges.setdefault(frozenset((ring[i], ring[i + 1])), []).append(t)
+        p = terr[t]["properties"]
         c.req(p["parent"] == "prov-treviso" and p["level"] == "territory", t + ": props")
         codes += p["comuni"]
-    c.req(abs(total - prov_area) < 1e-9, "territory areas do not sum to the province area")
-    prov_edges = {(prov_ring[i], prov_ring[i + 1]) for i in range(len(prov_ring) - 1)}
+    c.req(abs(total - abs(prov_area)) < 1e-9, "territory areas do not sum to the province area")
+    # Neighbours share their edges: each edge is the province's or two territories'.
+    prov_edges = {frozenset((prov_ring[i], prov_ring[i + 1])) for i in range(len(prov_ring) - 1)}
     for e, owners in edges.items():
-        if e in prov_edges:
-            c.req(len(owners) == 1, "province edge used twice %r" % (e,))
-        else:
-            back = edges.get((e[1], e[0]), [])
-            c.req(len(owners) == 1 and len(back) == 1 and back[0] != owners[0],
-                  "inner edge not shared by exactly two territories %r" % (e,))
+        want = 1 if e in prov_edges else 2
+        c.req(len(set(owners)) == want == len(owners),
+              "edge %r belongs to %r" % (tuple(e), owners))
     c.req(prov_edges <= set(edges), "province edge not covered by a territory")
-    for t1 in tids:  # no territory vertex strictly inside another territory
-        for t2 in tids:
-            if t1 == t2:
-                continue
-            r2 = [tuple(p) for p in terr[t2]["geometry"]["coordinates"][0]]
-            for p in terr[t1]["geometry"]["coordinates"][0]:
-                if tuple(p) not in r2:
-                    c.req(not point_in_ring(p[0], p[1], r2), "%s vertex inside %s" % (t1, t2))
-    all_codes = [code for code, _, _ in COMUNI]
+    all_codes = [code for code, _ in COMUNI]
     c.req(len(all_codes) == 94 and sorted(codes) == sorted(all_codes),
           "comuni not assigned exactly once")
     code_terr = {code: t for t in tids for code in terr[t]["properties"]["comuni"]}
-    terr_ring = {t: [tuple(p) for p in terr[t]["geometry"]["coordinates"][0]] for t in tids}
+    c.req(code_terr == DISTRICTS, "the territories' comuni are not data/treviso_districts.csv")
+    terr_ring = TERRITORY_RINGS
     c.req(sum(terr[t]["properties"]["population"] for t in tids)
           == terr["prov-treviso"]["properties"]["population"], "population sum")
 

@@ -1,5 +1,6 @@
-//! The demo dataset (`data/*.geojson`, built into the binary): the Province of Treviso, its
-//! four territories, services at real public offices and towns, and fictional settlements and
+//! The demo dataset (`data/*.geojson`, built into the binary): the Province of Treviso and its
+//! four territories (the health districts of ULSS 2, dissolved from ISTAT's comuni: see
+//! `data/README.md`), services at real public offices and towns, and fictional settlements and
 //! worksites. Loaded into an empty store on first start.
 
 use crate::catalog::Catalog;

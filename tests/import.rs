@@ -829,6 +829,58 @@ async fn territories_of_treviso_from_real_istat_comuni_add_up_to_the_province() 
     assert!(parts > 800_000, "{parts}");
 }
 
+/// Every position of a geometry, in order.
+fn positions(g: &geo::Geometry<f64>) -> Vec<geo::Coord<f64>> {
+    g.coords_iter().collect()
+}
+
+#[tokio::test]
+async fn the_demo_territories_are_what_territories_define_makes_of_the_shipped_comuni() {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
+    let groups = std::fs::read_to_string(data.join("treviso_districts.csv")).unwrap();
+    let population = data.join("treviso_population_2023.csv");
+    let all = define_and_check(
+        &data.join("treviso_comuni.geojson"),
+        &groups,
+        &["--population", population.to_str().unwrap()],
+    )
+    .await;
+    let demo: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(data.join("territories.geojson")).unwrap())
+            .unwrap();
+    let features = demo["features"].as_array().unwrap();
+    assert_eq!(features.len(), all.len());
+    for f in features {
+        let id = f["id"].as_str().unwrap();
+        let made = &all[if id == "prov-treviso" {
+            "prov-test"
+        } else {
+            id
+        }];
+        let Attributes::Territory(t) = made.attributes() else {
+            panic!("{id} is a territory")
+        };
+        let p = &f["properties"];
+        assert_eq!(p["population"].as_u64(), t.population, "{id}");
+        let comuni: Vec<String> = serde_json::from_value(p["comuni"].clone()).unwrap();
+        assert_eq!(comuni, t.comuni, "{id}");
+        if id != "prov-treviso" {
+            assert_eq!(p["name"].as_str(), Some(t.name.as_str()), "{id}");
+        }
+        // The shipped outline is faro's, rounded to the input's 6 decimals.
+        let shipped: geojson::Geometry = serde_json::from_value(f["geometry"].clone()).unwrap();
+        let shipped = positions(&geo::Geometry::try_from(shipped).unwrap());
+        let made = positions(made.geometry());
+        assert_eq!(shipped.len(), made.len(), "{id}: vertices");
+        for (a, b) in shipped.iter().zip(&made) {
+            assert!(
+                (a.x - b.x).abs() < 1e-6 && (a.y - b.y).abs() < 1e-6,
+                "{id}: {a:?} vs {b:?}"
+            );
+        }
+    }
+}
+
 #[tokio::test]
 async fn an_import_killed_half_way_leaves_the_store_exactly_as_before() {
     let dir = tempfile::tempdir().unwrap();

@@ -251,7 +251,8 @@ pub struct ItemsParams {
     /// Case-insensitive text in name, organization, description, address or notes.
     q: Option<String>,
     /// `json` (GeoJSON, the default), `csv`, `gpkg` (GeoPackage) or `fgb` (FlatGeobuf): the
-    /// same page in that format.
+    /// same page in that format, as an attachment.
+    #[param(schema_with = super::schemas::params::format_items)]
     f: Option<String>,
 }
 
@@ -298,9 +299,13 @@ fn with_offset(query_string: &str, offset: i64) -> String {
         ItemsParams,
     ),
     responses(
-        (status = 200, description = "A page of items: a GeoJSON FeatureCollection with numberMatched, numberReturned, timeStamp and links",
-            body = ref("#/components/schemas/ItemsPage"), content_type = "application/geo+json"),
-        (status = 400, description = "Bad query parameter; the message names it"),
+        (status = 200, description = "A page of items: a GeoJSON FeatureCollection with numberMatched, numberReturned, timeStamp and links; with `f=csv`, `f=gpkg` or `f=fgb` the same page as a CSV, GeoPackage or FlatGeobuf file (`Content-Disposition: attachment`)",
+            content(
+                (ref("#/components/schemas/ItemsPage") = "application/geo+json"),
+                (ref("#/components/schemas/ItemsCsv") = "text/csv"),
+                (ref("#/components/schemas/ItemsGeoPackage") = "application/geopackage+sqlite3"),
+                (ref("#/components/schemas/ItemsFlatGeobuf") = "application/flatgeobuf"))),
+        (status = 400, description = "Bad query parameter (`f` other than json, csv, gpkg or fgb among them); the message names it"),
         (status = 401, description = "The collection is restricted to authorised roles (settlements, worksites), or `Authorization` is not a valid, live bearer token"),
         (status = 404, description = "Unknown collection"),
         (status = 500, description = "Internal error; the cause is logged"),
@@ -318,10 +323,13 @@ pub async fn items(
     let p: ItemsParams = params::raw(&req)?;
     // f=csv|gpkg|fgb: the same page in that format (src/io/export.rs).
     let export = match p.f.as_deref() {
+        None | Some("json" | "geojson") => None,
         Some(f @ ("csv" | "gpkg" | "fgb")) => f.parse::<crate::io::export::ExportFormat>().ok(),
-        f => {
-            params::check_format(f, false)?;
-            None
+        Some(other) => {
+            return Err(ApiError::invalid_parameter(
+                "f",
+                format!("unsupported format `{other}`; use f=json, csv, gpkg or fgb"),
+            ));
         }
     };
     let limit = params::int_in("limit", p.limit.as_deref(), 1, MAX_LIMIT)?.unwrap_or(DEFAULT_LIMIT);

@@ -307,6 +307,50 @@ mod tests {
     }
 
     #[test]
+    fn items_document_f_and_the_media_type_of_each_export() {
+        let doc = document();
+        let get = &doc["paths"]["/collections/{collection}/items"]["get"];
+        let f = get["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "f")
+            .unwrap();
+        assert_eq!(f["in"], "query");
+        let formats: Vec<&str> = f["schema"]["enum"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        let mut media: Vec<&str> = get["responses"]["200"]["content"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        media.sort_unstable();
+        // Each `f` names a format whose media type the 200 answer lists.
+        for f in formats {
+            let format: crate::io::export::ExportFormat = f.parse().unwrap();
+            let media_type = format.media_type().split(';').next().unwrap();
+            assert!(
+                media.contains(&media_type),
+                "f={f}: {media_type} in {media:?}"
+            );
+        }
+        assert_eq!(
+            media,
+            [
+                "application/flatgeobuf",
+                "application/geo+json",
+                "application/geopackage+sqlite3",
+                "text/csv"
+            ]
+        );
+    }
+
+    #[test]
     fn writes_need_a_token_and_an_if_match() {
         let doc = document();
         for (method, path, op) in operations(&doc) {

@@ -603,6 +603,25 @@ fn service_schemas(s: &mut Map<String, Value>) {
     );
 }
 
+/// The items of a collection as files (`f=csv|gpkg|fgb`, src/io/export.rs).
+fn export_schemas(s: &mut Map<String, Value>) {
+    s.insert(
+        "ItemsCsv".into(),
+        json!({ "type": "string",
+            "description": "UTF-8 CSV with a header: `id`, then `lon` and `lat` for services (points) or `wkt` for the other collections, every field of the collection, `created_at`, `updated_at`, `version`" }),
+    );
+    s.insert(
+        "ItemsGeoPackage".into(),
+        json!({ "type": "string", "format": "binary",
+            "description": "An OGC GeoPackage 1.3 (SQLite) with one feature table, EPSG:4326" }),
+    );
+    s.insert(
+        "ItemsFlatGeobuf".into(),
+        json!({ "type": "string", "format": "binary",
+            "description": "A FlatGeobuf file with a spatial index, EPSG:4326" }),
+    );
+}
+
 /// Tiles, TileJSON and the map style.
 fn tile_schemas(s: &mut Map<String, Value>) {
     s.insert(
@@ -913,6 +932,7 @@ pub fn components() -> Map<String, Value> {
     feature_schemas(&mut s);
     service_schemas(&mut s);
     tile_schemas(&mut s);
+    export_schemas(&mut s);
     s.insert(
         "AuditPage".into(),
         json!({
@@ -1050,6 +1070,13 @@ pub mod params {
     /// `f=` of a JSON-only resource.
     pub fn format_json() -> Schema {
         text().enum_values(Some(["json", "geojson"])).into()
+    }
+
+    /// `f=` of items: GeoJSON, or the same page as a CSV, GeoPackage or FlatGeobuf file.
+    pub fn format_items() -> Schema {
+        text()
+            .enum_values(Some(["json", "geojson", "csv", "gpkg", "fgb"]))
+            .into()
     }
 
     /// `f=` of the landing page, which is also the viewer.

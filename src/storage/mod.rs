@@ -431,3 +431,9 @@ pub(crate) fn now_micros() -> DateTime<Utc> {
 pub(crate) fn audit_json(record: &Record) -> serde_json::Value {
     crate::domain::feature::to_feature(record)
 }
+
+/// [`audit_json`] as text, serialised straight from the record (no intermediate value).
+pub(crate) fn audit_text(record: &Record) -> String {
+    serde_json::to_string(&crate::domain::feature::FeatureView::new(record))
+        .unwrap_or_else(|_| audit_json(record).to_string())
+}

@@ -26,8 +26,8 @@ pub use grid::{TileError, TileId};
 pub use layers::{LayerError, LayerSet};
 
 /// The attribution of faro's map layers (TileJSON and the style). The demo territories are
-/// outlines drawn for faro, not ISTAT's boundaries, so nothing else is credited.
-pub const ATTRIBUTION: &str = "faro";
+/// dissolved from ISTAT's comuni (CC BY 4.0, `data/README.md`), which asks for the credit.
+pub const ATTRIBUTION: &str = "faro · comuni © ISTAT (CC BY 4.0)";
 
 /// How a tile was answered, for the metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
