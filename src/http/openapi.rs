@@ -124,7 +124,7 @@ fn add_head_and_options(item: &mut serde_json::Map<String, Value>) {
         }
         item.insert("head".to_owned(), head);
     }
-    let first = ["get", "post"]
+    let first = ["get", "post", "put", "patch", "delete"]
         .iter()
         .find_map(|m| item.get(*m))
         .cloned()
@@ -299,6 +299,9 @@ mod tests {
                 ["Allow"]["example"],
             "GET, HEAD, POST, OPTIONS"
         );
+        // A resource without GET or POST still names its path parameters.
+        let revoke = &doc["paths"]["/admin/tokens/{id}"]["options"];
+        assert_eq!(revoke["parameters"][0]["name"], "id", "{revoke}");
         let ids: std::collections::HashSet<&str> = operations(&doc)
             .iter()
             .map(|(_, _, op)| op["operationId"].as_str().unwrap())
