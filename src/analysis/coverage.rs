@@ -819,6 +819,7 @@ pub struct HexDemand {
 fn cells_of(
     territories: &[Arc<Record>],
     resolution: Resolution,
+    max: usize,
 ) -> Result<Vec<(CellIndex, usize)>> {
     let mut seen: HashSet<CellIndex> = HashSet::new();
     let mut out = Vec::new();
@@ -835,12 +836,12 @@ fn cells_of(
         }
         estimate += tiler.coverage_size_hint();
         // The hint is an upper bound, some four times the count: a guard against absurd
-        // work only; the count itself is checked below.
+        // work only; the count itself is checked below (and named in the error).
         if estimate > MAX_CELLS * 8 {
             return Err(CoverageError::TooManyCells {
                 resolution: u8::from(resolution),
                 cells: estimate,
-                max: MAX_CELLS,
+                max,
             });
         }
         for cell in tiler.into_coverage() {
@@ -849,13 +850,7 @@ fn cells_of(
             }
         }
     }
-    if out.len() > MAX_CELLS {
-        return Err(CoverageError::TooManyCells {
-            resolution: u8::from(resolution),
-            cells: out.len(),
-            max: MAX_CELLS,
-        });
-    }
+    too_many(out.len(), resolution, max)?;
     Ok(out)
 }
 
@@ -888,8 +883,31 @@ pub fn cell_polygon(cell: CellIndex) -> Polygon<f64> {
 /// nearest chosen service and (for callers who may see it) the demand inside. Cells are in
 /// territory order, then H3 order.
 pub fn hexes(view: &View, query: &CoverageQuery, resolution: Resolution) -> Result<Vec<Hex>> {
+    hexes_at_most(view, query, resolution, MAX_CELLS)
+}
+
+fn too_many(cells: usize, resolution: Resolution, max: usize) -> Result<()> {
+    if cells > max {
+        return Err(CoverageError::TooManyCells {
+            resolution: u8::from(resolution),
+            cells,
+            max,
+        });
+    }
+    Ok(())
+}
+
+/// [`hexes`] with at most `max_cells` cells (at most [`MAX_CELLS`]): beyond,
+/// [`CoverageError::TooManyCells`], found before any distance is computed.
+pub fn hexes_at_most(
+    view: &View,
+    query: &CoverageQuery,
+    resolution: Resolution,
+    max_cells: usize,
+) -> Result<Vec<Hex>> {
+    let max_cells = max_cells.min(MAX_CELLS);
     let p = Prepared::new(view, query)?;
-    let mut cells = cells_of(&p.territories, resolution)?;
+    let mut cells = cells_of(&p.territories, resolution, max_cells)?;
     let mut listed: HashSet<CellIndex> = cells.iter().map(|(c, _)| *c).collect();
     let mut demand: HashMap<CellIndex, HexDemand> = HashMap::new();
     for d in p.demand_in(None) {
@@ -913,6 +931,7 @@ pub fn hexes(view: &View, query: &CoverageQuery, resolution: Resolution) -> Resu
             entry.workers_uncovered += d.uncovered;
         }
     }
+    too_many(cells.len(), resolution, max_cells)?;
     cells.sort_by_key(|(c, t)| (*t, *c));
     let kinds = KindSet::of(&query.kinds);
     let keep = |r: &Record| r.as_service().is_some_and(|s| query.chooses(s));
@@ -1049,7 +1068,7 @@ pub fn suggest(
     let p = Prepared::new(view, query)?;
     let uncovered: Vec<&Demand> = p.demand_in(None).filter(|d| !d.is_covered()).collect();
     let sites: Vec<Site> = match candidates {
-        Candidates::Hexes(resolution) => cells_of(&p.territories, resolution)?
+        Candidates::Hexes(resolution) => cells_of(&p.territories, resolution, MAX_CELLS)?
             .into_iter()
             .map(|(cell, territory)| Site {
                 position: cell_centre(cell),
