@@ -315,6 +315,9 @@ pub struct Prepared {
     /// The union of the catchments of the chosen services that may reach a chosen territory,
     /// computed on first use.
     catchments: std::sync::OnceLock<MultiPolygon<f64>>,
+    /// The catchment disc of each chosen service (in `services` order; `None` for one with no
+    /// point), computed on first use.
+    discs: std::sync::OnceLock<Vec<Option<Polygon<f64>>>>,
 }
 
 fn in_month(record: &Record, month: Option<Month>) -> bool {
@@ -375,6 +378,7 @@ impl Prepared {
             demand: None,
             beds: HashMap::new(),
             catchments: std::sync::OnceLock::new(),
+            discs: std::sync::OnceLock::new(),
         };
         if with_demand && view.visibility().sees_restricted() {
             prepared.demand = Some(prepared.place_demand(view)?);
@@ -498,8 +502,8 @@ impl Prepared {
         }
     }
 
-    /// The chosen services whose catchment may reach `area`'s bounding box.
-    fn services_near(&self, rect: Option<geo::Rect<f64>>) -> Vec<&Arc<Record>> {
+    /// The indices (into `services`) of the chosen services whose catchment may reach `rect`.
+    fn services_near(&self, rect: Option<geo::Rect<f64>>) -> Vec<usize> {
         let Some(rect) = rect else { return Vec::new() };
         // Degrees of latitude per metre are at least 1/111,700; of longitude, that over
         // cos(latitude) at the box's edge nearest a pole.
@@ -512,7 +516,8 @@ impl Prepared {
         };
         self.services
             .iter()
-            .filter(|r| {
+            .enumerate()
+            .filter(|(_, r)| {
                 representative_point(r.geometry()).is_some_and(|p| {
                     p.x() >= rect.min().x - dlon
                         && p.x() <= rect.max().x + dlon
@@ -520,7 +525,31 @@ impl Prepared {
                         && p.y() <= rect.max().y + dlat
                 })
             })
+            .map(|(i, _)| i)
             .collect()
+    }
+
+    fn discs(&self) -> &[Option<Polygon<f64>>] {
+        self.discs.get_or_init(|| {
+            self.services
+                .iter()
+                .map(|r| {
+                    representative_point(r.geometry())
+                        .map(|p| geodesic_disc(p, self.query.radius_m, DISC_VERTICES))
+                })
+                .collect()
+        })
+    }
+
+    /// The union of the catchments that may reach `rect`.
+    fn union_near(&self, rect: Option<geo::Rect<f64>>) -> MultiPolygon<f64> {
+        let discs = self.discs();
+        let near: Vec<Polygon<f64>> = self
+            .services_near(rect)
+            .into_iter()
+            .filter_map(|i| discs[i].clone())
+            .collect();
+        geo::unary_union(&near)
     }
 
     /// The union of the catchments of the chosen services that may reach a chosen territory.
@@ -536,14 +565,15 @@ impl Prepared {
                         geo::coord! { x: a.max().x.max(b.max().x), y: a.max().y.max(b.max().y) },
                     )
                 });
-            let discs: Vec<Polygon<f64>> = self
-                .services_near(rect)
-                .into_iter()
-                .filter_map(|r| representative_point(r.geometry()))
-                .map(|p| geodesic_disc(p, self.query.radius_m, DISC_VERTICES))
-                .collect();
-            geo::unary_union(&discs)
+            self.union_near(rect)
         })
+    }
+
+    /// The union of the catchments that may reach territory `t`: the catchments of the whole
+    /// question clipped to it give the same covered part, and over many territories (all of
+    /// Italy's provinces) each meets a few discs rather than the union of them all.
+    fn catchments_of(&self, t: usize) -> MultiPolygon<f64> {
+        self.union_near(self.territories[t].geometry().bounding_rect())
     }
 
     /// The covered part of territory `t`.
@@ -551,11 +581,11 @@ impl Prepared {
         let Some(area) = areal(self.territories[t].geometry()) else {
             return MultiPolygon::new(Vec::new());
         };
-        let union = self.catchments();
+        let union = self.catchments_of(t);
         if union.0.is_empty() {
             return MultiPolygon::new(Vec::new());
         }
-        area.intersection(union)
+        area.intersection(&union)
     }
 
     /// The gap of territory `t`.
@@ -563,11 +593,11 @@ impl Prepared {
         let Some(area) = areal(self.territories[t].geometry()) else {
             return MultiPolygon::new(Vec::new());
         };
-        let union = self.catchments();
+        let union = self.catchments_of(t);
         if union.0.is_empty() {
             return area;
         }
-        area.difference(union)
+        area.difference(&union)
     }
 
     fn demand_in(&self, t: Option<usize>) -> impl Iterator<Item = &Demand> {
