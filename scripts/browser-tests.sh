@@ -2,7 +2,8 @@
 # Browser tests of faro's map viewer (tests/browser/): installs what they need when it is
 # missing (Debian's chromium, the npm packages of web/), builds the debug binary (which embeds
 # the viewer), then runs node's test runner. Screenshots land in target/screenshots/;
-# `--update-docs` also copies them to docs/viewer-desktop.png and docs/viewer-phone.png.
+# `--update-docs` also copies them to docs/viewer-desktop.png, docs/viewer-phone.png and
+# docs/viewer-coverage.png.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,6 +33,6 @@ cargo build --locked --bin faro
 node --test --test-reporter=spec tests/browser/
 
 if [ "$update_docs" -eq 1 ]; then
-  cp target/screenshots/viewer-desktop.png target/screenshots/viewer-phone.png docs/
+  cp target/screenshots/viewer-desktop.png target/screenshots/viewer-phone.png target/screenshots/viewer-coverage.png docs/
   echo "browser-tests: screenshots copied to docs/"
 fi

@@ -349,6 +349,9 @@ pub struct Prepared {
     /// The union of the catchments of the chosen services that may reach a chosen territory,
     /// computed on first use.
     catchments: std::sync::OnceLock<MultiPolygon<f64>>,
+    /// The catchment disc of each chosen service (in `services` order; `None` for one with no
+    /// point), computed on first use.
+    discs: std::sync::OnceLock<Vec<Option<Polygon<f64>>>>,
 }
 
 fn in_month(record: &Record, month: Option<Month>) -> bool {
@@ -417,6 +420,7 @@ impl Prepared {
             demand: None,
             beds: HashMap::new(),
             catchments: std::sync::OnceLock::new(),
+            discs: std::sync::OnceLock::new(),
         };
         if with_demand && view.visibility().may_read_restricted() {
             prepared.demand = Some(prepared.place_demand(view)?);
@@ -540,8 +544,8 @@ impl Prepared {
         }
     }
 
-    /// The chosen services whose catchment may reach `area`'s bounding box.
-    fn services_near(&self, rect: Option<geo::Rect<f64>>) -> Vec<&Arc<Record>> {
+    /// The indices (into `services`) of the chosen services whose catchment may reach `rect`.
+    fn services_near(&self, rect: Option<geo::Rect<f64>>) -> Vec<usize> {
         let Some(rect) = rect else { return Vec::new() };
         // Degrees of latitude per metre are at least 1/111,700; of longitude, that over
         // cos(latitude) at the box's edge nearest a pole.
@@ -554,7 +558,8 @@ impl Prepared {
         };
         self.services
             .iter()
-            .filter(|r| {
+            .enumerate()
+            .filter(|(_, r)| {
                 representative_point(r.geometry()).is_some_and(|p| {
                     p.x() >= rect.min().x - dlon
                         && p.x() <= rect.max().x + dlon
@@ -562,7 +567,31 @@ impl Prepared {
                         && p.y() <= rect.max().y + dlat
                 })
             })
+            .map(|(i, _)| i)
             .collect()
+    }
+
+    fn discs(&self) -> &[Option<Polygon<f64>>] {
+        self.discs.get_or_init(|| {
+            self.services
+                .iter()
+                .map(|r| {
+                    representative_point(r.geometry())
+                        .map(|p| geodesic_disc(p, self.query.radius_m, DISC_VERTICES))
+                })
+                .collect()
+        })
+    }
+
+    /// The union of the catchments that may reach `rect`.
+    fn union_near(&self, rect: Option<geo::Rect<f64>>) -> MultiPolygon<f64> {
+        let discs = self.discs();
+        let near: Vec<Polygon<f64>> = self
+            .services_near(rect)
+            .into_iter()
+            .filter_map(|i| discs[i].clone())
+            .collect();
+        geo::unary_union(&near)
     }
 
     /// The union of the catchments of the chosen services that may reach a chosen territory.
@@ -578,14 +607,15 @@ impl Prepared {
                         geo::coord! { x: a.max().x.max(b.max().x), y: a.max().y.max(b.max().y) },
                     )
                 });
-            let discs: Vec<Polygon<f64>> = self
-                .services_near(rect)
-                .into_iter()
-                .filter_map(|r| representative_point(r.geometry()))
-                .map(|p| geodesic_disc(p, self.query.radius_m, DISC_VERTICES))
-                .collect();
-            geo::unary_union(&discs)
+            self.union_near(rect)
         })
+    }
+
+    /// The union of the catchments that may reach territory `t`: the catchments of the whole
+    /// question clipped to it give the same covered part, and over many territories (all of
+    /// Italy's provinces) each meets a few discs rather than the union of them all.
+    fn catchments_of(&self, t: usize) -> MultiPolygon<f64> {
+        self.union_near(self.territories[t].geometry().bounding_rect())
     }
 
     /// The covered part of territory `t`.
@@ -593,11 +623,11 @@ impl Prepared {
         let Some(area) = areal(self.territories[t].geometry()) else {
             return MultiPolygon::new(Vec::new());
         };
-        let union = self.catchments();
+        let union = self.catchments_of(t);
         if union.0.is_empty() {
             return MultiPolygon::new(Vec::new());
         }
-        area.intersection(union)
+        area.intersection(&union)
     }
 
     /// The gap of territory `t`.
@@ -605,11 +635,11 @@ impl Prepared {
         let Some(area) = areal(self.territories[t].geometry()) else {
             return MultiPolygon::new(Vec::new());
         };
-        let union = self.catchments();
+        let union = self.catchments_of(t);
         if union.0.is_empty() {
             return area;
         }
-        area.difference(union)
+        area.difference(&union)
     }
 
     fn demand_in(&self, t: Option<usize>) -> impl Iterator<Item = &Demand> {
@@ -863,6 +893,7 @@ pub struct HexDemand {
 fn cells_of(
     territories: &[Arc<Record>],
     resolution: Resolution,
+    max: usize,
 ) -> Result<Vec<(CellIndex, usize)>> {
     let mut seen: HashSet<CellIndex> = HashSet::new();
     let mut out = Vec::new();
@@ -879,12 +910,12 @@ fn cells_of(
         }
         estimate += tiler.coverage_size_hint();
         // The hint is an upper bound, some four times the count: a guard against absurd
-        // work only; the count itself is checked below.
+        // work only; the count itself is checked below (and named in the error).
         if estimate > MAX_CELLS * 8 {
             return Err(CoverageError::TooManyCells {
                 resolution: u8::from(resolution),
                 cells: estimate,
-                max: MAX_CELLS,
+                max,
             });
         }
         for cell in tiler.into_coverage() {
@@ -893,13 +924,7 @@ fn cells_of(
             }
         }
     }
-    if out.len() > MAX_CELLS {
-        return Err(CoverageError::TooManyCells {
-            resolution: u8::from(resolution),
-            cells: out.len(),
-            max: MAX_CELLS,
-        });
-    }
+    too_many(out.len(), resolution, max)?;
     Ok(out)
 }
 
@@ -932,8 +957,31 @@ pub fn cell_polygon(cell: CellIndex) -> Polygon<f64> {
 /// nearest chosen service and (for callers who may see it) the demand inside. Cells are in
 /// territory order, then H3 order.
 pub fn hexes(view: &View, query: &CoverageQuery, resolution: Resolution) -> Result<Vec<Hex>> {
+    hexes_at_most(view, query, resolution, MAX_CELLS)
+}
+
+fn too_many(cells: usize, resolution: Resolution, max: usize) -> Result<()> {
+    if cells > max {
+        return Err(CoverageError::TooManyCells {
+            resolution: u8::from(resolution),
+            cells,
+            max,
+        });
+    }
+    Ok(())
+}
+
+/// [`hexes`] with at most `max_cells` cells (at most [`MAX_CELLS`]): beyond,
+/// [`CoverageError::TooManyCells`], found before any distance is computed.
+pub fn hexes_at_most(
+    view: &View,
+    query: &CoverageQuery,
+    resolution: Resolution,
+    max_cells: usize,
+) -> Result<Vec<Hex>> {
+    let max_cells = max_cells.min(MAX_CELLS);
     let p = Prepared::new(view, query)?;
-    let mut cells = cells_of(&p.territories, resolution)?;
+    let mut cells = cells_of(&p.territories, resolution, max_cells)?;
     let mut listed: HashSet<CellIndex> = cells.iter().map(|(c, _)| *c).collect();
     let mut demand: HashMap<CellIndex, HexDemand> = HashMap::new();
     for d in p.demand_in(None) {
@@ -957,6 +1005,7 @@ pub fn hexes(view: &View, query: &CoverageQuery, resolution: Resolution) -> Resu
             entry.workers_uncovered += d.uncovered;
         }
     }
+    too_many(cells.len(), resolution, max_cells)?;
     cells.sort_by_key(|(c, t)| (*t, *c));
     let kinds = KindSet::of(&query.kinds);
     let keep = |r: &Record| r.as_service().is_some_and(|s| query.chooses(s));
@@ -1094,7 +1143,7 @@ pub fn suggest(
     let p = Prepared::new(view, query)?;
     let uncovered: Vec<&Demand> = p.demand_in(None).filter(|d| !d.is_covered()).collect();
     let sites: Vec<Site> = match candidates {
-        Candidates::Hexes(resolution) => cells_of(&p.territories, resolution)?
+        Candidates::Hexes(resolution) => cells_of(&p.territories, resolution, MAX_CELLS)?
             .into_iter()
             .map(|(cell, territory)| Site {
                 position: cell_centre(cell),

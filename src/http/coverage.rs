@@ -7,6 +7,9 @@
 //! `null`), gaps from public services, hexes without demand; `uncovered` and `suggest` are 401.
 //! Authorised callers get everything.
 //!
+//! `/coverage/hexes` answers at most [`MAX_HEX_CELLS`] cells: a finer resolution over the
+//! chosen territories is a 400 naming `resolution`, found before any distance is computed.
+//!
 //! Answers are cached per parameter set and visibility, for the snapshot they were computed
 //! from: any write makes a new snapshot, and the cache empties at the first request after it.
 
@@ -38,6 +41,10 @@ const MAX_CACHED: usize = 512;
 /// Bytes of answers kept at most before the cache starts again (a hexagon surface at a fine
 /// resolution runs to megabytes).
 const MAX_CACHED_BYTES: usize = 64 * 1024 * 1024;
+/// Most cells one `/coverage/hexes` answer may have: beyond, a 400 naming `resolution`. A cell
+/// is about 550 bytes of GeoJSON for an authorised caller, so this keeps an answer under some
+/// 6 MB (Treviso's 2,477 km² is 3,400 cells at resolution 8 and 23,500, 13 MB, at 9).
+pub const MAX_HEX_CELLS: usize = 10_000;
 
 /// Coverage answers by (endpoint, parameters, visibility), for one snapshot.
 #[derive(Default)]
@@ -513,7 +520,7 @@ pub async fn uncovered(
 #[utoipa::path(get, path = "/coverage/hexes", params(HexesParams), security((), ("bearer" = [])), responses(
     (status = 200, description = "GeoJSON FeatureCollection of H3 cells (id: the H3 index) whose centre lies in a territory: `distance_m` from the centre to the nearest chosen service (geodesic; null when there is none), `covered` (within `radius_m`), and for authorised callers the settlements, worksites, people and workers inside. Anonymous callers: from public services only, no demand.",
         body = ref("#/components/schemas/HexCollection"), content_type = "application/geo+json"),
-    (status = 400, description = "Missing or bad parameter (also a resolution that gives too many cells); the message names it"),
+    (status = 400, description = "Missing or bad parameter; the message names it. Also a `resolution` that would give more than 10,000 cells over the chosen territories (choose a coarser one, or one territory)"),
     (status = 401, description = "`Authorization` is not a valid, live bearer token"),
     (status = 500, description = "Internal error; the cause is logged"),
     (status = 503, description = "The bearer token could not be checked: the database is unreachable"),
@@ -532,7 +539,8 @@ pub async fn hexes(
         &caller,
         key,
         move |view| {
-            let hexes = analysis::hexes(view, &query, resolution).map_err(coverage_error)?;
+            let hexes = analysis::hexes_at_most(view, &query, resolution, MAX_HEX_CELLS)
+                .map_err(coverage_error)?;
             let features: Vec<Value> = hexes
                 .iter()
                 .map(|h| {

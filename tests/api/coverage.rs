@@ -420,6 +420,84 @@ async fn bad_parameters_are_400s_naming_the_parameter() {
     }
 }
 
+/// The cells of `resolution` whose centre lies in a territory of level `territory`, by h3o's
+/// own tiler over the demo file (each cell once).
+fn demo_cells(resolution: h3o::Resolution) -> usize {
+    let mut cells = HashSet::new();
+    for t in demo("territories")
+        .iter()
+        .filter(|t| t["properties"]["level"] == "territory")
+    {
+        let polygons = match geometry(t) {
+            geo::Geometry::Polygon(p) => vec![p],
+            geo::Geometry::MultiPolygon(m) => m.0,
+            other => panic!("{}: not areal: {other:?}", t["id"]),
+        };
+        let mut tiler = h3o::geom::TilerBuilder::new(resolution)
+            .containment_mode(h3o::geom::ContainmentMode::ContainsCentroid)
+            .build();
+        tiler.add_batch(polygons).unwrap();
+        cells.extend(tiler.into_coverage());
+    }
+    cells.len()
+}
+
+/// The cap on cells per `/coverage/hexes` answer (the docs and `MAX_HEX_CELLS` say 10,000).
+const HEX_CAP: usize = 10_000;
+
+#[tokio::test]
+async fn hexes_answer_at_most_the_cap_of_cells_and_name_resolution_beyond() {
+    let app = spawn_app().await;
+    let mut refused = 0;
+    for r in 5..=9_u8 {
+        let expected = demo_cells(h3o::Resolution::try_from(r).unwrap());
+        let path = format!("/coverage/hexes?{Q}&resolution={r}");
+        // A new connection each time: a debug build may take longer than the server's
+        // keep-alive over the finer resolutions.
+        if expected <= HEX_CAP {
+            // Anonymous: no demand, so no cell beyond those whose centre is in a territory.
+            let resp = reqwest::get(app.url(&path)).await.unwrap();
+            assert_eq!(resp.status(), 200, "{path}");
+            let body: Value = resp.json().await.unwrap();
+            assert_eq!(
+                body["numberReturned"].as_u64().unwrap(),
+                expected as u64,
+                "{path}"
+            );
+        } else {
+            refused += 1;
+            let resp = reqwest::Client::new()
+                .get(app.url(&path))
+                .bearer_auth(&app.operator)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 400, "{path}");
+            let body: Value = resp.json().await.unwrap();
+            let message = body["message"].as_str().unwrap();
+            assert!(message.contains("resolution"), "{path}: {body}");
+            assert!(
+                message.contains("10000"),
+                "{path}: the cap is named: {body}"
+            );
+            // The count named: the cells of the territories, and those of the demand outside.
+            let named: usize = message
+                .split("about ")
+                .nth(1)
+                .and_then(|rest| rest.split(' ').next())
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| panic!("{path}: no count in {body}"));
+            assert!(
+                named >= expected && named > HEX_CAP,
+                "{path}: {named} vs {expected}"
+            );
+        }
+    }
+    // The demo territories give more cells than the cap at resolution 9, or this test checks
+    // the refusal nowhere.
+    assert!(refused > 0, "no resolution over the cap");
+}
+
 #[tokio::test]
 async fn an_itinerant_stop_covers_only_when_open() {
     let app = spawn_app().await;
@@ -431,14 +509,15 @@ async fn an_itinerant_stop_covers_only_when_open() {
     assert_eq!(stop["properties"]["opening_hours"], "Mo 09:00-12:00");
     let c = &stop["geometry"]["coordinates"];
     let (lon, lat) = (c[0].as_f64().unwrap(), c[1].as_f64().unwrap());
-    // The hexes of a 1 km radius: the cell holding the stop is covered on Monday at 10:00
-    // (09:00Z in winter) and not on Tuesday, unless another focal point is within reach.
+    // The hexes of a 1 km radius: the cell holding the stop (resolution 8: its centre is
+    // within some 530 m of the stop) is covered on Monday at 10:00 (09:00Z in winter) and not
+    // on Tuesday, unless another focal point is within reach.
     let hexes = |at: &str| {
-        format!("/coverage/hexes?kind=focal_point&radius_m=1000&resolution=9&open_at={at}")
+        format!("/coverage/hexes?kind=focal_point&radius_m=1000&resolution=8&open_at={at}")
     };
     let cell = h3o::LatLng::new(lat, lon)
         .unwrap()
-        .to_cell(h3o::Resolution::Nine)
+        .to_cell(h3o::Resolution::Eight)
         .to_string();
     let covered_at = |body: &Value| {
         body["features"]

@@ -144,6 +144,42 @@ async function emptySpot(page) {
   });
 }
 
+/** Waits until the coverage panel has answered more than `count` times. */
+async function coverageDone(page, count) {
+  await page.waitForFunction((n) => Number(document.documentElement.dataset.coverageRuns ?? 0) > n, count, { timeout: 120000 });
+}
+
+/** The coverage table as the page shows it: per row, the territory, the share and the
+ *  people and workers covered and in total (null where the page shows none). */
+const coverageTable = (page) => page.$$eval('#coverage-table tbody tr, #coverage-table tfoot tr', (rows) => rows.map((tr) => {
+  const cell = (field) => tr.querySelector(`td[data-field="${field}"]`);
+  const demand = (field) => (cell(field).dataset.covered === undefined ? null
+    : { covered: Number(cell(field).dataset.covered), total: Number(cell(field).dataset.total), text: cell(field).textContent });
+  return {
+    territory: tr.dataset.territory ?? 'total', name: tr.querySelector('th').textContent,
+    share: Number(cell('covered_share').dataset.value), shown: cell('covered_share').textContent,
+    people: demand('people'), workers: demand('workers'),
+  };
+}));
+
+/** The same rows from a /coverage answer (Italian number formats, as the page's). */
+function expectedTable(report) {
+  const fmt = (n, digits = 0) => new Intl.NumberFormat('it', { maximumFractionDigits: digits }).format(n);
+  const demand = (f, size) => (f ? { covered: f[`${size}_covered`], total: f[`${size}_total`], text: `${fmt(f[`${size}_covered`])} / ${fmt(f[`${size}_total`])}` } : null);
+  const row = (f, total) => ({
+    territory: total ? 'total' : f.id, name: total ? 'Totale' : f.name,
+    share: f.covered_share, shown: `${fmt(100 * f.covered_share, 1)} %`,
+    people: demand(f.settlements, 'people'), workers: demand(f.worksites, 'workers'),
+  });
+  return [...report.territories.map((f) => row(f, false)), row(report.total, true)];
+}
+
+/** The features of one of the map's GeoJSON sources: id, and the area or type where given. */
+const sourceFeatures = (page, source) => page.evaluate(async (id) => {
+  const data = await window.faroMap.getSource(id).getData();
+  return data.features.map((f) => (f.properties.area_km2 === undefined ? { id: f.id } : { id: f.id, area_km2: f.properties.area_km2, type: f.geometry.type }));
+}, source);
+
 describe('the map viewer', { concurrency: false }, () => {
   test('loads from faro alone, with no console error, and renders services and territories', async () => {
     const { context, page, seen } = await open();
@@ -457,6 +493,132 @@ describe('the map viewer', { concurrency: false }, () => {
       child.kill('SIGTERM');
       server.close();
     }
+  });
+
+  test('the coverage panel: chosen kinds and radius give the table and the gaps faro answers', async () => {
+    const { context, page, seen } = await open();
+    // Two kinds the data has the most services of (from the API, not from a list here).
+    const all = (await (await fetch(`${origin}/collections/services/items?limit=10000`)).json()).features;
+    const counts = new Map();
+    for (const f of all) counts.set(f.properties.kind, (counts.get(f.properties.kind) ?? 0) + 1);
+    const kinds = [...counts].sort((a, b) => b[1] - a[1]).slice(0, 2).map(([k]) => k);
+    assert.equal(kinds.length, 2, 'the data has two kinds of service');
+    await page.click('#coverage summary');
+    for (const box of await page.$$('#coverage-kinds input[data-kind]')) {
+      const kind = await box.getAttribute('data-kind');
+      await box.setChecked(kinds.includes(kind));
+    }
+    await page.fill('#coverage-radius', '12');
+    // Anonymous: faro answers 401 to /coverage/uncovered, so the panel does not offer it.
+    assert.equal(await page.isDisabled('#coverage-uncovered'), true);
+    await page.click('#coverage-run');
+    await coverageDone(page, 0);
+    const query = new URLSearchParams({ kind: kinds.join(','), radius_m: '12000' });
+    const report = await (await fetch(`${origin}/coverage?${query}`)).json();
+    const gaps = await (await fetch(`${origin}/coverage/gaps?${query}`)).json();
+    assert.ok(report.territories.length > 0, 'no territory in /coverage');
+    assert.deepEqual(await coverageTable(page), expectedTable(report));
+    // The anonymous table has no people or workers: faro gives none.
+    assert.equal(await page.$$eval('#coverage-table td[data-covered]', (tds) => tds.length), 0);
+    assert.match(await page.textContent('#coverage-status'), /anonimo/i);
+    const drawn = await sourceFeatures(page, 'coverage-gaps');
+    assert.deepEqual(drawn, gaps.features.map((f) => ({ id: f.id, area_km2: f.properties.area_km2, type: f.geometry.type })));
+    assert.ok(drawn.length > 0, 'no gap to draw: the radius covers everything, this test proves little');
+    assert.deepEqual(await sourceFeatures(page, 'coverage-hexes'), []);
+    await idle(page, await page.evaluate(() => Number(document.documentElement.dataset.idle)) - 1);
+    assert.ok((await rendered(page, ['coverage-gaps-fill'])).length > 0, 'the gaps are not drawn');
+    assert.deepEqual(seen.requests.filter((u) => /coverage\/(uncovered|suggest)/.test(u)), []);
+    // Fewer kinds leave more uncovered: the table follows the new answer.
+    await page.click('#coverage-kinds input[data-kind="' + kinds[1] + '"]');
+    await page.click('#coverage-run');
+    await coverageDone(page, 1);
+    const fewer = await (await fetch(`${origin}/coverage?${new URLSearchParams({ kind: kinds[0], radius_m: '12000' })}`)).json();
+    assert.deepEqual(await coverageTable(page), expectedTable(fewer));
+    await page.click('#coverage-clear');
+    assert.deepEqual(await sourceFeatures(page, 'coverage-gaps'), []);
+    assert.equal(await page.isVisible('#coverage-table'), false);
+    assertOnlyFaro(seen);
+    await context.close();
+  });
+
+  test('signed in, the coverage panel draws the hexagons and uncovered records faro answers, and says why a resolution is refused', async () => {
+    const { context, page, seen } = await open();
+    await page.fill('#token', operatorToken);
+    await page.click('#sign-in button[type=submit]');
+    await page.waitForFunction(() => window.faroMap.getLayer('settlements-point'));
+    await page.click('#coverage summary');
+    await page.fill('#coverage-radius', '10');
+    await page.selectOption('#coverage-month', '9');
+    await page.check('#coverage-hexes');
+    await page.check('#coverage-uncovered');
+    assert.equal(await page.inputValue('#coverage-resolution'), '7', 'the default resolution');
+    await page.click('#coverage-run');
+    await coverageDone(page, 0);
+    const auth = { headers: { Authorization: `Bearer ${operatorToken}` } };
+    const kinds = await page.$$eval('#coverage-kinds input:checked', (boxes) => boxes.map((b) => b.dataset.kind));
+    const query = new URLSearchParams({ kind: kinds.join(','), radius_m: '10000', month: '9' });
+    const get = async (p, extra = {}) => (await fetch(`${origin}${p}?${new URLSearchParams({ ...Object.fromEntries(query), ...extra })}`, auth)).json();
+    const report = await get('/coverage');
+    assert.deepEqual(await coverageTable(page), expectedTable(report));
+    assert.ok((await page.$$eval('#coverage-table td[data-covered]', (tds) => tds.length)) > 0, 'no people or workers shown');
+    const hexes = await get('/coverage/hexes', { resolution: '7' });
+    const drawnHexes = await sourceFeatures(page, 'coverage-hexes');
+    assert.deepEqual(drawnHexes.map((f) => f.id), hexes.features.map((f) => f.id));
+    assert.ok(drawnHexes.length > 0);
+    const uncovered = [...(await get('/coverage/uncovered', { collection: 'settlements' })).features,
+      ...(await get('/coverage/uncovered', { collection: 'worksites' })).features].map((f) => f.id);
+    assert.ok(uncovered.length > 0, 'nothing uncovered: this test proves little');
+    assert.deepEqual((await sourceFeatures(page, 'coverage-uncovered')).map((f) => f.id), uncovered);
+    await idle(page, await page.evaluate(() => Number(document.documentElement.dataset.idle)) - 1);
+    await page.locator('#coverage-table').scrollIntoViewIfNeeded();
+    await page.screenshot({ path: path.join(SHOTS, 'viewer-coverage.png') });
+    // A resolution finer than faro serves: its message, the table kept, no hexagon drawn.
+    await page.selectOption('#coverage-resolution', '9');
+    await page.click('#coverage-run');
+    await coverageDone(page, 1);
+    assert.match(await page.textContent('#coverage-status'), /resolution/);
+    assert.deepEqual(await sourceFeatures(page, 'coverage-hexes'), []);
+    assert.deepEqual(await coverageTable(page), expectedTable(report));
+    assert.deepEqual(seen.failures.filter((f) => !f.startsWith(`400 ${origin}/coverage/hexes?`)), []);
+    seen.failures.length = 0;
+    seen.errors = seen.errors.filter((e) => !/status of 400/.test(e));
+    assertOnlyFaro(seen);
+    await context.close();
+  });
+
+  test('on a phone the coverage panel fits the sheet, and the sheet folds away to show the overlay', async () => {
+    const { context, page, seen } = await open({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 });
+    await page.tap('#coverage summary');
+    await page.fill('#coverage-radius', '3');
+    await page.tap('#coverage-run');
+    await coverageDone(page, 0);
+    const kinds = await page.$$eval('#coverage-kinds input:checked', (boxes) => boxes.map((b) => b.dataset.kind));
+    const query = new URLSearchParams({ kind: kinds.join(','), radius_m: '3000' });
+    const report = await (await fetch(`${origin}/coverage?${query}`)).json();
+    assert.deepEqual(await coverageTable(page), expectedTable(report));
+    const gaps = await (await fetch(`${origin}/coverage/gaps?${query}`)).json();
+    assert.deepEqual((await sourceFeatures(page, 'coverage-gaps')).map((f) => f.id), gaps.features.map((f) => f.id));
+    assert.ok(gaps.features.some((f) => f.properties.area_km2 > 0), 'no gap at 3 km: this test proves little');
+    await page.locator('#coverage-table').scrollIntoViewIfNeeded();
+    const layout = await page.evaluate(() => {
+      const small = [...document.querySelectorAll('#coverage button, #coverage select, #coverage input:not([type=checkbox]), #coverage summary, #coverage-kinds label')]
+        .filter((e) => e.offsetParent !== null)
+        .map((e) => ({ e: e.id || e.textContent.trim().slice(0, 20), h: e.getBoundingClientRect().height }))
+        .filter(({ h }) => h < 44);
+      const table = document.getElementById('coverage-table').getBoundingClientRect();
+      const body = document.getElementById('panel-body').getBoundingClientRect();
+      return { scroll: document.documentElement.scrollWidth, width: window.innerWidth, small, table: { left: table.left, right: table.right }, body: { left: body.left, right: body.right } };
+    });
+    assert.ok(layout.scroll <= layout.width, `scrollWidth ${layout.scroll} > ${layout.width}`);
+    assert.ok(layout.table.left >= layout.body.left - 1 && layout.table.right <= layout.body.right + 1, JSON.stringify(layout));
+    assert.deepEqual(layout.small, [], 'touch targets under 44 px');
+    await page.screenshot({ path: path.join(SHOTS, 'viewer-coverage-phone.png') });
+    await page.tap('#sheet-toggle');
+    assert.equal(await page.isVisible('#panel-body'), false);
+    await idle(page, await page.evaluate(() => Number(document.documentElement.dataset.idle)) - 1);
+    assert.ok((await rendered(page, ['coverage-gaps-fill'])).length > 0, 'the gaps are not drawn');
+    assertOnlyFaro(seen);
+    await context.close();
   });
 
   test('on a 390x844 phone the panel is a bottom sheet with no horizontal scroll and 44 px targets', async () => {

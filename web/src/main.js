@@ -1,6 +1,7 @@
 // faro's map viewer: faro's own style and tiles, a legend with layer toggles and a kind filter,
 // a search over service names, popups, nearest services from a click, a long-press or the
-// device's position, and sign-in with a bearer token for the restricted layers.
+// device's position, sign-in with a bearer token for the restricted layers, and the coverage
+// panel (a per-territory table, and gaps, H3 hexagons and uncovered records from /coverage/*).
 // Every request goes to faro's origin (plus the base map, when faro is configured with one).
 
 import * as maplibregl from 'maplibre-gl';
@@ -266,6 +267,7 @@ map.on('style.load', () => {
     id: 'nearest-origin', type: 'circle', source: 'nearest', filter: ['==', ['geometry-type'], 'Point'],
     paint: { 'circle-color': '#ffffff', 'circle-radius': 7, 'circle-stroke-color': '#0b5394', 'circle-stroke-width': 3 },
   });
+  addCoverageLayers();
   applyFilters();
   updateServiceClusters();
   renderLegend();
@@ -546,6 +548,7 @@ function renderLegend() {
       el('span', { class: `swatch${look.area ? ' area' : ''}`, 'aria-hidden': 'true', style: { background: look.background, borderColor: look.borderColor } }),
       el('span', {}, t(`layer_${group}`)))));
   }
+  renderCoverageKinds();
   const kinds = $('kinds');
   kinds.replaceChildren();
   for (const { kind } of state.kinds) {
@@ -597,6 +600,7 @@ function renderAuth() {
   $('sign-in').hidden = signedIn;
   $('sign-out').hidden = !signedIn;
   $('auth-state').textContent = signedIn ? t('signed_in') : t('signed_out');
+  renderCoverageControls();
 }
 
 $('sign-in').addEventListener('submit', async (e) => {
@@ -623,8 +627,302 @@ $('sign-out').addEventListener('click', async () => {
   state.origin = null;
   state.nearest = [];
   renderNearest();
+  clearCoverage();
   await reloadStyle();
 });
+
+// ---- coverage -----------------------------------------------------------------------------
+//
+// The planner's coverage panel: service kinds, radius, month and opening time; the
+// per-territory table of `/coverage`; on the map the gaps of `/coverage/gaps`, optionally the
+// H3 cells of `/coverage/hexes` coloured by distance, and (signed in only: faro answers 401 to
+// anyone else) the uncovered settlements and worksites of `/coverage/uncovered`. All GeoJSON,
+// drawn by MapLibre.
+
+/** The panel's default H3 resolution: about 480 cells (some 300 kB) over Treviso's four
+ *  territories, against 23,000 cells (13 MB) at resolution 9, which faro refuses anyway
+ *  beyond its cap on cells per answer. */
+const COVERAGE_RESOLUTION = 7;
+const EMPTY = { type: 'FeatureCollection', features: [] };
+
+const coverage = {
+  kinds: null, // the kinds chosen (null until the style's kinds are known: then all)
+  report: null, // the last /coverage answer
+  gaps: EMPTY,
+  hexes: EMPTY,
+  uncovered: EMPTY,
+  radius_m: null,
+  runs: 0,
+  asked: 0, // a counter: an answer to an older question is dropped
+};
+
+function addCoverageLayers() {
+  const before = ['nearest-lines', 'services-marker'].find((id) => map.getLayer(id));
+  map.addSource('coverage-hexes', { type: 'geojson', data: coverage.hexes });
+  map.addSource('coverage-gaps', { type: 'geojson', data: coverage.gaps });
+  map.addSource('coverage-uncovered', { type: 'geojson', data: coverage.uncovered });
+  const r = coverage.radius_m ?? 15000;
+  map.addLayer({
+    id: 'coverage-hexes-fill', type: 'fill', source: 'coverage-hexes',
+    paint: {
+      'fill-color': ['case', ['==', ['get', 'distance_m'], null], '#7f7f7f',
+        ['interpolate', ['linear'], ['get', 'distance_m'], 0, '#1a9850', r * 0.5, '#91cf60', r, '#fee08b', r * 1.5, '#fc8d59', r * 2, '#d73027']],
+      'fill-opacity': 0.5,
+    },
+  }, before);
+  map.addLayer({
+    id: 'coverage-gaps-fill', type: 'fill', source: 'coverage-gaps',
+    paint: { 'fill-color': '#b2182b', 'fill-opacity': 0.28 },
+  }, before);
+  map.addLayer({
+    id: 'coverage-gaps-outline', type: 'line', source: 'coverage-gaps',
+    paint: { 'line-color': '#8a0f1f', 'line-width': 1.5 },
+  }, before);
+  map.addLayer({
+    id: 'coverage-uncovered-circle', type: 'circle', source: 'coverage-uncovered',
+    paint: {
+      'circle-color': ['match', ['get', 'collection'], 'worksites', '#8c6d31', '#e7298a'],
+      'circle-radius': 5, 'circle-stroke-color': '#ffffff', 'circle-stroke-width': 1.5,
+    },
+  });
+}
+
+function setCoverageData() {
+  map.getSource('coverage-gaps')?.setData(coverage.gaps);
+  map.getSource('coverage-hexes')?.setData(coverage.hexes);
+  map.getSource('coverage-uncovered')?.setData(coverage.uncovered);
+  if (map.getLayer('coverage-hexes-fill') && coverage.radius_m) {
+    const r = coverage.radius_m;
+    map.setPaintProperty('coverage-hexes-fill', 'fill-color', ['case', ['==', ['get', 'distance_m'], null], '#7f7f7f',
+      ['interpolate', ['linear'], ['get', 'distance_m'], 0, '#1a9850', r * 0.5, '#91cf60', r, '#fee08b', r * 1.5, '#fc8d59', r * 2, '#d73027']]);
+  }
+}
+
+function setCoverageStatus(message, isError = false) {
+  const node = $('coverage-status');
+  node.textContent = message ?? '';
+  node.classList.toggle('error', Boolean(isError));
+}
+
+function renderCoverageKinds() {
+  const list = $('coverage-kinds');
+  if (coverage.kinds === null && state.kinds.length) coverage.kinds = new Set(state.kinds.map((k) => k.kind));
+  list.replaceChildren();
+  for (const { kind } of state.kinds) {
+    list.append(el('li', {}, el('label', {},
+      el('input', {
+        type: 'checkbox', checked: coverage.kinds?.has(kind), 'data-kind': kind,
+        onchange: (e) => (e.target.checked ? coverage.kinds.add(kind) : coverage.kinds.delete(kind)),
+      }),
+      swatch(kind), el('span', {}, t(`kind_${kind}`)))));
+  }
+}
+
+function renderCoverageControls() {
+  const months = $('coverage-month');
+  const current = months.value;
+  const name = (m) => new Intl.DateTimeFormat(state.lang, { month: 'long', timeZone: 'UTC' }).format(Date.UTC(2026, m - 1, 15));
+  months.replaceChildren(el('option', { value: '' }, t('coverage_any_month')),
+    ...Array.from({ length: 12 }, (_, i) => el('option', { value: String(i + 1), selected: String(i + 1) === current }, name(i + 1))));
+  const signedIn = Boolean(state.token);
+  const box = $('coverage-uncovered');
+  box.disabled = !signedIn;
+  if (!signedIn) box.checked = false;
+  box.closest('label').title = signedIn ? '' : t('coverage_uncovered_sign_in');
+  $('coverage-at-label').hidden = $('coverage-when').value !== 'at';
+}
+
+/** Europe/Rome's offset from UTC at the instant `utcMs`, as `+01:00`. */
+function romeOffset(utcMs) {
+  const parts = Object.fromEntries(new Intl.DateTimeFormat('en-GB', {
+    timeZone: 'Europe/Rome', hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit',
+    hour: '2-digit', minute: '2-digit', second: '2-digit',
+  }).formatToParts(utcMs).map((p) => [p.type, p.value]));
+  const wall = Date.UTC(+parts.year, parts.month - 1, +parts.day, +parts.hour, +parts.minute, +parts.second);
+  const minutes = Math.round((wall - utcMs) / 60000);
+  const abs = Math.abs(minutes);
+  return `${minutes < 0 ? '-' : '+'}${String(Math.floor(abs / 60)).padStart(2, '0')}:${String(abs % 60).padStart(2, '0')}`;
+}
+
+/** A `datetime-local` value read as Rome's wall time, in RFC 3339 with Rome's offset. */
+function romeTime(local) {
+  const [date, time = '00:00'] = local.split('T');
+  const [y, mo, d] = date.split('-').map(Number);
+  const [h, mi] = time.split(':').map(Number);
+  const asUtc = Date.UTC(y, mo - 1, d, h, mi);
+  // The offset at the instant that wall time names (twice: near a change of offset the
+  // first guess may be an hour off).
+  let offset = romeOffset(asUtc);
+  const toMs = (o) => asUtc - (o[0] === '-' ? -1 : 1) * (Number(o.slice(1, 3)) * 60 + Number(o.slice(4))) * 60000;
+  offset = romeOffset(toMs(offset));
+  return `${date}T${time.slice(0, 5)}:00${offset}`;
+}
+
+/** The query of the panel's choices, or an error message. */
+function coverageParams() {
+  const kinds = state.kinds.map((k) => k.kind).filter((k) => coverage.kinds?.has(k));
+  if (kinds.length === 0) return { error: t('coverage_no_kind') };
+  const km = Number($('coverage-radius').value);
+  if (!Number.isFinite(km) || km < 0.001 || km > 100) return { error: t('coverage_bad_radius') };
+  const params = new URLSearchParams({ kind: kinds.join(','), radius_m: String(Math.round(km * 1000 * 1000) / 1000) });
+  if ($('coverage-month').value) params.set('month', $('coverage-month').value);
+  const when = $('coverage-when').value;
+  if (when === 'now') params.set('open_at', 'now');
+  if (when === 'at') {
+    if (!$('coverage-at').value) return { error: t('coverage_bad_time') };
+    params.set('open_at', romeTime($('coverage-at').value));
+  }
+  return { params };
+}
+
+/** GET with the caller's token; the answer's JSON, or an error carrying faro's message. */
+async function coverageGet(path, params) {
+  const res = await fetch(`${path}?${params}`, { headers: authHeaders() });
+  if (res.status === 401) throw new Unauthorized(path);
+  if (!res.ok) {
+    let message = `${res.status}`;
+    try {
+      const body = await res.json();
+      if (body.message) message = `${res.status}: ${body.message}`;
+    } catch { /* not JSON */ }
+    throw new Error(message);
+  }
+  return res.json();
+}
+
+async function runCoverage() {
+  const { params, error } = coverageParams();
+  if (error) {
+    setCoverageStatus(error, true);
+    return;
+  }
+  const asked = ++coverage.asked;
+  const current = () => asked === coverage.asked;
+  setCoverageStatus(t('coverage_working'));
+  const withHexes = $('coverage-hexes').checked;
+  const withUncovered = $('coverage-uncovered').checked && Boolean(state.token);
+  const hexParams = new URLSearchParams(params);
+  hexParams.set('resolution', $('coverage-resolution').value);
+  const uncovered = (collection) => {
+    const p = new URLSearchParams(params);
+    p.set('collection', collection);
+    return coverageGet('/coverage/uncovered', p).then((fc) => fc.features.map((f) => ({ ...f, properties: { ...f.properties, collection } })));
+  };
+  const [report, gaps, hexes, settlements, worksites] = await Promise.allSettled([
+    coverageGet('/coverage', params),
+    coverageGet('/coverage/gaps', params),
+    withHexes ? coverageGet('/coverage/hexes', hexParams) : Promise.resolve(EMPTY),
+    withUncovered ? uncovered('settlements') : Promise.resolve([]),
+    withUncovered ? uncovered('worksites') : Promise.resolve([]),
+  ]);
+  if (!current()) return;
+  const failed = [report, gaps, hexes, settlements, worksites].filter((r) => r.status === 'rejected').map((r) => r.reason);
+  if (failed.some((e) => e instanceof Unauthorized) && state.token) {
+    // The token went while in use: say so, and fall back to anonymous (the table then has
+    // no settlement or worksite figure).
+    signOutAfter401();
+    clearCoverage();
+    reloadStyle();
+    setCoverageStatus(t('unauthorized'), true);
+    return;
+  }
+  coverage.radius_m = Number(params.get('radius_m'));
+  coverage.report = report.status === 'fulfilled' ? report.value : null;
+  coverage.gaps = gaps.status === 'fulfilled' ? gaps.value : EMPTY;
+  coverage.hexes = hexes.status === 'fulfilled' ? hexes.value : EMPTY;
+  coverage.uncovered = {
+    type: 'FeatureCollection',
+    features: [settlements, worksites].flatMap((r) => (r.status === 'fulfilled' ? r.value : [])),
+  };
+  setCoverageData();
+  renderCoverageTable();
+  renderCoverageLegend();
+  const notes = [];
+  if (hexes.status === 'rejected') notes.push(t('coverage_hexes_failed', { reason: hexes.reason.message }));
+  const other = [report, gaps, settlements, worksites].find((r) => r.status === 'rejected');
+  if (other) notes.push(t('request_failed', { reason: other.reason.message }));
+  if (notes.length) setCoverageStatus(notes.join(' '), true);
+  else if (!state.token) setCoverageStatus(t('coverage_anonymous'));
+  else setCoverageStatus('');
+  coverage.runs += 1;
+  document.documentElement.dataset.coverageRuns = String(coverage.runs);
+}
+
+function clearCoverage() {
+  coverage.asked += 1;
+  coverage.report = null;
+  coverage.gaps = EMPTY;
+  coverage.hexes = EMPTY;
+  coverage.uncovered = EMPTY;
+  setCoverageData();
+  renderCoverageTable();
+  renderCoverageLegend();
+  setCoverageStatus('');
+}
+
+const number = (n, digits = 0) => new Intl.NumberFormat(state.lang, { maximumFractionDigits: digits }).format(n);
+
+/** `covered / total`, or a dash when faro gives the caller no such figure. */
+function demandCell(figures, size) {
+  if (!figures) {
+    return el('td', { 'data-field': size, title: t('coverage_demand_hidden') }, el('span', { 'aria-hidden': 'true' }, '—'),
+      el('span', { class: 'sr-only' }, t('coverage_demand_hidden')));
+  }
+  const covered = figures[`${size}_covered`];
+  const total = figures[`${size}_total`];
+  return el('td', { 'data-field': size, 'data-covered': covered, 'data-total': total }, `${number(covered)} / ${number(total)}`);
+}
+
+function coverageRow(f, isTotal) {
+  const head = el('th', { scope: 'row' }, isTotal ? t('coverage_total') : f.name ?? f.id);
+  return el('tr', { 'data-territory': isTotal ? null : f.id, 'data-total': isTotal || null },
+    head,
+    el('td', { 'data-field': 'covered_share', 'data-value': f.covered_share, title: t('coverage_share_title', { covered: number(f.covered_area_km2, 1), area: number(f.area_km2, 1) }) },
+      `${number(100 * f.covered_share, 1)} %`),
+    demandCell(f.settlements, 'people'),
+    demandCell(f.worksites, 'workers'));
+}
+
+function renderCoverageTable() {
+  const table = $('coverage-table');
+  const report = coverage.report;
+  table.hidden = !report;
+  if (!report) return;
+  $('coverage-caption').textContent = t('coverage_caption', { radius: formatDistance(report.radius_m) });
+  table.tBodies[0].replaceChildren(...report.territories.map((f) => coverageRow(f, false)));
+  table.tFoot.replaceChildren(coverageRow(report.total, true));
+}
+
+function renderCoverageLegend() {
+  const legend = $('coverage-legend');
+  const any = coverage.report !== null;
+  legend.hidden = !any;
+  if (!any) return;
+  const item = (colour, text, round = false) => el('span', { class: 'cov-item' },
+    el('span', { class: `swatch${round ? '' : ' area'}`, 'aria-hidden': 'true', style: { background: colour } }), text);
+  const items = [item('#b2182b', t('coverage_gap', { n: coverage.gaps.features.length }))];
+  if (coverage.hexes.features.length) {
+    items.push(el('span', { class: 'cov-item cov-ramp' },
+      el('span', { class: 'ramp', 'aria-hidden': 'true' }),
+      t('coverage_hex_legend', { n: number(coverage.hexes.features.length), radius: formatDistance(coverage.radius_m) })));
+  }
+  if (coverage.uncovered.features.length) {
+    const count = (c) => coverage.uncovered.features.filter((f) => f.properties.collection === c).length;
+    items.push(item('#e7298a', t('coverage_uncovered_settlements', { n: number(count('settlements')) }), true));
+    items.push(item('#8c6d31', t('coverage_uncovered_worksites', { n: number(count('worksites')) }), true));
+  }
+  legend.replaceChildren(...items);
+}
+
+$('coverage-form').addEventListener('submit', (e) => {
+  e.preventDefault();
+  runCoverage();
+});
+$('coverage-clear').addEventListener('click', clearCoverage);
+$('coverage-when').addEventListener('change', () => {
+  $('coverage-at-label').hidden = $('coverage-when').value !== 'at';
+});
+$('coverage').addEventListener('toggle', padForPanel);
 
 // ---- language and the phone sheet ---------------------------------------------------------
 
@@ -641,6 +939,8 @@ function applyLanguage() {
   renderSearch();
   renderSpokenLanguages();
   renderAuth();
+  renderCoverageTable();
+  renderCoverageLegend();
   padForPanel();
 }
 
