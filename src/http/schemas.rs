@@ -949,7 +949,7 @@ pub mod params {
         text().enum_values(Some(["json", "geojson"])).into()
     }
 
-    /// `f=` of items: GeoJSON, or the same page as a CSV, GeoPackage or FlatGeobuf file.
+    /// `f=` of items: GeoJSON, or the same page as a CSV, GeoPackage or `FlatGeobuf` file.
     pub fn format_items() -> Schema {
         text()
             .enum_values(Some(["json", "geojson", "csv", "gpkg", "fgb"]))
