@@ -311,7 +311,11 @@ fn points_are_kept_up_to_the_byte_limit_exactly_and_clustered_one_byte_past_it()
         .features
         .iter()
         .map(|f| {
-            let kv = f.tags.chunks(2).find(|kv| kv[0] as usize == id_key).unwrap();
+            let kv = f
+                .tags
+                .chunks(2)
+                .find(|kv| kv[0] as usize == id_key)
+                .unwrap();
             layer.values[kv[1] as usize].string_value.clone().unwrap()
         })
         .collect();
@@ -321,7 +325,10 @@ fn points_are_kept_up_to_the_byte_limit_exactly_and_clustered_one_byte_past_it()
     assert_eq!(found, want, "every record is in the tile");
 
     let clustered = encode_ids(&past);
-    assert_eq!(clustered.clustered, vec![faro::domain::Collection::Services]);
+    assert_eq!(
+        clustered.clustered,
+        vec![faro::domain::Collection::Services]
+    );
     let tile = Tile::decode(&clustered.bytes[..]).unwrap();
     assert_eq!(cluster_total(&tile, "services_clusters").0 as usize, lo);
 }
@@ -342,7 +349,12 @@ fn features_carry_the_display_fields_of_their_records_each_value_once_per_layer(
         Record::new(RecordId::parse(id).unwrap(), point(dx), attributes, meta()).unwrap()
     };
     let service = |v: serde_json::Value| {
-        Attributes::Service(serde_json::from_value::<Service>(v).unwrap().validate().unwrap())
+        Attributes::Service(
+            serde_json::from_value::<Service>(v)
+                .unwrap()
+                .validate()
+                .unwrap(),
+        )
     };
     let full = serde_json::json!({
         "name": "Sportello", "kind": "pas", "organization": "Cooperativa", "address": "Via Roma 1",
@@ -428,7 +440,12 @@ fn features_carry_the_display_fields_of_their_records_each_value_once_per_layer(
         let keys: BTreeSet<&String> = layer.keys.iter().collect();
         assert_eq!(keys.len(), layer.keys.len(), "{}: keys once", layer.name);
         let values: BTreeSet<String> = layer.values.iter().map(|v| format!("{v:?}")).collect();
-        assert_eq!(values.len(), layer.values.len(), "{}: values once", layer.name);
+        assert_eq!(
+            values.len(),
+            layer.values.len(),
+            "{}: values once",
+            layer.name
+        );
         for f in &layer.features {
             let props: BTreeMap<String, String> = f
                 .tags
@@ -477,21 +494,35 @@ fn features_carry_the_display_fields_of_their_records_each_value_once_per_layer(
             "svc-b",
             want(
                 "services",
-                &[("id", "svc-b"), ("name", "Sportello"), ("kind", "shelter"), ("languages", "en,it")],
+                &[
+                    ("id", "svc-b"),
+                    ("name", "Sportello"),
+                    ("kind", "shelter"),
+                    ("languages", "en,it"),
+                ],
             ),
         ),
         (
             "set-a",
             want(
                 "settlements",
-                &[("id", "set-a"), ("name", "Borgo"), ("population_estimate", "#40"), ("season", "6,7,8")],
+                &[
+                    ("id", "set-a"),
+                    ("name", "Borgo"),
+                    ("population_estimate", "#40"),
+                    ("season", "6,7,8"),
+                ],
             ),
         ),
         (
             "set-b",
             want(
                 "settlements",
-                &[("id", "set-b"), ("name", "Casale"), ("population_estimate", "#40")],
+                &[
+                    ("id", "set-b"),
+                    ("name", "Casale"),
+                    ("population_estimate", "#40"),
+                ],
             ),
         ),
         (
@@ -511,7 +542,12 @@ fn features_carry_the_display_fields_of_their_records_each_value_once_per_layer(
             "terr-a",
             want(
                 "territories",
-                &[("id", "terr-a"), ("name", "Roma"), ("level", "comune"), ("code", "058091")],
+                &[
+                    ("id", "terr-a"),
+                    ("name", "Roma"),
+                    ("level", "comune"),
+                    ("code", "058091"),
+                ],
             ),
         ),
     ]
