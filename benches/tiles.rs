@@ -7,6 +7,10 @@
 //!   `../shared/data`; skipped with a message when absent): z 6 holds the whole province,
 //!   z 10 tile 547/365, z 14 one tile inside the city of Treviso.
 //! - `tile_cached_hit`: the same z 10 points tile answered from the cache (`Tiles::serve`).
+//! - `tile_list_z8_14`: the uncached workload of `benches/tiles/run.sh` without HTTP: 1M
+//!   services as that script loads them (a unique name each, 8 kinds, no other field) and a
+//!   list of 140 random tiles over Italy, 20 at each zoom from 8 to 14, encoded one after the
+//!   other (z 8 tiles hold some 12,000 points and pass 500 KB: they are clustered).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -66,6 +70,28 @@ fn services(n: usize) -> Vec<Record> {
         .collect()
 }
 
+/// 1M services as `benches/tiles/run.sh` loads them into PostGIS.
+fn bench_points(n: usize) -> Vec<Record> {
+    let mut rng = ChaCha8Rng::seed_from_u64(42);
+    (1..=n)
+        .map(|i| {
+            let point = geo::Point::new(rng.random_range(6.6..18.6), rng.random_range(36.6..47.1));
+            let s: Service = serde_json::from_value(serde_json::json!({
+                "name": format!("Bench service {i}"),
+                "kind": ServiceKind::ALL[i % ServiceKind::ALL.len()].as_str(),
+            }))
+            .unwrap();
+            Record::new(
+                RecordId::parse(&format!("svc-bench-{i:07}")).unwrap(),
+                ValidGeometry::new(geo::Geometry::Point(point), GeometryRule::PointOnly).unwrap(),
+                Attributes::Service(s.validate().unwrap()),
+                meta(),
+            )
+            .unwrap()
+        })
+        .collect()
+}
+
 fn comuni() -> Option<Vec<Record>> {
     let text = std::fs::read_to_string(COMUNI).ok()?;
     let fc: geojson::FeatureCollection = text.parse().ok()?;
@@ -90,6 +116,35 @@ fn comuni() -> Option<Vec<Record>> {
             })
             .collect(),
     )
+}
+
+fn bench_tile_list(c: &mut Criterion) {
+    let snapshot = Arc::new(Snapshot::build(bench_points(1_000_000)));
+    let view = snapshot.view(Visibility::Anonymous);
+    let layers = LayerSet::parse("services").unwrap();
+    let mut rng = ChaCha8Rng::seed_from_u64(20_261_201);
+    let list: Vec<TileId> = (8u8..=14)
+        .flat_map(|z| std::iter::repeat_n(z, 20))
+        .map(|z| TileId::containing(z, rng.random_range(7.0..18.0), rng.random_range(37.5..46.5)))
+        .collect();
+    let (mut features, mut bytes, mut clustered) = (0, 0, 0);
+    for t in &list {
+        let e = encode(&view, layers, *t).unwrap();
+        features += e.features;
+        bytes += e.bytes.len();
+        clustered += usize::from(!e.clustered.is_empty());
+    }
+    eprintln!(
+        "tile_list_z8_14: {} tiles, {features} features, {bytes} bytes, {clustered} clustered",
+        list.len()
+    );
+    c.bench_function("tile_list_z8_14", |b| {
+        b.iter(|| {
+            for t in &list {
+                encode(&view, layers, *t).unwrap();
+            }
+        });
+    });
 }
 
 fn bench_tiles(c: &mut Criterion) {
@@ -143,6 +198,6 @@ fn bench_tiles(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(20);
-    targets = bench_tiles
+    targets = bench_tile_list, bench_tiles
 }
 criterion_main!(benches);

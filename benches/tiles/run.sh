@@ -7,8 +7,10 @@
 #      with GDAL's ogrinfo: same feature count per tile);
 #   3. cached: both with their cache on, warmed by one pass over the list;
 #   4. faro cached, gzip against identity;
-#   (faro cached against a static file of the same size is left for when faro serves static
-#   files: the viewer.)
+#   5. faro cached against faro serving a static file of about the same size: the viewer's
+#      label font (/fonts/noto-sans-latin-400-normal.woff2, 13 KB, embedded in the binary)
+#      against the cached tile of the list nearest its size, one path each, run alternately
+#      twice (skipped with a message when the binary was built without the viewer).
 # Prints requests/s, p50/p99 and the ratios. Martin is not built here: install it once with
 #   cargo install martin@1.14.0 --locked --no-default-features \
 #     --features postgres,mbtiles,pmtiles,fonts,sprites,styles,geojson,mlt --root DIR
@@ -158,8 +160,27 @@ m_cached=$(run_wrk martin_cached "http://127.0.0.1:$MARTIN_PORT" "$WORK/martin_p
 f_gzip=$(run_wrk faro_cached_gzip "http://127.0.0.1:$FARO" "$WORK/faro_paths.txt" gzip)
 m_gzip=$(run_wrk martin_cached_gzip "http://127.0.0.1:$MARTIN_PORT" "$WORK/martin_paths.txt" gzip)
 
-median_path=$(while read -r p; do printf '%s %s\n' "$(curl -s "http://127.0.0.1:$FARO$p" | wc -c)" "$p"; done < "$WORK/faro_paths.txt" | awk '$1 > 0' | sort -n | awk '{a[NR] = $0} END {print a[int((NR + 1) / 2)]}')
+while read -r p; do printf '%s %s\n' "$(curl -s "http://127.0.0.1:$FARO$p" | wc -c)" "$p"; done < "$WORK/faro_paths.txt" > "$WORK/sizes.txt"
+median_path=$(awk '$1 > 0' "$WORK/sizes.txt" | sort -n | awk '{a[NR] = $0} END {print a[int((NR + 1) / 2)]}')
 median_size=${median_path%% *}
+
+STATIC=/fonts/noto-sans-latin-400-normal.woff2
+static_size=$(curl -sf "http://127.0.0.1:$FARO$STATIC" | wc -c || true)
+if [[ "$static_size" -gt 0 ]]; then
+    echo "== faro cached tile against faro's static $STATIC ($static_size bytes), alternately"
+    near=$(awk -v s="$static_size" '$1 > 0 {d = $1 - s; if (d < 0) d = -d; print d, $1, $2}' "$WORK/sizes.txt" | sort -n | head -1)
+    near_size=$(echo "$near" | awk '{print $2}')
+    echo "$near" | awk '{print $3}' > "$WORK/one_tile.txt"
+    echo "$STATIC" > "$WORK/static.txt"
+    echo "   tile $(cat "$WORK/one_tile.txt"): $near_size bytes"
+    f_one=0; f_static=0
+    for round in 1 2; do
+        r=$(run_wrk "faro_cached_tile_$round" "http://127.0.0.1:$FARO" "$WORK/one_tile.txt" "")
+        f_one=$(python3 -c "print($f_one + $r / 2)")
+        r=$(run_wrk "faro_static_$round" "http://127.0.0.1:$FARO" "$WORK/static.txt" "")
+        f_static=$(python3 -c "print($f_static + $r / 2)")
+    done
+fi
 
 echo
 echo "== result (N=$N, $TILES tiles, concurrency $CONC, ${DURATION}s each, $(nproc) cores; median tile $median_size bytes)"
@@ -170,4 +191,9 @@ done
 printf '   cached, identity:      faro %8.0f  Martin %8.0f req/s  faro/Martin %s\n' "$f_cached" "$m_cached" "$(ratio "$f_cached" "$m_cached")"
 printf '   cached, gzip:          faro %8.0f  Martin %8.0f req/s  faro/Martin %s\n' "$f_gzip" "$m_gzip" "$(ratio "$f_gzip" "$m_gzip")"
 printf '   faro gzip/identity cached: %s\n' "$(ratio "$f_gzip" "$f_cached")"
-echo "   faro cached against a static file of the same size: not measured (faro serves no static files yet)"
+if [[ "$static_size" -gt 0 ]]; then
+    printf '   cached tile (%s B) / static file (%s B): faro %8.0f / %8.0f req/s = %s (target: static no more than 2x faster, i.e. >= 0.50x)\n' \
+        "$near_size" "$static_size" "$f_one" "$f_static" "$(ratio "$f_one" "$f_static")"
+else
+    echo "   cached tile against a static file: not measured ($STATIC not served: built without the viewer)"
+fi

@@ -24,7 +24,7 @@
 //!   instead, so it never vanishes from the map.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use geo::{
@@ -32,6 +32,7 @@ use geo::{
     Point, Polygon, Rect, Simplify, Winding,
 };
 use geozero::ToMvt;
+use geozero::mvt::tile::GeomType;
 use geozero::mvt::{Message, TagsBuilder, Tile, TileValue, tile};
 
 use super::grid::{TileId, TileTransform};
@@ -69,10 +70,17 @@ impl EncodedTile {
     }
 }
 
-/// One feature of a layer, before encoding.
+/// One cluster feature, before encoding.
 struct Feature {
     geometry: Geometry<f64>,
     properties: Vec<(Cow<'static, str>, TileValue)>,
+}
+
+/// A record drawn as a generalised shape (or as a point where its outline collapsed), in
+/// tile units on the integer grid.
+struct Shape<'a> {
+    geometry: Geometry<f64>,
+    record: &'a Record,
 }
 
 /// A point record of a layer, kept for clustering.
@@ -85,10 +93,10 @@ struct Located {
 /// The records of one layer in a tile, before encoding.
 struct Prepared<'a> {
     /// Polygons, generalised (and settlements or worksites too small to draw, as points).
-    shapes: Vec<Feature>,
+    shapes: Vec<Shape<'a>>,
     /// Point records within the tile plus buffer, at their rounded tile position; their
     /// features are built only if the layer is not clustered.
-    points: Vec<(Point<f64>, &'a Arc<Record>)>,
+    points: Vec<([i32; 2], &'a Record)>,
     /// Every record of the layer as a position (points, and polygons at an interior point),
     /// for clustering.
     located: Vec<Located>,
@@ -140,23 +148,28 @@ pub fn encode(view: &View, layers: LayerSet, tile: TileId) -> Result<EncodedTile
         }
     }
     loop {
-        let tile_out = build(&prepared, &clustered);
-        let within =
-            tile_out.features <= MAX_TILE_FEATURES && tile_out.bytes.len() <= MAX_TILE_BYTES;
-        if within {
-            return Ok(tile_out);
-        }
-        // Cluster the largest point layer not yet clustered, and try again.
+        // The layer to cluster if this tile passes a limit: the largest point layer not yet
+        // clustered.
         let next = prepared
             .iter()
             .filter(|(c, p)| p.point_features() > 0 && !clustered.contains(c))
             .max_by_key(|(_, p)| p.point_features())
             .map(|(c, _)| *c);
-        match next {
-            Some(c) => clustered.push(c),
-            // Nothing left to cluster (polygons only): the tile is as small as the rules let
-            // it be.
-            None => return Ok(tile_out),
+        match build(&prepared, &clustered, next.is_some()) {
+            Built::Tile(tile_out)
+                if tile_out.features <= MAX_TILE_FEATURES
+                    && tile_out.bytes.len() <= MAX_TILE_BYTES =>
+            {
+                return Ok(tile_out);
+            }
+            Built::Tile(tile_out) => match next {
+                Some(c) => clustered.push(c),
+                // Nothing left to cluster (polygons only): the tile is as small as the rules
+                // let it be.
+                None => return Ok(tile_out),
+            },
+            // Only with something left to cluster.
+            Built::Over => clustered.extend(next),
         }
     }
 }
@@ -183,7 +196,9 @@ fn prepare<'a>(
                     continue;
                 }
                 out.located.push(Located { at: (x, y), kind });
-                out.points.push((Point::new(rx, ry), record));
+                // Within the buffer's range, checked above.
+                #[allow(clippy::cast_possible_truncation)]
+                out.points.push(([rx as i32, ry as i32], &**record));
             }
             Geometry::Polygon(p) => {
                 let mp = MultiPolygon::new(vec![p.clone()]);
@@ -198,9 +213,9 @@ fn prepare<'a>(
     out
 }
 
-fn push_polygons(
-    out: &mut Prepared<'_>,
-    record: &Record,
+fn push_polygons<'a>(
+    out: &mut Prepared<'a>,
+    record: &'a Record,
     lonlat: &MultiPolygon<f64>,
     transform: &TileTransform,
     kind: Option<&'static str>,
@@ -210,10 +225,7 @@ fn push_polygons(
         Coord { x, y }
     });
     if let Some(geometry) = generalise(&projected) {
-        out.shapes.push(Feature {
-            geometry,
-            properties: properties(record),
-        });
+        out.shapes.push(Shape { geometry, record });
     } else if record.collection() != Collection::Territories
         && let Some(p) = projected.interior_point()
     {
@@ -222,9 +234,9 @@ fn push_polygons(
         let (rx, ry) = (p.x().round(), p.y().round());
         let range = -f64::from(BUFFER)..=f64::from(EXTENT + BUFFER);
         if range.contains(&rx) && range.contains(&ry) {
-            out.shapes.push(Feature {
+            out.shapes.push(Shape {
                 geometry: Geometry::Point(Point::new(rx, ry)),
-                properties: properties(record),
+                record,
             });
         }
     }
@@ -311,48 +323,338 @@ fn clean_ring(ring: LineString<f64>) -> Option<LineString<f64>> {
     (twice_area.abs() >= 1.0).then_some(ring)
 }
 
-/// Builds the tile with the given collections clustered.
-fn build(prepared: &[(Collection, Prepared<'_>)], clustered: &[Collection]) -> EncodedTile {
+/// What [`build`] made of a tile.
+enum Built {
+    Tile(EncodedTile),
+    /// The tile as asked for passes a limit: building stopped as soon as the bytes (or the
+    /// features) already made passed it.
+    Over,
+}
+
+/// Builds the tile with the given collections clustered; with `stop_over`, stops as soon as
+/// what is built passes a limit (what is built is a lower bound of the whole tile: a layer
+/// only grows as features are added).
+fn build(
+    prepared: &[(Collection, Prepared<'_>)],
+    clustered: &[Collection],
+    stop_over: bool,
+) -> Built {
     let mut layers: Vec<tile::Layer> = Vec::new();
     let mut features = 0;
+    // Bytes of the layers done.
+    let mut done = 0;
     for (collection, p) in prepared {
         if clustered.contains(collection) {
             // The polygons of a clustered collection are counted in its clusters too.
             let clusters = clusters(&p.located);
             features += clusters.len();
             if let Some(layer) = layer(&format!("{collection}_clusters"), clusters.iter()) {
+                done += layer.encoded_len();
                 layers.push(layer);
             }
         } else {
-            let points: Vec<Feature> = p
-                .points
-                .iter()
-                .map(|(at, record)| Feature {
-                    geometry: Geometry::Point(*at),
-                    properties: properties(record),
-                })
-                .collect();
-            features += p.shapes.len() + points.len();
-            if let Some(layer) = layer(collection.as_str(), p.shapes.iter().chain(&points)) {
+            let budget = MAX_TILE_BYTES.saturating_sub(done);
+            // A layer of many points is sized before it is built (its tags looked up, nothing
+            // copied): one that passes the limit is known without building a feature.
+            if stop_over && p.points.len() * SIZE_FIRST_BYTES > budget {
+                let mut sizer = LayerBuilder::new(p.points.len());
+                if sizer.passes(p, budget) {
+                    return Built::Over;
+                }
+            }
+            let mut builder = LayerBuilder::new(p.shapes.len() + p.points.len());
+            for shape in &p.shapes {
+                // Geometry on the integer grid, in tile units: encoded as it is.
+                let Ok(mut feature) = shape.geometry.to_mvt_unscaled() else {
+                    continue;
+                };
+                builder.tag_record(&mut feature.tags, shape.record);
+                builder.push(feature);
+            }
+            for (at, record) in &p.points {
+                let mut feature = tile::Feature::default();
+                builder.point_feature(&mut feature, *at, *record);
+                builder.push(feature);
+                if stop_over
+                    && (builder.bytes > budget
+                        || features + builder.features.len() > MAX_TILE_FEATURES)
+                {
+                    return Built::Over;
+                }
+            }
+            features += builder.features.len();
+            if let Some(layer) = builder.finish(collection.as_str()) {
+                done += layer.encoded_len();
                 layers.push(layer);
             }
         }
+        if stop_over && (done > MAX_TILE_BYTES || features > MAX_TILE_FEATURES) {
+            return Built::Over;
+        }
     }
     if features == 0 {
-        return EncodedTile::default();
+        return Built::Tile(EncodedTile::default());
     }
-    EncodedTile {
+    Built::Tile(EncodedTile {
         bytes: Tile { layers }.encode_to_vec(),
         features,
         clustered: clustered.to_vec(),
+    })
+}
+
+/// Bytes a point feature takes at least in the layers seen (40 to 70 with an id, a name and a
+/// kind): a layer whose points may pass the byte limit at this size is sized before it is
+/// built. Speed only: the size decides, not this guess.
+const SIZE_FIRST_BYTES: usize = 40;
+
+/// The command integer of a `MoveTo` of one position (MVT 2.1, 4.3.1).
+const MOVE_TO_ONE: u32 = (1 << 3) | 1;
+
+/// A parameter integer (MVT 2.1, 4.3.2): zigzag, as a point's position relative to the origin.
+#[allow(clippy::cast_sign_loss)]
+fn zigzag(v: i32) -> u32 {
+    ((v << 1) ^ (v >> 31)) as u32
+}
+
+/// Bytes of a varint.
+fn varint_len(v: u64) -> usize {
+    // At most 10: the conversion is exact.
+    #[allow(clippy::cast_possible_truncation)]
+    let bits = (64 - (v | 1).leading_zeros()) as usize;
+    bits.div_ceil(7)
+}
+
+/// Bytes of a length-delimited field of `len` bytes with a one-byte tag.
+fn framed(len: usize) -> usize {
+    1 + varint_len(len as u64) + len
+}
+
+/// A source layer of records being built: each record's tags straight from the record (keys
+/// and values each once, in first-use order, as geozero's `TagsBuilder` orders them; a value
+/// is copied only the first time it is met), and a running count of the bytes its features
+/// and values take once encoded.
+struct LayerBuilder<'a> {
+    keys: Vec<&'static str>,
+    /// String values, borrowed from the records until the layer is finished.
+    strings: HashMap<Cow<'a, str>, u32>,
+    uints: HashMap<u64, u32>,
+    /// The values table; string values are filled in from `strings` at the end.
+    values: Vec<tile::Value>,
+    features: Vec<tile::Feature>,
+    /// Encoded bytes of the features and values so far, framed as in the layer: a lower
+    /// bound of the layer's size.
+    bytes: usize,
+    /// For values made of lists (languages, months).
+    scratch: String,
+}
+
+impl<'a> LayerBuilder<'a> {
+    fn new(capacity: usize) -> Self {
+        Self {
+            keys: Vec::new(),
+            strings: HashMap::with_capacity(capacity),
+            uints: HashMap::new(),
+            values: Vec::with_capacity(capacity),
+            features: Vec::with_capacity(capacity),
+            bytes: 0,
+            scratch: String::new(),
+        }
     }
+
+    fn key(&mut self, key: &'static str) -> u32 {
+        let i = self.keys.iter().position(|k| *k == key).unwrap_or_else(|| {
+            self.keys.push(key);
+            self.keys.len() - 1
+        });
+        index(i)
+    }
+
+    /// A new string value.
+    fn insert_string(&mut self, value: Cow<'a, str>) -> u32 {
+        let v = index(self.values.len());
+        self.values.push(tile::Value::default());
+        self.bytes += framed(framed(value.len()));
+        self.strings.insert(value, v);
+        v
+    }
+
+    fn text(&mut self, tags: &mut Vec<u32>, key: &'static str, value: &'a str) {
+        let k = self.key(key);
+        let v = match self.strings.get(value) {
+            Some(v) => *v,
+            None => self.insert_string(Cow::Borrowed(value)),
+        };
+        tags.extend([k, v]);
+    }
+
+    fn uint(&mut self, tags: &mut Vec<u32>, key: &'static str, value: u64) {
+        let k = self.key(key);
+        let v = if let Some(v) = self.uints.get(&value) {
+            *v
+        } else {
+            let v = index(self.values.len());
+            self.values.push(tile::Value {
+                uint_value: Some(value),
+                ..tile::Value::default()
+            });
+            self.bytes += framed(1 + varint_len(value));
+            self.uints.insert(value, v);
+            v
+        };
+        tags.extend([k, v]);
+    }
+
+    /// A value made of a list, joined by commas.
+    fn joined<T>(
+        &mut self,
+        tags: &mut Vec<u32>,
+        key: &'static str,
+        items: &[T],
+        item: impl Fn(&T, &mut String),
+    ) {
+        let mut text = std::mem::take(&mut self.scratch);
+        text.clear();
+        for (i, t) in items.iter().enumerate() {
+            if i > 0 {
+                text.push(',');
+            }
+            item(t, &mut text);
+        }
+        let k = self.key(key);
+        let v = match self.strings.get(text.as_str()) {
+            Some(v) => *v,
+            None => self.insert_string(Cow::Owned(text.clone())),
+        };
+        tags.extend([k, v]);
+        self.scratch = text;
+    }
+
+    /// The tags of a record in a tile: what the map shows, nothing more (no descriptions, no
+    /// audit fields, no `open_now`, which changes by the minute): the fields of [`fields`].
+    fn tag_record(&mut self, tags: &mut Vec<u32>, record: &'a Record) {
+        use std::fmt::Write;
+        let month = |m: &crate::domain::Month, out: &mut String| {
+            let _ = write!(out, "{}", m.number());
+        };
+        tags.reserve(16);
+        self.text(tags, "id", record.id().as_str());
+        match record.attributes() {
+            Attributes::Service(s) => {
+                self.text(tags, "name", &s.name);
+                self.text(tags, "kind", s.kind.as_str());
+                let optional = [
+                    ("organization", s.organization.as_deref()),
+                    ("address", s.address.as_deref()),
+                    ("phone", s.phone.as_deref()),
+                    (
+                        "opening_hours",
+                        s.opening_hours
+                            .as_ref()
+                            .map(crate::domain::OpeningHoursSpec::as_str),
+                    ),
+                ];
+                for (key, value) in optional {
+                    if let Some(value) = value {
+                        self.text(tags, key, value);
+                    }
+                }
+                if !s.languages.is_empty() {
+                    self.joined(tags, "languages", &s.languages, |l, out| {
+                        out.push_str(l.code());
+                    });
+                }
+            }
+            Attributes::Settlement(s) => {
+                self.text(tags, "name", &s.name);
+                if let Some(n) = s.population_estimate {
+                    self.uint(tags, "population_estimate", u64::from(n));
+                }
+                if !s.season.is_empty() {
+                    self.joined(tags, "season", &s.season, month);
+                }
+            }
+            Attributes::Worksite(w) => {
+                self.text(tags, "name", &w.name);
+                self.text(tags, "kind", w.kind.as_str());
+                if let Some(n) = w.workers_estimate {
+                    self.uint(tags, "workers_estimate", u64::from(n));
+                }
+                if !w.peak_months.is_empty() {
+                    self.joined(tags, "peak_months", &w.peak_months, month);
+                }
+            }
+            Attributes::Territory(t) => {
+                self.text(tags, "name", &t.name);
+                self.text(tags, "level", t.level.as_str());
+                if let Some(code) = &t.code {
+                    self.text(tags, "code", code);
+                }
+            }
+        }
+    }
+
+    /// Fills `feature` (empty) with a point record at `at`.
+    fn point_feature(&mut self, feature: &mut tile::Feature, [x, y]: [i32; 2], record: &'a Record) {
+        feature.geometry.extend([MOVE_TO_ONE, zigzag(x), zigzag(y)]);
+        feature.set_type(GeomType::Point);
+        self.tag_record(&mut feature.tags, record);
+    }
+
+    /// Whether the layer of `p` takes more than `budget` bytes once encoded, counting its
+    /// features and values only (a lower bound of its size); nothing is kept.
+    fn passes(&mut self, p: &Prepared<'a>, budget: usize) -> bool {
+        for shape in &p.shapes {
+            let Ok(mut feature) = shape.geometry.to_mvt_unscaled() else {
+                continue;
+            };
+            self.tag_record(&mut feature.tags, shape.record);
+            self.bytes += framed(feature.encoded_len());
+        }
+        let mut feature = tile::Feature::default();
+        for (at, record) in &p.points {
+            feature.tags.clear();
+            feature.geometry.clear();
+            self.point_feature(&mut feature, *at, *record);
+            self.bytes += framed(feature.encoded_len());
+            if self.bytes > budget {
+                return true;
+            }
+        }
+        self.bytes > budget
+    }
+
+    fn push(&mut self, feature: tile::Feature) {
+        self.bytes += framed(feature.encoded_len());
+        self.features.push(feature);
+    }
+
+    fn finish(mut self, name: &str) -> Option<tile::Layer> {
+        if self.features.is_empty() {
+            return None;
+        }
+        for (text, i) in self.strings {
+            self.values[i as usize].string_value = Some(text.into_owned());
+        }
+        Some(tile::Layer {
+            version: 2,
+            name: name.to_owned(),
+            features: self.features,
+            keys: self.keys.into_iter().map(str::to_owned).collect(),
+            values: self.values,
+            extent: Some(EXTENT),
+        })
+    }
+}
+
+/// An index into a layer's keys or values (a tile holds far fewer than 2^32).
+fn index(i: usize) -> u32 {
+    u32::try_from(i).unwrap_or(u32::MAX)
 }
 
 fn layer<'f>(name: &str, features: impl Iterator<Item = &'f Feature>) -> Option<tile::Layer> {
     let mut tags = TagsBuilder::new();
     let mut out = Vec::new();
     for f in features {
-        // Geometry on the integer grid, in tile units: encoded as it is.
         let Ok(mut feature) = f.geometry.to_mvt_unscaled() else {
             continue;
         };
@@ -380,16 +682,19 @@ fn layer<'f>(name: &str, features: impl Iterator<Item = &'f Feature>) -> Option<
 /// Aggregates positions into one feature per cluster cell of the tile (positions outside
 /// the tile itself belong to a neighbour's clusters).
 fn clusters(points: &[Located]) -> Vec<Feature> {
-    #[derive(Default)]
+    #[derive(Default, Clone)]
     struct Cell {
         count: u64,
         sum_x: f64,
         sum_y: f64,
-        kinds: BTreeMap<&'static str, u64>,
+        /// Records by kind (a handful of kinds: a list beats a map).
+        kinds: Vec<(&'static str, u64)>,
     }
     let extent = f64::from(EXTENT);
     let cell_size = f64::from(CLUSTER_CELL);
-    let mut cells: BTreeMap<(u32, u32), Cell> = BTreeMap::new();
+    let side = (EXTENT / CLUSTER_CELL) as usize;
+    // Column-major, so that the cells come out in (column, row) order.
+    let mut cells: Vec<Cell> = vec![Cell::default(); side * side];
     for p in points {
         let (x, y) = p.at;
         if !(0.0..extent).contains(&x) || !(0.0..extent).contains(&y) {
@@ -397,22 +702,27 @@ fn clusters(points: &[Located]) -> Vec<Feature> {
         }
         // In [0, EXTENT / CLUSTER_CELL): truncation is the intent.
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-        let key = ((x / cell_size) as u32, (y / cell_size) as u32);
-        let cell = cells.entry(key).or_default();
+        let (column, row) = ((x / cell_size) as usize, (y / cell_size) as usize);
+        let cell = &mut cells[column * side + row];
         cell.count += 1;
         cell.sum_x += x;
         cell.sum_y += y;
         if let Some(k) = p.kind {
-            *cell.kinds.entry(k).or_default() += 1;
+            match cell.kinds.iter_mut().find(|(kind, _)| *kind == k) {
+                Some((_, n)) => *n += 1,
+                None => cell.kinds.push((k, 1)),
+            }
         }
     }
     cells
-        .into_values()
-        .map(|c| {
+        .into_iter()
+        .filter(|c| c.count > 0)
+        .map(|mut c| {
             // Counts of records in one tile fit an f64 exactly.
             #[allow(clippy::cast_precision_loss)]
             let n = c.count as f64;
             let at = Point::new((c.sum_x / n).floor(), (c.sum_y / n).floor());
+            c.kinds.sort_unstable_by_key(|(k, _)| *k);
             let mut properties = vec![(Cow::Borrowed("count"), TileValue::Uint(c.count))];
             properties.extend(
                 c.kinds
@@ -424,74 +734,6 @@ fn clusters(points: &[Located]) -> Vec<Feature> {
                 properties,
             }
         })
-        .collect()
-}
-
-/// The properties of a record in a tile: what the map shows, nothing more (no descriptions,
-/// no audit fields, no `open_now`, which changes by the minute).
-fn properties(record: &Record) -> Vec<(Cow<'static, str>, TileValue)> {
-    let text = |s: &str| TileValue::Str(s.to_owned());
-    let mut out = vec![("id", text(record.id().as_str()))];
-    let months = |m: &[crate::domain::Month]| {
-        m.iter()
-            .map(|m| m.number().to_string())
-            .collect::<Vec<_>>()
-            .join(",")
-    };
-    match record.attributes() {
-        Attributes::Service(s) => {
-            out.push(("name", text(&s.name)));
-            out.push(("kind", text(s.kind.as_str())));
-            let optional = [
-                ("organization", s.organization.as_deref()),
-                ("address", s.address.as_deref()),
-                ("phone", s.phone.as_deref()),
-                (
-                    "opening_hours",
-                    s.opening_hours
-                        .as_ref()
-                        .map(crate::domain::OpeningHoursSpec::as_str),
-                ),
-            ];
-            out.extend(
-                optional
-                    .into_iter()
-                    .filter_map(|(k, v)| v.map(|v| (k, text(v)))),
-            );
-            if !s.languages.is_empty() {
-                let languages: Vec<&str> = s.languages.iter().map(|l| l.code()).collect();
-                out.push(("languages", text(&languages.join(","))));
-            }
-        }
-        Attributes::Settlement(s) => {
-            out.push(("name", text(&s.name)));
-            if let Some(n) = s.population_estimate {
-                out.push(("population_estimate", TileValue::Uint(u64::from(n))));
-            }
-            if !s.season.is_empty() {
-                out.push(("season", text(&months(&s.season))));
-            }
-        }
-        Attributes::Worksite(w) => {
-            out.push(("name", text(&w.name)));
-            out.push(("kind", text(w.kind.as_str())));
-            if let Some(n) = w.workers_estimate {
-                out.push(("workers_estimate", TileValue::Uint(u64::from(n))));
-            }
-            if !w.peak_months.is_empty() {
-                out.push(("peak_months", text(&months(&w.peak_months))));
-            }
-        }
-        Attributes::Territory(t) => {
-            out.push(("name", text(&t.name)));
-            out.push(("level", text(t.level.as_str())));
-            if let Some(code) = &t.code {
-                out.push(("code", text(code)));
-            }
-        }
-    }
-    out.into_iter()
-        .map(|(k, v)| (Cow::Borrowed(k), v))
         .collect()
 }
 
