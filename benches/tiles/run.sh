@@ -168,7 +168,7 @@ STATIC=/fonts/noto-sans-latin-400-normal.woff2
 static_size=$(curl -sf "http://127.0.0.1:$FARO$STATIC" | wc -c || true)
 if [[ "$static_size" -gt 0 ]]; then
     echo "== faro cached tile against faro's static $STATIC ($static_size bytes), alternately"
-    near=$(awk -v s="$static_size" '$1 > 0 {d = $1 - s; if (d < 0) d = -d; print d, $1, $2}' "$WORK/sizes.txt" | sort -n | head -1)
+    near=$(awk -v s="$static_size" '$1 > 0 {d = $1 - s; if (d < 0) d = -d; print d, $1, $2}' "$WORK/sizes.txt" | sort -n | awk 'NR == 1')
     near_size=$(echo "$near" | awk '{print $2}')
     echo "$near" | awk '{print $3}' > "$WORK/one_tile.txt"
     echo "$STATIC" > "$WORK/static.txt"
