@@ -10,14 +10,14 @@
 # since its writes can succeed).
 # Exits non-zero on any failure; always stops the server.
 #
-# Environment: SCHEMATHESIS_MAX_EXAMPLES (default 50) test cases per operation and phase;
+# Environment: SCHEMATHESIS_MAX_EXAMPLES (default 25) test cases per operation and phase;
 # SCHEMATHESIS_SEED (default 1) for repeatable runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 venv=$PWD/target/schemathesis-venv
 requirements=scripts/requirements-schemathesis.txt
-max_examples=${SCHEMATHESIS_MAX_EXAMPLES:-50}
+max_examples=${SCHEMATHESIS_MAX_EXAMPLES:-25}
 seed=${SCHEMATHESIS_SEED:-1}
 checks=not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance
 
