@@ -3,34 +3,19 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::too_many_lines)]
 
+#[path = "common/run.rs"]
+mod run;
 #[path = "common/skip.rs"]
 mod skip;
 
 use std::path::Path;
 use std::process::{Command, Output};
 
+use run::{faro, ok};
+
 use faro::domain::{Collection, Record};
 use geo::CoordsIter;
 use serde_json::json;
-
-fn faro(args: &[&str], db: &str) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_faro"))
-        .args(args)
-        .env("DATABASE_URL", db)
-        .env("RUST_LOG", "warn")
-        .env_remove("FARO_TOKEN")
-        .output()
-        .expect("run faro")
-}
-
-fn ok(o: &Output) -> String {
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    );
-    assert!(o.status.success(), "{stdout}{stderr}");
-    stdout
-}
 
 /// Every collection, with every field of a service set, a confidential shelter, a polygon
 /// settlement and a multipolygon territory.

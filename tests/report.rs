@@ -5,12 +5,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::too_many_lines)]
 
+#[path = "common/run.rs"]
+mod run;
 #[path = "common/skip.rs"]
 mod skip;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
+
+use run::{faro, ok};
 use std::sync::Arc;
 
 use faro::analysis::coverage::{self, CoverageQuery};
@@ -21,25 +25,6 @@ use geo::{Distance, Geodesic, InteriorPoint, Intersects, Point};
 use serde_json::Value;
 
 const KINDS: &str = "focal_point,pas";
-
-fn faro(args: &[&str], db: &str) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_faro"))
-        .args(args)
-        .env("DATABASE_URL", db)
-        .env("RUST_LOG", "warn")
-        .env_remove("FARO_TOKEN")
-        .output()
-        .expect("run faro")
-}
-
-fn ok(o: &Output) -> String {
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    );
-    assert!(o.status.success(), "{stdout}{stderr}");
-    stdout
-}
 
 fn demo_file(collection: Collection) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("data/{collection}.geojson"))
