@@ -905,17 +905,30 @@ pub async fn replace(
             "field `id`: the body's id `{body_id}` differs from the path's `{id}`"
         )));
     }
+    replace_in_scope(&req, &state, &caller, collection, id, expected, input).await
+}
+
+/// Replaces a record with `input`, within the caller's territories (PUT and PATCH).
+async fn replace_in_scope(
+    req: &HttpRequest,
+    state: &AppState,
+    caller: &Caller,
+    collection: Collection,
+    id: RecordId,
+    expected: Precondition,
+    input: FeatureInput,
+) -> Result<HttpResponse, ApiError> {
     let expected = scoped_write(
-        &caller,
-        &state,
+        caller,
+        state,
         collection,
         &id,
         expected,
         Some(input.geometry.geometry()),
     )?;
     write_one(
-        &req,
-        &state,
+        req,
+        state,
         &caller.0,
         WriteOp::Replace {
             id,
@@ -1033,26 +1046,7 @@ pub async fn patch(
     let feature = json!({"type": "Feature", "geometry": geometry, "properties": props});
     check_vertex_cap(&feature, state.max_vertices)?;
     let input = off_worker(move || Ok(FeatureInput::parse(collection, feature)?)).await?;
-    let expected = scoped_write(
-        &caller,
-        &state,
-        collection,
-        &id,
-        expected,
-        Some(input.geometry.geometry()),
-    )?;
-    write_one(
-        &req,
-        &state,
-        &caller.0,
-        WriteOp::Replace {
-            id,
-            expected,
-            geometry: input.geometry,
-            attributes: input.attributes,
-        },
-    )
-    .await
+    replace_in_scope(&req, &state, &caller, collection, id, expected, input).await
 }
 
 /// Deletes an item.
