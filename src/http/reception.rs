@@ -52,19 +52,21 @@ fn beds_of(feature: Option<&Value>) -> (Option<u64>, Option<u64>) {
 }
 
 /// The writes of service `id` in `[from, to)` that changed its capacity or vacancy, oldest
-/// first.
+/// first; with `latest`, only the newest of them (read page by page from the newest, so the
+/// walk stops at the first).
 async fn series(
     store: &dyn Store,
     id: &RecordId,
     from: Option<DateTime<Utc>>,
     to: Option<DateTime<Utc>>,
+    latest: bool,
 ) -> Result<Vec<Report>, ApiError> {
     let mut query = AuditQuery {
         collection: Some(Collection::Services),
         record_id: Some(id.as_str().to_owned()),
         from,
         to,
-        limit: PAGE,
+        limit: if latest { 50 } else { PAGE },
         ..AuditQuery::default()
     };
     let mut out = Vec::new();
@@ -79,10 +81,15 @@ async fn series(
                     capacity: after.0,
                     vacancy: after.1,
                 });
+                if latest {
+                    return Ok(out);
+                }
             }
         }
         match entries.last() {
-            Some(last) if entries.len() == PAGE as usize => query.before_seq = Some(last.seq),
+            Some(last) if entries.len() == query.limit as usize => {
+                query.before_seq = Some(last.seq);
+            }
             _ => break,
         }
     }
@@ -140,7 +147,7 @@ pub async fn vacancy(
         time("from", p.from.as_deref())?,
         time("to", p.to.as_deref())?,
     );
-    let reports = series(state.catalog.store().as_ref(), &id, from, to).await?;
+    let reports = series(state.catalog.store().as_ref(), &id, from, to, false).await?;
     let service = record.as_service();
     Ok(HttpResponse::Ok().json(json!({
         "id": id.as_str(),
@@ -221,7 +228,7 @@ pub async fn reception(
                 free += u64::from(v);
                 reporting += 1;
             }
-            let latest = series(store.as_ref(), c.id(), None, None).await?;
+            let latest = series(store.as_ref(), c.id(), None, None, true).await?;
             if let Some(r) = latest.last() {
                 last = last.max(Some(r.at));
             }
