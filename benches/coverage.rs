@@ -14,6 +14,11 @@
 //!   (`startup::app`, no socket) over an embedded store holding the same records: a new radius
 //!   each request (never in the cache), and the same request again (from the cache).
 //!
+//! - `coverage_italy` (only with `FARO_BENCH_ITALY=1`, and `ogr2ogr` to read the provinces'
+//!   TopoJSON): all of Italy, the 107 provinces as territories, 1,000 services and 1,000,000
+//!   settlements and worksites (half each) placed in the provinces in proportion to their
+//!   geodesic area; `analysis::coverage::coverage` as an authorised caller, radius 15 km.
+//!
 //! Targets (issue 9): `/coverage` uncached under 100 ms, cached under 1 ms; suggest with k = 3
 //! at resolution 8 under 1 s. Without the data file the bench says so and measures nothing.
 //! `cargo bench --bench coverage` measures; without `--bench` each case runs once, as a smoke
@@ -158,6 +163,153 @@ fn treviso(comuni_path: &Path) -> Vec<Raw> {
         ));
     }
     raw
+}
+
+/// The Italy case: the provinces as territories, `services` services and `demand` settlements
+/// and worksites (half each) in the provinces in proportion to their area, seeded.
+fn italy(provinces: &Path, services: usize, demand: usize) -> Vec<Raw> {
+    use geo::GeodesicArea;
+    use geo::orient::{Direction, Orient};
+    let mut raw = Vec::new();
+    let mut areas = Vec::new();
+    for p in read_geojson(provinces) {
+        let g = multi(geometry(&p));
+        let code = p["properties"]["prov_istat_code"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        areas.push((
+            g.orient(Direction::Default).geodesic_area_unsigned(),
+            coverage::AreaIndex::new(&geo::Geometry::MultiPolygon(g.clone())),
+            g.bounding_rect().unwrap(),
+        ));
+        raw.push((
+            Collection::Territories,
+            format!("prov-{code}"),
+            geo::Geometry::MultiPolygon(g),
+            json!({"name": p["properties"]["prov_name"], "level": "territory", "code": code}),
+        ));
+    }
+    let total: f64 = areas.iter().map(|a| a.0).sum();
+    let mut rng = ChaCha8Rng::seed_from_u64(20_261_201);
+    // `n` points in the provinces in proportion to their area, each by rejection in its box.
+    let mut points = |n: usize| -> Vec<geo::Point<f64>> {
+        let mut out = Vec::with_capacity(n);
+        for (area, index, rect) in &areas {
+            #[allow(
+                clippy::cast_possible_truncation,
+                clippy::cast_sign_loss,
+                clippy::cast_precision_loss
+            )]
+            let k = (n as f64 * area / total).round() as usize;
+            let mut placed = 0;
+            while placed < k {
+                let p = geo::Point::new(
+                    rng.random_range(rect.min().x..rect.max().x),
+                    rng.random_range(rect.min().y..rect.max().y),
+                );
+                if index.covers(p) {
+                    out.push(p);
+                    placed += 1;
+                }
+            }
+        }
+        out
+    };
+    for (i, at) in points(services).into_iter().enumerate() {
+        raw.push((
+            Collection::Services,
+            format!("svc-{i:04}"),
+            at.into(),
+            json!({"name": format!("Servizio {i}"), "kind": KINDS[i % 4].as_str(),
+                   "confidential": i % 20 == 7, "capacity": 10}),
+        ));
+    }
+    for (i, at) in points(demand).into_iter().enumerate() {
+        raw.push(if i % 2 == 0 {
+            (
+                Collection::Settlements,
+                format!("set-{i:07}"),
+                at.into(),
+                json!({"name": format!("Insediamento {i}"), "population_estimate": 1 + (i / 2) % 200}),
+            )
+        } else {
+            (
+                Collection::Worksites,
+                format!("ws-{i:07}"),
+                at.into(),
+                json!({"name": format!("Azienda {i}"), "kind": "farm", "workers_estimate": 1 + (i / 2) % 100}),
+            )
+        });
+    }
+    raw
+}
+
+/// `coverage_italy`, when `FARO_BENCH_ITALY=1` and `ogr2ogr` can read the provinces.
+fn bench_italy(c: &mut Criterion, topojson: &Path) {
+    if std::env::var("FARO_BENCH_ITALY").as_deref() != Ok("1") {
+        println!("coverage_italy: not run (set FARO_BENCH_ITALY=1; it loads a million records)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let geojson = dir.path().join("provinces.geojson");
+    let converted = std::process::Command::new("ogr2ogr")
+        .args([
+            "-f",
+            "GeoJSON",
+            "-a_srs",
+            "EPSG:4326",
+            "-nlt",
+            "PROMOTE_TO_MULTI",
+            "-makevalid",
+        ])
+        .arg(&geojson)
+        .arg(topojson)
+        .status();
+    if !converted.is_ok_and(|s| s.success()) {
+        println!(
+            "SKIPPED coverage_italy: ogr2ogr could not convert {}",
+            topojson.display()
+        );
+        return;
+    }
+    let start = Instant::now();
+    let raw = italy(&geojson, 1_000, 1_000_000);
+    let count = raw.len();
+    let snapshot = Arc::new(Snapshot::build(records(&raw)));
+    drop(raw);
+    println!(
+        "Italy: {count} records made and indexed in {:.1} s",
+        start.elapsed().as_secs_f64()
+    );
+    let everything = snapshot.view(Visibility::Everything);
+    let query = CoverageQuery::new(KINDS.to_vec(), 15_000.0);
+    let start = Instant::now();
+    let report = coverage::coverage(&everything, &query).unwrap();
+    let (s, w) = (
+        report.total.settlements.unwrap(),
+        report.total.worksites.unwrap(),
+    );
+    println!(
+        "Italy: {} territories, {:.0} km², {:.1} % covered, {} services, {}/{} settlements and {}/{} worksites covered, once in {:.2} s",
+        report.territories.len(),
+        report.total.area_km2,
+        100.0 * report.total.covered_share(),
+        report.total.services,
+        s.covered,
+        s.total,
+        w.covered,
+        w.total,
+        start.elapsed().as_secs_f64()
+    );
+    let mut group = c.benchmark_group("italy");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(30));
+    group.bench_function("coverage_italy", |b| {
+        b.iter(|| coverage::coverage(black_box(&everything), black_box(&query)).unwrap());
+    });
+    group.finish();
 }
 
 fn parts(r: &Raw) -> (RecordId, ValidGeometry, Attributes) {
@@ -330,6 +482,12 @@ fn main() {
     let raw = treviso(path);
     let snapshot = Arc::new(Snapshot::build(records(&raw)));
     bench_analysis(&mut c, &snapshot);
+    let provinces = path.with_file_name("limits_IT_provinces.topo.json");
+    if provinces.is_file() {
+        bench_italy(&mut c, &provinces);
+    } else {
+        println!("SKIPPED coverage_italy: no {}", provinces.display());
+    }
 
     let dir = tempfile::tempdir().unwrap();
     let rt = actix_web::rt::System::new();

@@ -10,7 +10,7 @@
 //!   hours covers only on its days.
 //! - Its **catchment** is the geodesic disc of that radius: [`DISC_VERTICES`] points at
 //!   `radius_m` along geodesics from the service (`geo`'s `Geodesic` destination), whose area
-//!   is within 0.02 % of the ellipsoidal disc (never `geo`'s planar `Buffer`).
+//!   is within 0.03 % of the ellipsoidal disc (never `geo`'s planar `Buffer`).
 //! - **Covered area** of a territory = geodesic area (`GeodesicArea`) of the territory
 //!   intersected with the union of the catchments of every chosen service near it, wherever the
 //!   service is (one across a border covers too). The **gap** is the territory minus that union.
@@ -49,15 +49,19 @@ use rstar::primitives::GeomWithData;
 
 use crate::domain::{Collection, LonLat, Month, Record, RecordId, Service, ServiceKind};
 use crate::index::query::{ItemsQuery, QueryError, View};
-use crate::index::{KindSet, to_ecef};
+use crate::index::{KindSet, chord_certainly_within, to_ecef};
 
 /// Smallest `radius_m` accepted, metres.
 pub const MIN_RADIUS_M: f64 = 1.0;
 /// Largest `radius_m` accepted, metres.
 pub const MAX_RADIUS_M: f64 = 100_000.0;
 /// Vertices of a catchment disc. An inscribed polygon of n vertices has
-/// `n sin(2π/n) / 2π` of the disc's area: 99.990 % at 256 (the 0.1 % bound needs n ≥ 82).
-pub const DISC_VERTICES: usize = 256;
+/// `n sin(2π/n) / 2π` of the disc's area: 99.974 % at 160 (the 0.1 % bound needs n ≥ 82).
+/// Fewer is quicker (the overlays' time grows with the vertices: at 256 the Treviso question
+/// took 1.4 times as long), but every edge cuts a sliver off the rim, and a territory the rim
+/// barely enters is judged on such slivers: at 128 one comune of Treviso differs from the
+/// 1,440-point oracle of `tests/coverage.rs` by 0.51 %, past the 0.5 % it allows.
+pub const DISC_VERTICES: usize = 160;
 /// Most hexagons one answer may have (`TooManyCells` beyond).
 pub const MAX_CELLS: usize = 50_000;
 /// Largest `k` of a suggestion.
@@ -196,24 +200,15 @@ pub fn representative_point(geometry: &Geometry<f64>) -> Option<Point<f64>> {
     }
 }
 
-/// The mean radius of curvature can be no smaller than `a (1 - e²)`, the meridional radius at
-/// the equator: the largest curvature a WGS84 geodesic has, metres.
-const MIN_RADIUS_OF_CURVATURE_M: f64 = 6_335_439.327;
-
 /// Whether two points whose ECEF chord is `chord_m` are within `radius_m` geodesically,
-/// computing the geodesic only when the chord cannot tell.
-///
-/// The chord never exceeds the geodesic; and a curve of length L whose curvature is at most κ
-/// spans a chord of at least `2 sin(κL/2)/κ` (Schur), so the geodesic is at most
-/// `c (1 + (κc)²/24 + …)`, bounded here by `c (1 + (κc)²/20)` for chords up to thousands of
-/// kilometres. A millimetre covers the rounding of both (see `index::search`).
+/// computing the geodesic only when the chord cannot tell (see
+/// [`crate::index::chord_certainly_within`]; a millimetre covers the rounding).
 fn within(chord_m: f64, radius_m: f64, a: Point<f64>, b: Point<f64>) -> bool {
     const SLACK_M: f64 = 1e-3;
     if chord_m - SLACK_M > radius_m {
         return false;
     }
-    let kc = chord_m / MIN_RADIUS_OF_CURVATURE_M;
-    if chord_m * (1.0 + kc * kc / 20.0) + SLACK_M < radius_m {
+    if chord_certainly_within(chord_m, radius_m) {
         return true;
     }
     Geodesic.distance(a, b) <= radius_m
@@ -302,6 +297,99 @@ impl AreaIndex {
     }
 }
 
+/// `items.iter().filter_map(f)`, in order, split over the machine's cores, each thread given
+/// at least `min_per_thread` items (below that one thread is quicker than starting others).
+/// Placing a million records and finding each one's nearest service, and the overlays of the
+/// territories, are most of a large coverage question.
+fn parallel_filter_map<T: Sync, R: Send>(
+    items: &[T],
+    min_per_thread: usize,
+    f: impl Fn(&T) -> Option<R> + Sync,
+) -> Vec<R> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZeroUsize::get)
+        .min(items.len() / min_per_thread.max(1))
+        .max(1);
+    if threads == 1 {
+        return items.iter().filter_map(&f).collect();
+    }
+    let chunk = items.len().div_ceil(threads);
+    let f = &f;
+    std::thread::scope(|scope| {
+        let parts: Vec<_> = items
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || part.iter().filter_map(f).collect::<Vec<R>>()))
+            .collect();
+        let mut out = Vec::with_capacity(items.len());
+        for part in parts {
+            match part.join() {
+                Ok(mut rs) => out.append(&mut rs),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        out
+    })
+}
+
+/// The part of the simple ring `ring` inside `window`, by Sutherland-Hodgman against its four
+/// sides (exact for a convex ring, as a catchment disc is; orientation kept), or `None` when
+/// nothing of it is inside.
+fn clip_to_rect(ring: &geo::LineString<f64>, window: geo::Rect<f64>) -> Option<Polygon<f64>> {
+    use geo::Coord;
+    let (min, max) = (window.min(), window.max());
+    let mut points: Vec<Coord<f64>> = ring.0.clone();
+    if points.len() > 1 && points.first() == points.last() {
+        points.pop();
+    }
+    if points.iter().all(|&c| window.intersects(&c)) {
+        return Some(Polygon::new(ring.clone(), Vec::new()));
+    }
+    // The four sides: (on x or y, where, inside is above it).
+    for side in 0..4 {
+        if points.is_empty() {
+            break;
+        }
+        let (on_x, bound, keep_above) = match side {
+            0 => (true, min.x, true),
+            1 => (true, max.x, false),
+            2 => (false, min.y, true),
+            _ => (false, max.y, false),
+        };
+        let value = |c: Coord<f64>| if on_x { c.x } else { c.y };
+        let inside = |c: Coord<f64>| {
+            if keep_above {
+                value(c) >= bound
+            } else {
+                value(c) <= bound
+            }
+        };
+        let cross = |a: Coord<f64>, b: Coord<f64>| {
+            let t = (bound - value(a)) / (value(b) - value(a));
+            if on_x {
+                geo::coord! { x: bound, y: a.y + t * (b.y - a.y) }
+            } else {
+                geo::coord! { x: a.x + t * (b.x - a.x), y: bound }
+            }
+        };
+        let mut out = Vec::with_capacity(points.len() + 4);
+        let mut prev = points[points.len() - 1];
+        for &cur in &points {
+            match (inside(prev), inside(cur)) {
+                (true, true) => out.push(cur),
+                (true, false) => out.push(cross(prev, cur)),
+                (false, true) => {
+                    out.push(cross(prev, cur));
+                    out.push(cur);
+                }
+                (false, false) => {}
+            }
+            prev = cur;
+        }
+        points = out;
+    }
+    (points.len() >= 3).then(|| Polygon::new(geo::LineString::new(points), Vec::new()))
+}
+
 /// A settlement or a worksite, as demand.
 #[derive(Debug, Clone)]
 pub struct Demand {
@@ -313,7 +401,8 @@ pub struct Demand {
     pub size: u64,
     /// Indices into [`Prepared::territories`] of the chosen territories it lies in.
     pub territories: Vec<usize>,
-    /// The nearest chosen service and its geodesic distance, metres (none at all: `None`).
+    /// For a record not covered, the nearest chosen service and its geodesic distance,
+    /// metres (`None`: no chosen service at all, or the record is covered).
     pub nearest: Option<(Arc<Record>, f64)>,
     /// Within `radius_m` of a chosen service.
     pub in_reach: bool,
@@ -344,11 +433,10 @@ pub struct Prepared {
     /// to territories only those of its scope (elsewhere it knows what an anonymous caller
     /// knows: no count).
     pub figures_known: Vec<bool>,
+    /// Per chosen territory, the indices into `demand` of the records in it.
+    demand_of: Vec<Vec<u32>>,
     /// With `capacity`: per chosen service, the beds it offers, and how many it has left.
     pub beds: HashMap<RecordId, (u64, u64)>,
-    /// The union of the catchments of the chosen services that may reach a chosen territory,
-    /// computed on first use.
-    catchments: std::sync::OnceLock<MultiPolygon<f64>>,
     /// The catchment disc of each chosen service (in `services` order; `None` for one with no
     /// point), computed on first use.
     discs: std::sync::OnceLock<Vec<Option<Polygon<f64>>>>,
@@ -418,76 +506,116 @@ impl Prepared {
             services,
             figures_known,
             demand: None,
+            demand_of: Vec::new(),
             beds: HashMap::new(),
-            catchments: std::sync::OnceLock::new(),
             discs: std::sync::OnceLock::new(),
         };
         if with_demand && view.visibility().may_read_restricted() {
-            prepared.demand = Some(prepared.place_demand(view)?);
+            let demand = prepared.place_demand(view)?;
+            // Per territory, its demand: one pass instead of one over all of it per territory
+            // (107 passes over a million records for Italy's provinces).
+            let mut of = vec![Vec::new(); prepared.territories.len()];
+            for (i, d) in demand.iter().enumerate() {
+                for &t in &d.territories {
+                    of[t].push(u32::try_from(i).unwrap_or(u32::MAX));
+                }
+            }
+            prepared.demand_of = of;
+            prepared.demand = Some(demand);
         }
         Ok(prepared)
     }
 
     fn place_demand(&mut self, view: &View) -> Result<Vec<Demand>> {
-        let query = &self.query;
+        let query = &self.query.clone();
         let areas: Vec<AreaIndex> = self
             .territories
             .iter()
             .map(|t| AreaIndex::new(t.geometry()))
             .collect();
-        let mut demand = Vec::new();
-        for collection in [Collection::Settlements, Collection::Worksites] {
-            for record in view.items(collection, &ItemsQuery::default())?.records {
-                if !in_month(&record, query.month) {
-                    continue;
-                }
-                let Some(point) = representative_point(record.geometry()) else {
-                    continue;
-                };
-                let territories: Vec<usize> = areas
+        // The territories' boxes, so a point is tested against the few whose box holds it
+        // rather than all of them (Italy's 107 provinces).
+        let boxes: RTree<GeomWithData<rstar::primitives::Rectangle<[f64; 2]>, usize>> =
+            RTree::bulk_load(
+                self.territories
                     .iter()
                     .enumerate()
-                    .filter(|(_, area)| area.covers(point))
-                    .map(|(i, _)| i)
-                    .collect();
-                if territories.is_empty() && !query.capacity {
-                    continue;
-                }
-                let size = match record.attributes() {
-                    crate::domain::Attributes::Settlement(s) => s.population_estimate,
-                    crate::domain::Attributes::Worksite(w) => w.workers_estimate,
-                    _ => None,
-                };
-                demand.push(Demand {
-                    is_settlement: collection == Collection::Settlements,
-                    size: u64::from(size.unwrap_or(0)),
-                    record,
-                    point,
-                    territories,
-                    nearest: None,
-                    in_reach: false,
-                    uncovered: 0,
-                });
-            }
+                    .filter_map(|(i, t)| {
+                        let r = t.geometry().bounding_rect()?;
+                        Some(GeomWithData::new(
+                            rstar::primitives::Rectangle::from_corners(
+                                [r.min().x, r.min().y],
+                                [r.max().x, r.max().y],
+                            ),
+                            i,
+                        ))
+                    })
+                    .collect(),
+            );
+        let mut records = Vec::new();
+        for collection in [Collection::Settlements, Collection::Worksites] {
+            let is_settlement = collection == Collection::Settlements;
+            records.extend(
+                view.items(collection, &ItemsQuery::default())?
+                    .records
+                    .into_iter()
+                    .filter(|r| in_month(r, query.month))
+                    .map(|r| (is_settlement, r)),
+            );
         }
         let kinds = KindSet::of(&query.kinds);
         let keep = |r: &Record| r.as_service().is_some_and(|s| query.chooses(s));
-        for d in &mut demand {
-            let Some(origin) = lonlat(d.point) else {
-                continue;
+        let place = |(is_settlement, record): &(bool, Arc<Record>)| -> Option<Demand> {
+            let point = representative_point(record.geometry())?;
+            let mut territories: Vec<usize> = boxes
+                .locate_all_at_point(&[point.x(), point.y()])
+                .map(|b| b.data)
+                .filter(|&i| areas[i].covers(point))
+                .collect();
+            if territories.is_empty() && !query.capacity {
+                return None;
+            }
+            territories.sort_unstable();
+            let size = match record.attributes() {
+                crate::domain::Attributes::Settlement(s) => s.population_estimate,
+                crate::domain::Attributes::Worksite(w) => w.workers_estimate,
+                _ => None,
             };
-            d.nearest = view
-                .nearest_services(origin, 1, None, kinds, keep)
-                .into_iter()
-                .next()
-                .map(|n| (n.record, n.distance_m));
-            d.in_reach = d.nearest.as_ref().is_some_and(|n| n.1 <= query.radius_m);
-            d.uncovered = if d.in_reach { 0 } else { d.size };
-        }
+            let size = u64::from(size.unwrap_or(0));
+            let in_reach = lonlat(point)
+                .is_some_and(|o| view.any_service_within(o, query.radius_m, kinds, keep));
+            Some(Demand {
+                is_settlement: *is_settlement,
+                size,
+                record: Arc::clone(record),
+                point,
+                territories,
+                nearest: None,
+                in_reach,
+                uncovered: if in_reach { 0 } else { size },
+            })
+        };
+        let mut demand = parallel_filter_map(&records, 4096, place);
         if query.capacity {
             self.assign_beds(view, &mut demand);
             // Settlements outside every chosen territory took part only to take their beds.
             demand.retain(|d| !d.territories.is_empty());
+        }
+        // The nearest service of each record left uncovered, which the answers that list
+        // such records show (the covered ones need none: most of a million, spared a search).
+        let uncovered: Vec<usize> = (0..demand.len())
+            .filter(|&i| !demand[i].is_covered())
+            .collect();
+        let nearest = parallel_filter_map(&uncovered, 4096, |&i| {
+            let origin = lonlat(demand[i].point)?;
+            let n = view
+                .nearest_services(origin, 1, None, kinds, keep)
+                .into_iter()
+                .next()?;
+            Some((i, (n.record, n.distance_m)))
+        });
+        for (i, n) in nearest {
+            demand[i].nearest = Some(n);
         }
         Ok(demand)
     }
@@ -583,70 +711,74 @@ impl Prepared {
         })
     }
 
-    /// The union of the catchments that may reach `rect`.
-    fn union_near(&self, rect: Option<geo::Rect<f64>>) -> MultiPolygon<f64> {
+    /// The catchment discs that may reach `rect`, each clipped to it (widened by a centimetre),
+    /// as one (overlapping) multipolygon. A territory within `rect` meets their union where it
+    /// meets the union of the whole discs; the overlay's time grows with the vertices it is
+    /// given, and over a territory about as wide as the radius most of each disc lies outside.
+    fn discs_near(&self, rect: Option<geo::Rect<f64>>) -> MultiPolygon<f64> {
+        const MARGIN_DEG: f64 = 1e-7;
+        let Some(rect) = rect else {
+            return MultiPolygon::new(Vec::new());
+        };
+        let window = geo::Rect::new(
+            geo::coord! { x: rect.min().x - MARGIN_DEG, y: rect.min().y - MARGIN_DEG },
+            geo::coord! { x: rect.max().x + MARGIN_DEG, y: rect.max().y + MARGIN_DEG },
+        );
         let discs = self.discs();
-        let near: Vec<Polygon<f64>> = self
-            .services_near(rect)
-            .into_iter()
-            .filter_map(|i| discs[i].clone())
-            .collect();
-        geo::unary_union(&near)
+        MultiPolygon::new(
+            self.services_near(Some(rect))
+                .into_iter()
+                .filter_map(|i| discs[i].as_ref())
+                .filter_map(|d| clip_to_rect(d.exterior(), window))
+                .collect(),
+        )
     }
 
-    /// The union of the catchments of the chosen services that may reach a chosen territory.
-    pub fn catchments(&self) -> &MultiPolygon<f64> {
-        self.catchments.get_or_init(|| {
-            let rect = self
-                .territories
-                .iter()
-                .filter_map(|t| t.geometry().bounding_rect())
-                .reduce(|a, b| {
-                    geo::Rect::new(
-                        geo::coord! { x: a.min().x.min(b.min().x), y: a.min().y.min(b.min().y) },
-                        geo::coord! { x: a.max().x.max(b.max().x), y: a.max().y.max(b.max().y) },
-                    )
-                });
-            self.union_near(rect)
-        })
+    /// Territory `t` (rings oriented: exterior counter-clockwise, holes clockwise) and `op`
+    /// with the union of the catchments that may reach it, in one overlay: the discs are
+    /// passed as they are (clipped to the territory's box), overlapping, and the non-zero fill
+    /// rule makes their union, every disc winding counter-clockwise.
+    fn with_catchments(&self, t: usize, op: geo::algorithm::bool_ops::OpType) -> MultiPolygon<f64> {
+        use geo::algorithm::bool_ops::{FillRule, OpType};
+        use geo::orient::{Direction, Orient};
+        let Some(area) = areal(self.territories[t].geometry()) else {
+            return MultiPolygon::new(Vec::new());
+        };
+        let discs = self.discs_near(area.bounding_rect());
+        if discs.0.is_empty() {
+            return match op {
+                OpType::Difference => area,
+                _ => MultiPolygon::new(Vec::new()),
+            };
+        }
+        area.orient(Direction::Default)
+            .boolean_op_with_fill_rule(&discs, op, FillRule::NonZero)
     }
 
-    /// The union of the catchments that may reach territory `t`: the catchments of the whole
-    /// question clipped to it give the same covered part, and over many territories (all of
-    /// Italy's provinces) each meets a few discs rather than the union of them all.
-    fn catchments_of(&self, t: usize) -> MultiPolygon<f64> {
-        self.union_near(self.territories[t].geometry().bounding_rect())
-    }
-
-    /// The covered part of territory `t`.
+    /// The covered part of territory `t`: it within the union of the catchments of every
+    /// chosen service near it.
     pub fn covered_part(&self, t: usize) -> MultiPolygon<f64> {
-        let Some(area) = areal(self.territories[t].geometry()) else {
-            return MultiPolygon::new(Vec::new());
-        };
-        let union = self.catchments_of(t);
-        if union.0.is_empty() {
-            return MultiPolygon::new(Vec::new());
-        }
-        area.intersection(&union)
+        self.with_catchments(t, geo::algorithm::bool_ops::OpType::Intersection)
     }
 
-    /// The gap of territory `t`.
+    /// The gap of territory `t`: it minus the union of the catchments.
     pub fn gap(&self, t: usize) -> MultiPolygon<f64> {
-        let Some(area) = areal(self.territories[t].geometry()) else {
-            return MultiPolygon::new(Vec::new());
-        };
-        let union = self.catchments_of(t);
-        if union.0.is_empty() {
-            return area;
-        }
-        area.difference(&union)
+        self.with_catchments(t, geo::algorithm::bool_ops::OpType::Difference)
     }
 
-    fn demand_in(&self, t: Option<usize>) -> impl Iterator<Item = &Demand> {
-        self.demand
-            .iter()
-            .flatten()
-            .filter(move |d| t.is_none_or(|t| d.territories.contains(&t)))
+    /// The demand in chosen territory `t`, or in any when `None`.
+    fn demand_in(&self, t: Option<usize>) -> Box<dyn Iterator<Item = &Demand> + '_> {
+        let demand = self.demand.as_deref().unwrap_or_default();
+        match t {
+            None => Box::new(demand.iter()),
+            Some(t) => Box::new(
+                self.demand_of
+                    .get(t)
+                    .into_iter()
+                    .flatten()
+                    .map(move |&i| &demand[i as usize]),
+            ),
+        }
     }
 }
 
@@ -761,17 +893,21 @@ pub fn report(p: &Prepared) -> Report {
             }
         })
     };
+    // The overlays, one territory per thread at a time.
+    p.discs();
+    let order: Vec<usize> = (0..p.territories.len()).collect();
+    let overlays: Vec<(f64, Vec<&Arc<Record>>)> = parallel_filter_map(&order, 1, |&i| {
+        Some((area_km2(&p.covered_part(i)), services_in(&p.territories[i])))
+    });
     let mut all_services: HashSet<&RecordId> = HashSet::new();
     let mut territories = Vec::with_capacity(p.territories.len());
-    for (i, t) in p.territories.iter().enumerate() {
-        let covered = p.covered_part(i);
-        let services = services_in(t);
+    for ((i, t), (covered_area_km2, services)) in p.territories.iter().enumerate().zip(overlays) {
         let sees = sees && p.figures_known[i];
         all_services.extend(services.iter().map(|s| s.id()));
         territories.push(Figures {
             territory: Some(Arc::clone(t)),
             area_km2: areal(t.geometry()).map_or(0.0, |a| area_km2(&a)),
-            covered_area_km2: area_km2(&covered),
+            covered_area_km2,
             services: services.len(),
             settlements: sees.then(|| demand_figures(p.demand_in(Some(i)), true)),
             worksites: sees.then(|| demand_figures(p.demand_in(Some(i)), false)),
@@ -807,16 +943,16 @@ pub struct Gap {
 /// The gap of every chosen territory, in territory id order.
 pub fn gaps(view: &View, query: &CoverageQuery) -> Result<Vec<Gap>> {
     let p = Prepared::without_demand(view, query)?;
-    Ok((0..p.territories.len())
-        .map(|i| {
-            let gap = p.gap(i);
-            Gap {
-                territory: Arc::clone(&p.territories[i]),
-                area_km2: area_km2(&gap),
-                geometry: gap,
-            }
+    p.discs();
+    let order: Vec<usize> = (0..p.territories.len()).collect();
+    Ok(parallel_filter_map(&order, 1, |&i| {
+        let gap = p.gap(i);
+        Some(Gap {
+            territory: Arc::clone(&p.territories[i]),
+            area_km2: area_km2(&gap),
+            geometry: gap,
         })
-        .collect())
+    }))
 }
 
 /// An uncovered settlement or worksite.
@@ -1296,8 +1432,33 @@ mod tests {
                 "{a:?} {b:?} {radius}"
             );
             assert!(c <= Geodesic.distance(a, b) + 1e-6);
-            let kc = c / MIN_RADIUS_OF_CURVATURE_M;
+            let kc = c / crate::index::MIN_RADIUS_OF_CURVATURE_M;
             assert!(Geodesic.distance(a, b) <= c * (1.0 + kc * kc / 20.0) + 1e-6);
+        }
+    }
+
+    #[test]
+    fn clipping_a_disc_to_a_box_gives_what_the_overlay_gives() {
+        use geo::Area;
+        let disc = geodesic_disc(Point::new(12.24, 45.67), 15_000.0, DISC_VERTICES);
+        let boxes = [
+            ((12.0, 45.5), (12.5, 45.9)),         // the whole disc inside
+            ((12.30, 45.60), (12.60, 45.90)),     // a corner of it
+            ((12.20, 45.00), (12.26, 46.00)),     // a strip across it
+            ((12.10, 45.55), (12.35, 45.62)),     // a slab through the lower half
+            ((13.0, 46.0), (13.1, 46.1)),         // nothing of it
+            ((12.24, 45.67), (12.2401, 45.6701)), // a tiny box at the centre
+        ];
+        for ((x0, y0), (x1, y1)) in boxes {
+            let window = geo::Rect::new(geo::coord! { x: x0, y: y0 }, geo::coord! { x: x1, y: y1 });
+            let ours = clip_to_rect(disc.exterior(), window).map_or(0.0, |p| p.signed_area());
+            let overlay = disc.intersection(&window.to_polygon()).signed_area();
+            assert!(
+                (ours - overlay).abs() <= 1e-12 + 1e-7 * overlay.abs(),
+                "{window:?}: {ours} vs {overlay}"
+            );
+            // (The overlay snaps to a grid: a few parts in a billion.) Counter-clockwise still, as the non-zero rule of the overlays needs.
+            assert!(ours >= 0.0);
         }
     }
 
@@ -1312,8 +1473,9 @@ mod tests {
             let c = Point::new(12.0, lat);
             let fine = geodesic_disc(c, r, 16_384).geodesic_area_unsigned();
             let ours = geodesic_disc(c, r, DISC_VERTICES).geodesic_area_unsigned();
+            // The inscribed 160-gon is 0.026 % short, under the 0.03 % the docs say.
             assert!(
-                (ours / fine - 1.0).abs() < 2e-4,
+                (ours / fine - 1.0).abs() < 3e-4,
                 "{lat} {r}: {ours} vs {fine}"
             );
         }

@@ -23,6 +23,30 @@ use super::tree::{EnvelopeEntry, EnvelopeTree, KindSet, PointEntry};
 /// those errors and costs at most a few extra geodesic evaluations.
 const CHORD_SLACK_M: f64 = 1e-3;
 
+/// The mean radius of curvature can be no smaller than `a (1 - e²)`, the meridional radius at
+/// the equator: the largest curvature a WGS84 geodesic has, metres.
+pub(crate) const MIN_RADIUS_OF_CURVATURE_M: f64 = 6_335_439.327;
+
+/// Whether two points whose computed ECEF chord is `chord_m` are certainly within `radius_m`
+/// of each other along the geodesic, without computing it (`false`: they may not be).
+///
+/// The chord never exceeds the geodesic; and a curve of length L whose curvature is at most κ
+/// spans a chord of at least `2 sin(κL/2)/κ` (Schur), so the geodesic is at most
+/// `(2/κ) asin(κc/2) = c (1 + (κc)²/24 + …)`, bounded here by `c (1 + (κc)²/20)`, which
+/// holds while κc is below 1 (some 6,000 km); beyond [`CERTAIN_CHORD_M`] the geodesic decides.
+/// [`CHORD_SLACK_M`] covers the rounding of both.
+pub(crate) fn chord_certainly_within(chord_m: f64, radius_m: f64) -> bool {
+    if chord_m > CERTAIN_CHORD_M {
+        return false;
+    }
+    let kc = chord_m / MIN_RADIUS_OF_CURVATURE_M;
+    chord_m * (1.0 + kc * kc / 20.0) + CHORD_SLACK_M < radius_m
+}
+
+/// The longest chord [`chord_certainly_within`] judges by itself, metres: well inside the
+/// range of its bound, and far beyond any catchment.
+const CERTAIN_CHORD_M: f64 = 1_000_000.0;
+
 /// One nearest query: a best-first walk of a point tree by chord, over one or more trees
 /// (a layer's base and its delta) with one list of the best so far.
 ///
@@ -48,6 +72,10 @@ pub(super) struct Search<'a, F> {
     /// The best so far by (distance, id), at most `k`.
     pub(super) best: Vec<(f64, &'a PointEntry)>,
     pub(super) queue: BinaryHeap<Queued<'a>>,
+    /// Whether any point lies within `max_distance_m` is all that is asked (`k` = 1): the walk
+    /// stops at the first point found, and a point whose chord alone places it within is
+    /// held at its chord, its geodesic never computed.
+    pub(super) decide: bool,
 }
 
 /// A subtree or a point in the queue of `Search`, least bound first.
@@ -100,6 +128,9 @@ impl<'a, F: Fn(&Record) -> bool> Search<'a, F> {
                 RTreeNode::Leaf(entry) => self.rank(entry),
                 RTreeNode::Parent(parent) => self.expand(parent),
             }
+            if self.decide && !self.best.is_empty() {
+                break;
+            }
         }
     }
 
@@ -131,6 +162,13 @@ impl<'a, F: Fn(&Record) -> bool> Search<'a, F> {
     }
 
     fn rank(&mut self, entry: &'a PointEntry) {
+        if self.decide {
+            let chord_m = entry.distance_2(&self.query).sqrt();
+            if chord_certainly_within(chord_m, self.max_distance_m) {
+                self.best.push((chord_m, entry));
+                return;
+            }
+        }
         let distance_m = Geodesic.distance(
             self.origin,
             geo::Point::new(entry.lonlat[0], entry.lonlat[1]),
