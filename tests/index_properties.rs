@@ -380,36 +380,6 @@ proptest! {
     }
 
     #[test]
-    fn any_within_is_the_brute_force_existence_of_a_point_within_the_radius(
-        points in dataset(),
-        queries in prop::collection::vec(
-            (query(), max_distance(), prop::option::of(prop::collection::btree_set(0_usize..14, 1..4))),
-            1..6,
-        ),
-    ) {
-        // Radii exactly at a data point's geodesic distance test the inclusive boundary,
-        // where the chord cannot decide and the geodesic must.
-        let records = services(&points);
-        let layer = Layer::build(records.clone());
-        for (q, max, kinds) in &queries {
-            let origin = resolve(q, &points);
-            let radius = resolve_max(max, origin, &points).unwrap_or(150_000.0);
-            let allowed: Option<BTreeSet<ServiceKind>> =
-                kinds.as_ref().map(|ks| ks.iter().map(|&i| kind(i)).collect());
-            let keep = |r: &Record| {
-                allowed.as_ref().is_none_or(|a| r.as_service().is_some_and(|s| a.contains(&s.kind)))
-            };
-            let expected = !brute_nearest(&records, origin, 1, Some(radius), keep).is_empty();
-            prop_assert_eq!(
-                layer.any_within(origin, radius, KindSet::ANY, keep), expected,
-                "origin {:?} radius {} kinds {:?}", origin, radius, allowed
-            );
-            let set = allowed.as_ref().map_or(KindSet::ANY, |a| KindSet::of(&a.iter().copied().collect::<Vec<_>>()));
-            prop_assert_eq!(layer.any_within(origin, radius, set, |_| true), expected, "prefilter");
-        }
-    }
-
-    #[test]
     fn nearest_from_far_away_ranks_the_whole_of_italy(
         points in spread(120, 14),
         far in anywhere(),

@@ -565,6 +565,18 @@ impl Prepared {
         }
         let kinds = KindSet::of(&query.kinds);
         let keep = |r: &Record| r.as_service().is_some_and(|s| query.chooses(s));
+        // The chosen services the caller may see, by their ECEF position: whether one is
+        // within reach is a range query, without the queue of a nearest search.
+        let chosen: RTree<GeomWithData<[f64; 3], Point<f64>>> = RTree::bulk_load(
+            self.services
+                .iter()
+                .filter_map(|r| {
+                    let p = representative_point(r.geometry())?;
+                    Some(GeomWithData::new(to_ecef(lonlat(p)?), p))
+                })
+                .collect(),
+        );
+        let reach = query.radius_m + 1e-3;
         let place = |(is_settlement, record): &(bool, Arc<Record>)| -> Option<Demand> {
             let point = representative_point(record.geometry())?;
             let mut territories: Vec<usize> = boxes
@@ -582,8 +594,12 @@ impl Prepared {
                 _ => None,
             };
             let size = u64::from(size.unwrap_or(0));
-            let in_reach = lonlat(point)
-                .is_some_and(|o| view.any_service_within(o, query.radius_m, kinds, keep));
+            let in_reach = lonlat(point).is_some_and(|o| {
+                let xyz = to_ecef(o);
+                chosen
+                    .locate_within_distance(xyz, reach * reach)
+                    .any(|s| within(chord(xyz, *s.geom()), query.radius_m, point, s.data))
+            });
             Some(Demand {
                 is_settlement: *is_settlement,
                 size,
@@ -1409,6 +1425,32 @@ pub fn suggest(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_chord_bound_never_claims_a_point_beyond_the_radius_at_any_distance() {
+        // Chords from metres to the antipode: where the bound's series stops holding (past
+        // some 6,000 km) the chord must leave it to the geodesic.
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+        for _ in 0..20_000 {
+            let from = Point::new(
+                rng.random_range(-180.0..180.0),
+                rng.random_range(-89.9..89.9),
+            );
+            let metres: f64 = 10f64.powf(rng.random_range(0.0..7.3));
+            let to = Geodesic.destination(from, rng.random_range(0.0..360.0), metres);
+            let (Some(ll_from), Some(ll_to)) = (lonlat(from), lonlat(to)) else {
+                continue;
+            };
+            let chord_m = chord(to_ecef(ll_from), to_ecef(ll_to));
+            let geodesic_m = Geodesic.distance(from, to);
+            // Just below the geodesic: never certainly within.
+            assert!(
+                !chord_certainly_within(chord_m, geodesic_m * (1.0 - 1e-9)),
+                "{from:?} {to:?} {chord_m} {geodesic_m}"
+            );
+        }
+    }
 
     #[test]
     fn the_chord_test_agrees_with_the_geodesic_everywhere_near_the_radius() {

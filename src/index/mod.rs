@@ -299,7 +299,6 @@ impl Layer {
             skip: &NOTHING,
             best: Vec::with_capacity(k + 1),
             queue: BinaryHeap::with_capacity(64),
-            decide: false,
         };
         // The denser tree first (the base, but for a small layer): its best are the nearer,
         // so their limit prunes the walk of the other at once. Walking the sparse delta first
@@ -324,38 +323,6 @@ impl Layer {
                 distance_m,
             })
             .collect()
-    }
-
-    /// Whether a point of one of `kinds` passing `keep` lies within `radius_m` of `origin`
-    /// along the geodesic: the answer `nearest_of_kinds(origin, 1, Some(radius_m), …)` is not
-    /// empty, found without computing a geodesic wherever the chord decides (nearly always:
-    /// a coverage question asks it of a million records).
-    pub fn any_within(
-        &self,
-        origin: LonLat,
-        radius_m: f64,
-        kinds: KindSet,
-        keep: impl Fn(&Record) -> bool,
-    ) -> bool {
-        let (base, delta) = (&self.base.points, &self.delta.points);
-        let mut search = Search {
-            query: to_ecef(origin),
-            origin: origin.to_point(),
-            k: 1,
-            max_distance_m: radius_m,
-            kinds,
-            keep: &keep,
-            skip: &NOTHING,
-            best: Vec::with_capacity(2),
-            queue: BinaryHeap::with_capacity(64),
-            decide: true,
-        };
-        for (tree, skip) in [(base, &self.delta.shadowed), (delta, &NOTHING)] {
-            if tree.size() > 0 && search.best.is_empty() {
-                search.run(tree.root(), skip);
-            }
-        }
-        !search.best.is_empty()
     }
 
     /// How many ids the delta holds (records and tombstones).

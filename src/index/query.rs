@@ -392,26 +392,6 @@ impl View {
     }
 }
 
-impl View {
-    /// Whether a service the caller may see, of `kinds` and passing `keep`, lies within
-    /// `radius_m` of `origin` (geodesic, WGS84): `nearest_services(origin, 1, Some(radius_m),
-    /// …)` is not empty, answered quicker.
-    pub fn any_service_within(
-        &self,
-        origin: LonLat,
-        radius_m: f64,
-        kinds: KindSet,
-        keep: impl Fn(&Record) -> bool,
-    ) -> bool {
-        let layer = self.snapshot.unrestricted_layer(Collection::Services);
-        if self.visibility.sees_everything() {
-            layer.any_within(origin, radius_m, kinds, keep)
-        } else {
-            layer.any_within(origin, radius_m, kinds, |r| self.can_see(r) && keep(r))
-        }
-    }
-}
-
 /// A confidential service as a caller who may not locate it sees it: a way to reach it, and
 /// nothing that places it finer than its province (no id, geometry, address, comune,
 /// distance, description or website).

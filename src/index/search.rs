@@ -72,10 +72,6 @@ pub(super) struct Search<'a, F> {
     /// The best so far by (distance, id), at most `k`.
     pub(super) best: Vec<(f64, &'a PointEntry)>,
     pub(super) queue: BinaryHeap<Queued<'a>>,
-    /// Whether any point lies within `max_distance_m` is all that is asked (`k` = 1): the walk
-    /// stops at the first point found, and a point whose chord alone places it within is
-    /// held at its chord, its geodesic never computed.
-    pub(super) decide: bool,
 }
 
 /// A subtree or a point in the queue of `Search`, least bound first.
@@ -128,9 +124,6 @@ impl<'a, F: Fn(&Record) -> bool> Search<'a, F> {
                 RTreeNode::Leaf(entry) => self.rank(entry),
                 RTreeNode::Parent(parent) => self.expand(parent),
             }
-            if self.decide && !self.best.is_empty() {
-                break;
-            }
         }
     }
 
@@ -162,13 +155,6 @@ impl<'a, F: Fn(&Record) -> bool> Search<'a, F> {
     }
 
     fn rank(&mut self, entry: &'a PointEntry) {
-        if self.decide {
-            let chord_m = entry.distance_2(&self.query).sqrt();
-            if chord_certainly_within(chord_m, self.max_distance_m) {
-                self.best.push((chord_m, entry));
-                return;
-            }
-        }
         let distance_m = Geodesic.distance(
             self.origin,
             geo::Point::new(entry.lonlat[0], entry.lonlat[1]),
