@@ -30,6 +30,16 @@ fn demo_file(collection: Collection) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("data/{collection}.geojson"))
 }
 
+/// The names of the files in `dir`, sorted.
+fn file_names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
 struct Demo {
     dir: tempfile::TempDir,
     db: String,
@@ -275,11 +285,7 @@ async fn the_demo_report_writes_the_table_layers_and_page_with_the_library_figur
         let figures = coverage::coverage(&view, &q).unwrap();
         let territories = figures.territories.len();
         assert!(territories > 0);
-        let mut names: Vec<String> = std::fs::read_dir(&dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
+        let names = file_names(&dir);
         assert_eq!(
             names,
             [
@@ -566,11 +572,7 @@ async fn an_anonymous_report_holds_no_restricted_name_id_or_coordinate() {
     let dir = report(&demo, "public", "4000", Some(&demo.operator));
     assert!(dir.join("uncovered.geojson").exists());
     let dir = report(&demo, "public", "4000", None);
-    let mut names: Vec<String> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
+    let names = file_names(&dir);
     assert_eq!(
         names,
         [
