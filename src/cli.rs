@@ -858,19 +858,104 @@ async fn import(
     bar.set_message(file.display().to_string());
     let path = file.to_owned();
     let reading = bar.clone();
-    let (inputs, report) = tokio::task::spawn_blocking(move || {
-        crate::io::prepare(&path, collection, options, &reading)
-    })
-    .await
-    .context("reading the file")??;
-    bar.finish_and_clear();
+    // Read, validate, compare and write as a stream: the reader hands on chunks of validated
+    // records while this task compares each with the store and writes it inside one
+    // transaction, so that a million records are never held at once. A problem anywhere in
+    // the file, or any failure, drops the transaction uncommitted: nothing is written.
+    let (sink, mut chunks) = tokio::sync::mpsc::channel(2);
+    let reader = tokio::task::spawn_blocking(move || {
+        crate::io::prepare_streamed(&path, collection, options, &reading, sink)
+    });
     let outcome = Outcome {
         collection,
         file,
         dry_run: args.dry_run,
         report_path: args.report.as_deref(),
     };
-    write_validated(&outcome, inputs, &report, config).await
+    let actor = format!("faro import {}", file.display());
+    let mut plan = crate::io::Plan::default();
+    let mut failed: Option<anyhow::Error> = None;
+    // Opened at the first chunk: a file whose problems show within it never opens the store.
+    let first = chunks.recv().await;
+    let store = match first {
+        Some(_) => match open_store(config).await {
+            Ok(s) => Some(s),
+            Err(e) => {
+                failed = Some(e);
+                None
+            }
+        },
+        None => None,
+    };
+    {
+        let mut bulk: Option<Box<dyn storage::Bulk + '_>> = None;
+        if let Some(opened) = store.as_deref() {
+            let mut next = first;
+            while let Some(chunk) = next {
+                let step = import_chunk(
+                    opened,
+                    &mut bulk,
+                    (&actor, args.dry_run),
+                    collection,
+                    chunk,
+                    &mut plan,
+                );
+                if let Err(e) = step.await {
+                    failed = Some(e.into());
+                    break;
+                }
+                next = chunks.recv().await;
+            }
+        }
+        // Stops the reader's sends, if it is still reading.
+        drop(chunks);
+        let report = reader.await.context("reading the file")??;
+        bar.finish_and_clear();
+        report_problems(&outcome, &report)?;
+        if let Some(e) = failed {
+            return Err(e.context(format!(
+                "importing {}; nothing was imported",
+                file.display()
+            )));
+        }
+        if let Some(bulk) = bulk {
+            bulk.commit()
+                .await
+                .with_context(|| format!("importing {}; nothing was imported", file.display()))?;
+        }
+    }
+    say_counts(&outcome, &plan);
+    Ok(())
+}
+
+/// Compares one chunk with the store (inside the bulk transaction, once it is open) and
+/// writes what differs, adding to `plan`'s counts; a dry run only counts.
+async fn import_chunk<'s>(
+    store: &'s dyn storage::Store,
+    bulk: &mut Option<Box<dyn storage::Bulk + 's>>,
+    (actor, dry_run): (&str, bool),
+    collection: Collection,
+    chunk: Vec<crate::domain::FeatureInput>,
+    plan: &mut crate::io::Plan,
+) -> Result<(), storage::StoreError> {
+    let keys = crate::io::keys_of(collection, &chunk);
+    if bulk.is_none() && !dry_run {
+        *bulk = Some(store.bulk(actor).await?);
+    }
+    let stored = match bulk {
+        Some(b) => b.get_many(&keys).await?,
+        None => store.get_many(&keys).await?,
+    };
+    let part = crate::io::classify(collection, chunk, stored);
+    plan.created += part.created;
+    plan.updated += part.updated;
+    plan.unchanged += part.unchanged;
+    if let Some(b) = bulk
+        && !part.ops.is_empty()
+    {
+        b.apply(part.ops).await?;
+    }
+    Ok(())
 }
 
 /// Where validated records go, and how to say it.
@@ -889,16 +974,31 @@ async fn write_validated(
     report: &crate::io::Report,
     config: &Config,
 ) -> anyhow::Result<()> {
-    let Outcome {
-        collection,
-        file,
-        dry_run,
-        report_path,
-    } = *outcome;
+    report_problems(outcome, report)?;
+    let store = open_store(config).await?;
+    let mut plan = crate::io::plan(store.as_ref(), outcome.collection, inputs)
+        .await
+        .context("comparing with the stored records")?;
+    let ops = std::mem::take(&mut plan.ops);
+    if !outcome.dry_run && !ops.is_empty() {
+        let file = outcome.file;
+        let actor = format!("faro import {}", file.display());
+        store
+            .apply(ops, &actor)
+            .await
+            .with_context(|| format!("importing {}; nothing was imported", file.display()))?;
+    }
+    say_counts(outcome, &plan);
+    Ok(())
+}
+
+/// Prints the report's notes, writes it where asked, and fails if it lists any problem.
+fn report_problems(outcome: &Outcome<'_>, report: &crate::io::Report) -> anyhow::Result<()> {
+    let file = outcome.file;
     for note in &report.notes {
         eprintln!("{}: {note}", file.display());
     }
-    if let Some(out) = report_path {
+    if let Some(out) = outcome.report_path {
         let f = std::fs::File::create(out)
             .with_context(|| format!("creating the report {}", out.display()))?;
         report
@@ -915,34 +1015,24 @@ async fn write_validated(
         }
         bail!("{n} problem(s) in {}; nothing was imported", file.display());
     }
-    let store = open_store(config).await?;
-    let plan = crate::io::plan(store.as_ref(), collection, inputs)
-        .await
-        .context("comparing with the stored records")?;
+    Ok(())
+}
+
+/// What an import did (or, dry, would do).
+fn say_counts(outcome: &Outcome<'_>, plan: &crate::io::Plan) {
     let counts = format!(
         "{} created, {} updated, {} unchanged",
         plan.created, plan.updated, plan.unchanged
     );
     let total = plan.created + plan.updated + plan.unchanged;
-    if dry_run {
+    let (collection, file) = (outcome.collection, outcome.file.display());
+    if outcome.dry_run {
         println!(
-            "dry run: {total} {collection} in {} are valid; an import would leave {counts}; nothing was written",
-            file.display()
+            "dry run: {total} {collection} in {file} are valid; an import would leave {counts}; nothing was written"
         );
-        return Ok(());
+    } else {
+        println!("imported {total} {collection} from {file}: {counts}");
     }
-    if !plan.ops.is_empty() {
-        let actor = format!("faro import {}", file.display());
-        store
-            .apply(plan.ops, &actor)
-            .await
-            .with_context(|| format!("importing {}; nothing was imported", file.display()))?;
-    }
-    println!(
-        "imported {total} {collection} from {}: {counts}",
-        file.display()
-    );
-    Ok(())
 }
 
 /// What `faro export` was asked for.

@@ -37,6 +37,15 @@ fn text(o: &Output) -> (String, String) {
     )
 }
 
+async fn all_records(db: &str) -> Vec<faro::domain::Record> {
+    faro::storage::open(db, 1)
+        .await
+        .unwrap()
+        .load_all()
+        .await
+        .unwrap()
+}
+
 async fn count(db: &str) -> u64 {
     faro::storage::open(db, 1)
         .await
@@ -665,6 +674,77 @@ async fn a_streamed_geojson_of_many_features_imports_every_one() {
     assert_eq!(count(&db).await, u64::from(n));
 }
 
+/// An import streams its records to the store in chunks of `faro::io::CHUNK` inside one
+/// transaction: a problem found after chunks were written still leaves the store as it was,
+/// and a file of several chunks imports whole, then re-imports as unchanged.
+#[tokio::test]
+async fn a_problem_past_the_first_written_chunk_leaves_the_store_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("f.db").display());
+    let first = dir.path().join("first.geojson");
+    std::fs::write(
+        &first,
+        collection(vec![service("svc-keep", 12.1, 45.6, "pas")]),
+    )
+    .unwrap();
+    assert!(
+        faro(&["import", "services", first.to_str().unwrap()], &db)
+            .status
+            .success()
+    );
+    let before = all_records(&db).await;
+
+    let n = u32::try_from(faro::io::CHUNK * 2 + 500).unwrap();
+    let many = |bad_at: Option<u32>| -> Vec<serde_json::Value> {
+        (0..n)
+            .map(|i| {
+                let f = f64::from(i);
+                let kind = if Some(i) == bad_at {
+                    "no_such_kind"
+                } else {
+                    "pas"
+                };
+                service(&format!("svc-{i}"), 11.8 + f * 1e-5, 45.5 + f * 5e-6, kind)
+            })
+            .collect()
+    };
+    // The bad record is the last one: two chunks have been written by the time it is read.
+    let bad = dir.path().join("bad.geojson");
+    std::fs::write(&bad, collection(many(Some(n - 1)))).unwrap();
+    let out = faro(&["import", "services", bad.to_str().unwrap()], &db);
+    let (_, err) = text(&out);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains(&format!("svc-{}", n - 1)) && err.contains("kind"),
+        "{err}"
+    );
+    assert!(err.contains("nothing was imported"), "{err}");
+    let after = all_records(&db).await;
+    assert_eq!(
+        after, before,
+        "the store is exactly as before the refused import"
+    );
+
+    let good = dir.path().join("good.geojson");
+    std::fs::write(&good, collection(many(None))).unwrap();
+    let out = faro(&["import", "services", good.to_str().unwrap()], &db);
+    let (stdout, err) = text(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        stdout.contains(&format!("{n} created, 0 updated, 0 unchanged")),
+        "{stdout}"
+    );
+    assert_eq!(count(&db).await, u64::from(n) + 1);
+    let out = faro(&["import", "services", good.to_str().unwrap()], &db);
+    let (stdout, err) = text(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        stdout.contains(&format!("0 created, 0 updated, {n} unchanged")),
+        "{stdout}"
+    );
+    assert_eq!(count(&db).await, u64::from(n) + 1);
+}
+
 // ----- territories define -----
 
 /// Defines territories from `comuni` grouped by `groups` (CSV text) in a fresh store; checks
@@ -900,12 +980,7 @@ async fn an_import_killed_half_way_leaves_the_store_exactly_as_before() {
             .status
             .success()
     );
-    let before = faro::storage::open(&db, 1)
-        .await
-        .unwrap()
-        .load_all()
-        .await
-        .unwrap();
+    let before = all_records(&db).await;
     // A file large enough that its one write transaction spills into the WAL.
     let big = dir.path().join("big.geojson");
     let features: Vec<serde_json::Value> = (0..200_000_u32)
@@ -947,12 +1022,7 @@ async fn an_import_killed_half_way_leaves_the_store_exactly_as_before() {
     child.kill().unwrap(); // SIGKILL
     let status = child.wait().unwrap();
     assert!(!status.success(), "killed, not finished");
-    let after = faro::storage::open(&db, 1)
-        .await
-        .unwrap()
-        .load_all()
-        .await
-        .unwrap();
+    let after = all_records(&db).await;
     assert_eq!(
         after, before,
         "the store is exactly as before the killed import"

@@ -324,7 +324,12 @@ pub struct Preparer {
     seen_ids: HashSet<RecordId>,
     ignored: Vec<String>,
     records: usize,
+    /// Where validated features go in chunks, when streamed ([`Preparer::stream_to`]).
+    sink: Option<tokio::sync::mpsc::Sender<Vec<FeatureInput>>>,
 }
+
+/// Features a streamed import hands on at a time.
+pub const CHUNK: usize = 10_000;
 
 /// The bounding box of Italy, loosely (lon 6..19, lat 35..48), for the swap heuristic.
 fn in_italy(lon: f64, lat: f64) -> bool {
@@ -351,6 +356,31 @@ impl Preparer {
             seen_ids: HashSet::new(),
             ignored: Vec::new(),
             records: 0,
+            sink: None,
+        }
+    }
+
+    /// Hands validated features to `sink` in chunks of [`CHUNK`] as they are read, instead of
+    /// keeping them, for as long as the file has no problem (after the first problem nothing
+    /// more is sent or kept: the receiver must then write nothing, which the report tells it).
+    /// The last chunk goes at [`Preparer::finish`], which closes the channel. Call from a
+    /// blocking thread.
+    pub fn stream_to(&mut self, sink: tokio::sync::mpsc::Sender<Vec<FeatureInput>>) {
+        self.sink = Some(sink);
+    }
+
+    fn flush(&mut self) {
+        if !self.report.problems.is_empty() {
+            self.inputs.clear();
+            return;
+        }
+        if let Some(sink) = &self.sink
+            && sink
+                .blocking_send(std::mem::take(&mut self.inputs))
+                .is_err()
+        {
+            // The writer stopped (its error is the one to report): read on for the report.
+            self.sink = None;
         }
     }
 
@@ -562,6 +592,9 @@ impl Preparer {
                     geometry,
                     attributes,
                 });
+                if self.sink.is_some() && self.inputs.len() >= CHUNK {
+                    self.flush();
+                }
             }
             _ => {
                 for e in problems {
@@ -659,6 +692,10 @@ impl Preparer {
         if self.records == 0 && self.report.problems.is_empty() {
             self.file_problem("file", "no records to import");
         }
+        if self.sink.is_some() {
+            self.flush();
+            self.sink = None;
+        }
         (self.inputs, self.report)
     }
 }
@@ -738,15 +775,39 @@ pub fn prepare(
     options: ReadOptions,
     progress: &indicatif::ProgressBar,
 ) -> Result<(Vec<FeatureInput>, Report), ImportError> {
+    let (format, mut preparer) = preparer_for(path, collection, options)?;
+    read(path, format, &mut preparer, progress)?;
+    Ok(preparer.finish())
+}
+
+/// The format of `path` (as told or by its name) and a preparer for it.
+fn preparer_for(
+    path: &Path,
+    collection: Collection,
+    options: ReadOptions,
+) -> Result<(Format, Preparer), ImportError> {
     let format = match options.format {
         Some(f) => f,
         None => Format::of_path(path).ok_or_else(|| ImportError::UnknownFormat {
             path: path.to_owned(),
         })?,
     };
-    let mut preparer = Preparer::new(collection, format, options);
+    Ok((format, Preparer::new(collection, format, options)))
+}
+
+/// [`prepare`], streamed: the validated features go to `sink` in chunks as they are read
+/// (see [`Preparer::stream_to`]); what is returned is the report. Call from a blocking thread.
+pub fn prepare_streamed(
+    path: &Path,
+    collection: Collection,
+    options: ReadOptions,
+    progress: &indicatif::ProgressBar,
+    sink: tokio::sync::mpsc::Sender<Vec<FeatureInput>>,
+) -> Result<Report, ImportError> {
+    let (format, mut preparer) = preparer_for(path, collection, options)?;
+    preparer.stream_to(sink);
     read(path, format, &mut preparer, progress)?;
-    Ok(preparer.finish())
+    Ok(preparer.finish().1)
 }
 
 /// What an import will do, record by record.
@@ -758,6 +819,14 @@ pub struct Plan {
     pub unchanged: usize,
 }
 
+/// The store keys of the features that carry an id.
+pub fn keys_of(collection: Collection, inputs: &[FeatureInput]) -> Vec<(Collection, RecordId)> {
+    inputs
+        .iter()
+        .filter_map(|f| f.id.clone().map(|id| (collection, id)))
+        .collect()
+}
+
 /// Compares validated features with the store by id: a new id (or none) is created, a known
 /// one updated when its geometry or fields differ and left alone when they do not.
 pub async fn plan(
@@ -765,18 +834,25 @@ pub async fn plan(
     collection: Collection,
     inputs: Vec<FeatureInput>,
 ) -> Result<Plan, StoreError> {
-    let keys: Vec<(Collection, RecordId)> = inputs
-        .iter()
-        .filter_map(|f| f.id.clone().map(|id| (collection, id)))
-        .collect();
-    let mut existing = HashMap::new();
-    for chunk in keys.chunks(10_000) {
-        for r in store.get_many(chunk).await? {
-            if r.collection() == collection {
-                existing.insert(r.id().clone(), r);
-            }
-        }
+    let keys = keys_of(collection, &inputs);
+    let mut existing = Vec::new();
+    for chunk in keys.chunks(CHUNK) {
+        existing.extend(store.get_many(chunk).await?);
     }
+    Ok(classify(collection, inputs, existing))
+}
+
+/// [`plan`], given the stored records among the features' ids.
+pub fn classify(
+    collection: Collection,
+    inputs: Vec<FeatureInput>,
+    stored: Vec<crate::domain::Record>,
+) -> Plan {
+    let existing: HashMap<RecordId, crate::domain::Record> = stored
+        .into_iter()
+        .filter(|r| r.collection() == collection)
+        .map(|r| (r.id().clone(), r))
+        .collect();
     let mut plan = Plan::default();
     for input in inputs {
         match input.id.as_ref().and_then(|id| existing.get(id)) {
@@ -800,7 +876,7 @@ pub async fn plan(
             }
         }
     }
-    Ok(plan)
+    plan
 }
 
 #[cfg(test)]

@@ -269,6 +269,18 @@ pub trait Store: Send + Sync + 'static {
     /// Applies a batch in one transaction, recording `actor` in the audit log; all or nothing.
     async fn apply(&self, ops: Vec<WriteOp>, actor: &str) -> Result<Vec<Change>>;
 
+    /// A transaction fed in chunks, for imports too large to hold whole: reads see its own
+    /// writes, nothing is visible to others until [`Bulk::commit`], and dropping it uncommitted
+    /// (or the process dying) leaves the store as it was. The default holds the operations
+    /// and applies them in one [`Store::apply`] at the commit.
+    async fn bulk<'s>(&'s self, actor: &str) -> Result<Box<dyn Bulk + 's>> {
+        Ok(Box::new(Buffered {
+            store: self,
+            actor: actor.to_owned(),
+            ops: Vec::new(),
+        }))
+    }
+
     /// The audit entries `query` selects, newest first.
     async fn audit(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>>;
 
@@ -311,6 +323,47 @@ pub trait Store: Send + Sync + 'static {
     /// Changes made by other processes sharing the database, if the backend can tell.
     fn subscribe(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<StoreEvent>> {
         None
+    }
+}
+
+/// One transaction written in chunks: see [`Store::bulk`].
+#[async_trait]
+pub trait Bulk: Send {
+    /// The records that exist among `keys`, as this transaction sees them.
+    async fn get_many(&mut self, keys: &[(Collection, RecordId)]) -> Result<Vec<Record>>;
+
+    /// Applies `ops` inside the transaction, auditing each. After an error the transaction
+    /// can only be dropped.
+    async fn apply(&mut self, ops: Vec<WriteOp>) -> Result<()>;
+
+    /// Makes every chunk visible at once.
+    async fn commit(self: Box<Self>) -> Result<()>;
+}
+
+/// [`Store::bulk`] for a backend without a streamed write: the operations, applied at the end.
+struct Buffered<'s, S: Store + ?Sized> {
+    store: &'s S,
+    actor: String,
+    ops: Vec<WriteOp>,
+}
+
+#[async_trait]
+impl<S: Store + ?Sized> Bulk for Buffered<'_, S> {
+    async fn get_many(&mut self, keys: &[(Collection, RecordId)]) -> Result<Vec<Record>> {
+        // Nothing is written before the commit: what the store holds is what this sees.
+        self.store.get_many(keys).await
+    }
+
+    async fn apply(&mut self, ops: Vec<WriteOp>) -> Result<()> {
+        self.ops.extend(ops);
+        Ok(())
+    }
+
+    async fn commit(self: Box<Self>) -> Result<()> {
+        if !self.ops.is_empty() {
+            self.store.apply(self.ops, &self.actor).await?;
+        }
+        Ok(())
     }
 }
 

@@ -10,9 +10,9 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::{
-    AuditEntry, AuditQuery, Change, NewToken, Result, Store, StoreError, StoreEvent, TokenRecord,
-    WriteOp, assemble, audit_text, check_version, now_micros, record_from_parts, wkb_decode,
-    wkb_encode,
+    AuditEntry, AuditQuery, Bulk, Change, NewToken, Result, Store, StoreError, StoreEvent,
+    TokenRecord, WriteOp, assemble, audit_text, check_version, now_micros, record_from_parts,
+    wkb_decode, wkb_encode,
 };
 use crate::domain::{Collection, Meta, Record, RecordId, Role};
 
@@ -278,12 +278,158 @@ fn audit(
     Ok(())
 }
 
+/// The records among `keys` that `conn` (or a transaction on it) sees.
+fn get_many_in(conn: &Connection, keys: &[(Collection, RecordId)]) -> Result<Vec<Record>> {
+    let json = serde_json::Value::Array(
+        keys.iter()
+            .map(|(c, id)| serde_json::json!([c.as_str(), id.as_str()]))
+            .collect(),
+    )
+    .to_string();
+    let mut stmt = conn
+        .prepare_cached(&format!(
+            "{SELECT_RECORD} WHERE (collection, id) IN \
+             (SELECT value ->> 0, value ->> 1 FROM json_each(?1))"
+        ))
+        .map_err(db_err("reading records"))?;
+    let rows = stmt
+        .query_map([json], read_row)
+        .map_err(db_err("reading records"))?;
+    let mut out = Vec::with_capacity(keys.len());
+    for row in rows {
+        out.push(to_record(&row.map_err(db_err("reading records"))?)?);
+    }
+    Ok(out)
+}
+
+/// What the thread of a [`SqliteBulk`] is asked to do.
+enum BulkCommand {
+    Get(
+        Vec<(Collection, RecordId)>,
+        tokio::sync::oneshot::Sender<Result<Vec<Record>>>,
+    ),
+    Apply(Vec<WriteOp>, tokio::sync::oneshot::Sender<Result<()>>),
+    Commit(tokio::sync::oneshot::Sender<Result<()>>),
+}
+
+/// A transaction held open across chunks by a thread of its own, which holds the connection
+/// meanwhile (rusqlite's transaction borrows it). Dropping the handle closes the channel: the
+/// thread drops the transaction, which rolls it back.
+struct SqliteBulk {
+    commands: std::sync::mpsc::SyncSender<BulkCommand>,
+}
+
+impl SqliteBulk {
+    fn begin(conn: Arc<Mutex<Connection>>, actor: &str) -> Result<Self> {
+        let (commands, inbox) = std::sync::mpsc::sync_channel::<BulkCommand>(1);
+        let (started, start) = std::sync::mpsc::sync_channel::<Result<()>>(1);
+        let actor = actor.to_owned();
+        std::thread::Builder::new()
+            .name("faro-sqlite-bulk".to_owned())
+            .spawn(move || {
+                let Ok(mut guard) = conn.lock() else {
+                    let _ = started.send(Err(StoreError::Unavailable {
+                        context: "starting a bulk write",
+                        message: "the SQLite connection was poisoned by an earlier panic"
+                            .to_owned(),
+                    }));
+                    return;
+                };
+                let tx = match guard.transaction() {
+                    Ok(tx) => tx,
+                    Err(e) => {
+                        let _ = started.send(Err(db_err("starting a transaction")(e)));
+                        return;
+                    }
+                };
+                let _ = started.send(Ok(()));
+                let now = now_micros();
+                while let Ok(command) = inbox.recv() {
+                    match command {
+                        BulkCommand::Get(keys, reply) => {
+                            let _ = reply.send(get_many_in(&tx, &keys));
+                        }
+                        BulkCommand::Apply(ops, reply) => {
+                            let _ = reply.send(apply_in(&tx, ops, &actor, now, None));
+                        }
+                        BulkCommand::Commit(reply) => {
+                            let _ =
+                                reply.send(tx.commit().map_err(db_err("committing a transaction")));
+                            return;
+                        }
+                    }
+                }
+                // The handle went away uncommitted: `tx` rolls back as it drops.
+            })
+            .map_err(|e| StoreError::backend("starting a bulk write", e))?;
+        start
+            .recv()
+            .map_err(|e| StoreError::backend("starting a bulk write", e))??;
+        Ok(Self { commands })
+    }
+
+    async fn ask<T>(
+        &self,
+        command: impl FnOnce(tokio::sync::oneshot::Sender<Result<T>>) -> BulkCommand,
+    ) -> Result<T> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let gone = |e| StoreError::backend("writing in bulk", e);
+        let commands = self.commands.clone();
+        let command = command(reply);
+        // The channel holds one command: sending may wait for the thread, off the async workers.
+        tokio::task::spawn_blocking(move || commands.send(command))
+            .await
+            .map_err(|e| StoreError::backend("writing in bulk", e))?
+            .map_err(|_| {
+                StoreError::backend(
+                    "writing in bulk",
+                    std::io::Error::other("the bulk writer stopped"),
+                )
+            })?;
+        answer.await.map_err(gone)?
+    }
+}
+
+#[async_trait]
+impl Bulk for SqliteBulk {
+    async fn get_many(&mut self, keys: &[(Collection, RecordId)]) -> Result<Vec<Record>> {
+        let keys = keys.to_vec();
+        self.ask(|reply| BulkCommand::Get(keys, reply)).await
+    }
+
+    async fn apply(&mut self, ops: Vec<WriteOp>) -> Result<()> {
+        self.ask(|reply| BulkCommand::Apply(ops, reply)).await
+    }
+
+    async fn commit(self: Box<Self>) -> Result<()> {
+        self.ask(BulkCommand::Commit).await
+    }
+}
+
 fn apply_ops(conn: &mut Connection, ops: Vec<WriteOp>, actor: &str) -> Result<Vec<Change>> {
     let tx = conn
         .transaction()
         .map_err(db_err("starting a transaction"))?;
-    let now = now_micros();
     let mut changes = Vec::with_capacity(ops.len());
+    apply_in(&tx, ops, actor, now_micros(), Some(&mut changes))?;
+    tx.commit().map_err(db_err("committing a transaction"))?;
+    Ok(changes)
+}
+
+/// Applies `ops` inside `tx` at `now`, pushing what changed to `changes` when asked (a bulk
+/// import does not keep its million records).
+fn apply_in(
+    tx: &Transaction<'_>,
+    ops: Vec<WriteOp>,
+    actor: &str,
+    now: DateTime<Utc>,
+    mut kept: Option<&mut Vec<Change>>,
+) -> Result<()> {
+    let mut changed = |change: Change| {
+        if let Some(changes) = kept.as_deref_mut() {
+            changes.push(change);
+        }
+    };
     for op in ops {
         match op {
             WriteOp::Insert {
@@ -298,14 +444,14 @@ fn apply_ops(conn: &mut Connection, ops: Vec<WriteOp>, actor: &str) -> Result<Ve
                 };
                 let record = assemble(id, geometry, attributes, meta)?;
                 // The primary key says whether the id is taken: no read before the write.
-                if !write_record(&tx, &record, true)? {
+                if !write_record(tx, &record, true)? {
                     return Err(StoreError::AlreadyExists {
                         collection: record.collection(),
                         id: record.id().clone(),
                     });
                 }
-                audit(&tx, now, actor, "create", None, Some(&record))?;
-                changes.push(Change::Upsert(Arc::new(record)));
+                audit(tx, now, actor, "create", None, Some(&record))?;
+                changed(Change::Upsert(Arc::new(record)));
             }
             WriteOp::Replace {
                 id,
@@ -315,16 +461,16 @@ fn apply_ops(conn: &mut Connection, ops: Vec<WriteOp>, actor: &str) -> Result<Ve
             } => {
                 let collection = attributes.collection();
                 let before =
-                    check_version(current(&tx, collection, &id)?, collection, &id, &expected)?;
+                    check_version(current(tx, collection, &id)?, collection, &id, &expected)?;
                 let meta = Meta {
                     version: before.meta().version + 1,
                     created_at: before.meta().created_at,
                     updated_at: now,
                 };
                 let record = assemble(id, geometry, attributes, meta)?;
-                write_record(&tx, &record, false)?;
-                audit(&tx, now, actor, "update", Some(&before), Some(&record))?;
-                changes.push(Change::Upsert(Arc::new(record)));
+                write_record(tx, &record, false)?;
+                audit(tx, now, actor, "update", Some(&before), Some(&record))?;
+                changed(Change::Upsert(Arc::new(record)));
             }
             WriteOp::Delete {
                 collection,
@@ -332,19 +478,18 @@ fn apply_ops(conn: &mut Connection, ops: Vec<WriteOp>, actor: &str) -> Result<Ve
                 expected,
             } => {
                 let before =
-                    check_version(current(&tx, collection, &id)?, collection, &id, &expected)?;
+                    check_version(current(tx, collection, &id)?, collection, &id, &expected)?;
                 tx.execute(
                     "DELETE FROM records WHERE collection = ?1 AND id = ?2",
                     params![collection.as_str(), id.as_str()],
                 )
                 .map_err(db_err("deleting a record"))?;
-                audit(&tx, now, actor, "delete", Some(&before), None)?;
-                changes.push(Change::Delete { collection, id });
+                audit(tx, now, actor, "delete", Some(&before), None)?;
+                changed(Change::Delete { collection, id });
             }
         }
     }
-    tx.commit().map_err(db_err("committing a transaction"))?;
-    Ok(changes)
+    Ok(())
 }
 
 const TOKEN_COLUMNS: &str =
@@ -447,29 +592,12 @@ impl Store for SqliteStore {
 
     async fn get_many(&self, keys: &[(Collection, RecordId)]) -> Result<Vec<Record>> {
         let keys: Vec<(Collection, RecordId)> = keys.to_vec();
-        self.with_conn("reading records", move |c| {
-            let json = serde_json::Value::Array(
-                keys.iter()
-                    .map(|(c, id)| serde_json::json!([c.as_str(), id.as_str()]))
-                    .collect(),
-            )
-            .to_string();
-            let mut stmt = c
-                .prepare_cached(&format!(
-                    "{SELECT_RECORD} WHERE (collection, id) IN \
-                     (SELECT value ->> 0, value ->> 1 FROM json_each(?1))"
-                ))
-                .map_err(db_err("reading records"))?;
-            let rows = stmt
-                .query_map([json], read_row)
-                .map_err(db_err("reading records"))?;
-            let mut out = Vec::with_capacity(keys.len());
-            for row in rows {
-                out.push(to_record(&row.map_err(db_err("reading records"))?)?);
-            }
-            Ok(out)
-        })
-        .await
+        self.with_conn("reading records", move |c| get_many_in(c, &keys))
+            .await
+    }
+
+    async fn bulk<'s>(&'s self, actor: &str) -> Result<Box<dyn Bulk + 's>> {
+        Ok(Box::new(SqliteBulk::begin(Arc::clone(&self.conn), actor)?))
     }
 
     async fn count(&self) -> Result<u64> {
