@@ -872,7 +872,7 @@ async fn import(
         dry_run: args.dry_run,
         report_path: args.report.as_deref(),
     };
-    let actor = format!("faro import {}", file.display());
+    let actor = outcome.actor();
     let mut plan = crate::io::Plan::default();
     let mut failed: Option<anyhow::Error> = None;
     // Opened at the first chunk: a file whose problems show within it never opens the store.
@@ -895,7 +895,7 @@ async fn import(
                 let step = import_chunk(
                     opened,
                     &mut bulk,
-                    (&actor, args.dry_run),
+                    (&actor, outcome.dry_run),
                     collection,
                     chunk,
                     &mut plan,
@@ -913,15 +913,12 @@ async fn import(
         bar.finish_and_clear();
         report_problems(&outcome, &report)?;
         if let Some(e) = failed {
-            return Err(e.context(format!(
-                "importing {}; nothing was imported",
-                file.display()
-            )));
+            return Err(e.context(outcome.nothing_imported()));
         }
         if let Some(bulk) = bulk {
             bulk.commit()
                 .await
-                .with_context(|| format!("importing {}; nothing was imported", file.display()))?;
+                .with_context(|| outcome.nothing_imported())?;
         }
     }
     say_counts(&outcome, &plan);
@@ -966,6 +963,18 @@ struct Outcome<'a> {
     report_path: Option<&'a Path>,
 }
 
+impl Outcome<'_> {
+    /// Who the audit log says wrote the records.
+    fn actor(&self) -> String {
+        format!("faro import {}", self.file.display())
+    }
+
+    /// The context of a failed write.
+    fn nothing_imported(&self) -> String {
+        format!("importing {}; nothing was imported", self.file.display())
+    }
+}
+
 /// Reports problems (and writes nothing if there are any), else writes the records by id:
 /// created, updated or unchanged.
 async fn write_validated(
@@ -981,12 +990,10 @@ async fn write_validated(
         .context("comparing with the stored records")?;
     let ops = std::mem::take(&mut plan.ops);
     if !outcome.dry_run && !ops.is_empty() {
-        let file = outcome.file;
-        let actor = format!("faro import {}", file.display());
         store
-            .apply(ops, &actor)
+            .apply(ops, &outcome.actor())
             .await
-            .with_context(|| format!("importing {}; nothing was imported", file.display()))?;
+            .with_context(|| outcome.nothing_imported())?;
     }
     say_counts(outcome, &plan);
     Ok(())
