@@ -354,3 +354,133 @@ async fn another_store_on_the_same_database_hears_of_changes_within_a_second() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_bulk_write_is_one_transaction_across_chunks_and_heard_by_others() {
+    each("store_bulk", |store, url| async move {
+        store
+            .apply(vec![service("svc-a", 12.0, "A")], "alice")
+            .await
+            .unwrap();
+        let other = storage::open(&url, 2).await.unwrap();
+        let mut events = other.subscribe().expect("both stores can follow");
+        let mut bulk = store.bulk("importer").await.unwrap();
+        let seen = bulk
+            .get_many(&[
+                (Collection::Services, rid("svc-a")),
+                (Collection::Services, rid("svc-b")),
+            ])
+            .await
+            .unwrap();
+        assert_eq!(seen.len(), 1);
+        bulk.apply(vec![
+            service("svc-b", 12.1, "B"),
+            service("svc-c", 12.2, "C"),
+        ])
+        .await
+        .unwrap();
+        bulk.apply(vec![
+            replace("svc-a", Precondition::Version(1), "A2"),
+            service("svc-d", 12.3, "D"),
+        ])
+        .await
+        .unwrap();
+        let inside = bulk
+            .get_many(&[(Collection::Services, rid("svc-b"))])
+            .await
+            .unwrap();
+        assert_eq!(inside.len(), 1, "the transaction reads its own writes");
+        assert!(
+            other
+                .get(Collection::Services, &rid("svc-b"))
+                .await
+                .unwrap()
+                .is_none(),
+            "nothing is visible before the commit"
+        );
+        bulk.commit().await.unwrap();
+
+        let a = other
+            .get(Collection::Services, &rid("svc-a"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((a.attributes().name(), a.meta().version), ("A2", 2));
+        for (id, lon) in [("svc-b", 12.1), ("svc-c", 12.2), ("svc-d", 12.3)] {
+            let r = other
+                .get(Collection::Services, &rid(id))
+                .await
+                .unwrap()
+                .unwrap_or_else(|| panic!("{id} committed"));
+            assert_eq!(r.meta().version, 1);
+            assert_eq!(
+                r.geometry(),
+                &geo::Geometry::Point(geo::Point::new(lon, 45.7)),
+                "{id}"
+            );
+        }
+        let log = other.audit_log(10).await.unwrap();
+        let actions: Vec<(&str, &str, &str)> = log
+            .iter()
+            .map(|e| (e.action.as_str(), e.record_id.as_str(), e.actor.as_str()))
+            .collect();
+        assert_eq!(
+            actions,
+            [
+                ("create", "svc-d", "importer"),
+                ("update", "svc-a", "importer"),
+                ("create", "svc-c", "importer"),
+                ("create", "svc-b", "importer"),
+                ("create", "svc-a", "alice"),
+            ],
+            "newest first, in the order applied"
+        );
+        let created = log[0].after.as_ref().expect("a create keeps what it wrote");
+        assert_eq!(created["properties"]["name"], "D");
+
+        // The other store hears of it within a second: per record on SQLite (it reads the
+        // audit log), once on PostgreSQL (one resync instead of a notification a row).
+        let start = Instant::now();
+        let mut heard = Vec::new();
+        while start.elapsed() < Duration::from_millis(1200) {
+            let left = Duration::from_millis(1200).saturating_sub(start.elapsed());
+            match tokio::time::timeout(left, events.recv()).await {
+                Ok(Some(StoreEvent::Changed { id, .. })) => heard.push(id.to_string()),
+                Ok(Some(StoreEvent::Resync)) => heard.push("resync".to_owned()),
+                Ok(Some(_)) => {}
+                Ok(None) | Err(_) => break,
+            }
+        }
+        if store.backend() == "postgres" {
+            assert_eq!(
+                heard,
+                ["resync"],
+                "one notification for the whole bulk write"
+            );
+        } else {
+            heard.sort();
+            assert_eq!(heard, ["svc-a", "svc-b", "svc-c", "svc-d"]);
+        }
+
+        // Dropped uncommitted: nothing written, and the store takes writes again.
+        let mut dropped = store.bulk("importer").await.unwrap();
+        dropped
+            .apply(vec![service("svc-e", 12.4, "E")])
+            .await
+            .unwrap();
+        drop(dropped);
+        assert!(
+            store
+                .get(Collection::Services, &rid("svc-e"))
+                .await
+                .unwrap()
+                .is_none()
+        );
+        store
+            .apply(vec![service("svc-e", 12.4, "E")], "alice")
+            .await
+            .unwrap();
+        assert_eq!(store.count().await.unwrap(), 5);
+    })
+    .await;
+}

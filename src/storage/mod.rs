@@ -340,6 +340,60 @@ pub trait Bulk: Send {
     async fn commit(self: Box<Self>) -> Result<()>;
 }
 
+/// What the worker of a [`BulkHandle`] is asked to do.
+pub(crate) enum BulkCommand {
+    Get(
+        Vec<(Collection, RecordId)>,
+        tokio::sync::oneshot::Sender<Result<Vec<Record>>>,
+    ),
+    Apply(Vec<WriteOp>, tokio::sync::oneshot::Sender<Result<()>>),
+    Commit(tokio::sync::oneshot::Sender<Result<()>>),
+}
+
+/// A [`Bulk`] whose transaction is held open across chunks by a worker of the backend's own
+/// (a thread for SQLite, a task for PostgreSQL), which owns the connection meanwhile and
+/// answers [`BulkCommand`]s in order. Dropping the handle closes the channel: the worker drops
+/// the transaction, which rolls it back.
+pub(crate) struct BulkHandle {
+    pub(crate) commands: tokio::sync::mpsc::Sender<BulkCommand>,
+}
+
+impl BulkHandle {
+    async fn ask<T>(
+        &self,
+        command: impl FnOnce(tokio::sync::oneshot::Sender<Result<T>>) -> BulkCommand,
+    ) -> Result<T> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let gone = || {
+            StoreError::backend(
+                "writing in bulk",
+                std::io::Error::other("the bulk writer stopped"),
+            )
+        };
+        self.commands
+            .send(command(reply))
+            .await
+            .map_err(|_| gone())?;
+        answer.await.map_err(|_| gone())?
+    }
+}
+
+#[async_trait]
+impl Bulk for BulkHandle {
+    async fn get_many(&mut self, keys: &[(Collection, RecordId)]) -> Result<Vec<Record>> {
+        let keys = keys.to_vec();
+        self.ask(|reply| BulkCommand::Get(keys, reply)).await
+    }
+
+    async fn apply(&mut self, ops: Vec<WriteOp>) -> Result<()> {
+        self.ask(|reply| BulkCommand::Apply(ops, reply)).await
+    }
+
+    async fn commit(self: Box<Self>) -> Result<()> {
+        self.ask(BulkCommand::Commit).await
+    }
+}
+
 /// [`Store::bulk`] for a backend without a streamed write: the operations, applied at the end.
 struct Buffered<'s, S: Store + ?Sized> {
     store: &'s S,

@@ -43,9 +43,9 @@ use tokio_postgres::{AsyncMessage, Notification, Row};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::{
-    AuditEntry, AuditQuery, Change, NewToken, Result, Store, StoreError, StoreEvent, TokenRecord,
-    WriteOp, assemble, audit_json, check_version, now_micros, record_from_parts, wkb_decode,
-    wkb_encode,
+    AuditEntry, AuditQuery, BulkCommand, BulkHandle, Change, NewToken, Result, Store, StoreError,
+    StoreEvent, TokenRecord, WriteOp, assemble, audit_json, check_version, now_micros,
+    record_from_parts, wkb_decode, wkb_encode,
 };
 use crate::domain::{Collection, FieldError, Meta, Record, RecordId, Role};
 
@@ -61,6 +61,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (1, include_str!("../../migrations/0001_init.sql")),
     (2, include_str!("../../migrations/0002_token_notify.sql")),
     (3, include_str!("../../migrations/0003_token_scope.sql")),
+    (4, include_str!("../../migrations/0004_bulk_notify.sql")),
 ];
 
 /// Key of the advisory lock held while migrating ("faro" "migr").
@@ -795,6 +796,288 @@ async fn execute_plan(
     Ok(())
 }
 
+// ---------------------------------------------------------------------------------------------
+// Bulk writes
+
+/// The worker of a [`BulkHandle`] on PostgreSQL: a task holding a pooled connection and the
+/// transaction. Inserts go in with `COPY … (FORMAT binary)`, the records and then
+/// their audit rows; replaces and deletes as [`Store::apply`] writes them. The transaction
+/// sets `faro.bulk`, so the row trigger stays quiet (migration 0004), and at the commit one
+/// `{"resync": true}` tells every instance to reload. A connection lost or a process killed
+/// rolls it back too.
+struct PgBulk;
+
+impl PgBulk {
+    async fn begin(pool: Pool, actor: &str) -> Result<BulkHandle> {
+        const CONTEXT: &str = "starting a bulk write";
+        let (commands, mut inbox) = tokio::sync::mpsc::channel::<BulkCommand>(1);
+        let (started, start) = tokio::sync::oneshot::channel::<Result<()>>();
+        let actor = actor.to_owned();
+        tokio::spawn(async move {
+            let mut client = match pool.get().await {
+                Ok(c) => c,
+                Err(e) => {
+                    let _ = started.send(Err(pool_err(CONTEXT)(e)));
+                    return;
+                }
+            };
+            let tx = match client.transaction().await {
+                Ok(tx) => tx,
+                Err(e) => {
+                    let _ = started.send(Err(pg_err(CONTEXT)(e)));
+                    return;
+                }
+            };
+            if let Err(e) = tx.batch_execute("SET LOCAL faro.bulk = 'on'").await {
+                let _ = started.send(Err(pg_err(CONTEXT)(e)));
+                return;
+            }
+            let _ = started.send(Ok(()));
+            let now = now_micros();
+            let mut wrote = false;
+            while let Some(command) = inbox.recv().await {
+                match command {
+                    BulkCommand::Get(keys, reply) => {
+                        let _ = reply.send(get_many_in(&tx, &keys).await);
+                    }
+                    BulkCommand::Apply(ops, reply) => {
+                        wrote |= !ops.is_empty();
+                        let _ = reply.send(bulk_apply(&tx, ops, &actor, now).await);
+                    }
+                    BulkCommand::Commit(reply) => {
+                        let _ = reply.send(bulk_commit(tx, wrote).await);
+                        return;
+                    }
+                }
+            }
+            // The handle went away uncommitted: `tx` rolls back as it drops.
+        });
+        start.await.map_err(|e| StoreError::backend(CONTEXT, e))??;
+        Ok(BulkHandle { commands })
+    }
+}
+
+/// The records among `keys` that `tx` sees.
+async fn get_many_in(tx: &Transaction<'_>, keys: &[(Collection, RecordId)]) -> Result<Vec<Record>> {
+    const CONTEXT: &str = "reading records";
+    let stmt = tx.prepare_cached(GET_MANY).await.map_err(pg_err(CONTEXT))?;
+    let collections: Vec<&str> = keys.iter().map(|(c, _)| c.as_str()).collect();
+    let ids: Vec<&str> = keys.iter().map(|(_, id)| id.as_str()).collect();
+    let rows = tx
+        .query(&stmt, &[&collections, &ids])
+        .await
+        .map_err(pg_err(CONTEXT))?;
+    rows.iter().map(|r| to_record(r, CONTEXT)).collect()
+}
+
+/// Applies `ops` in order inside the bulk transaction: each run of inserts by `COPY`, each
+/// run of other operations locked, checked and written as [`Store::apply`] does.
+async fn bulk_apply(
+    tx: &Transaction<'_>,
+    ops: Vec<WriteOp>,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let mut ops = ops.into_iter().peekable();
+    while let Some(first) = ops.peek() {
+        let inserting = matches!(first, WriteOp::Insert { .. });
+        let mut run = Vec::new();
+        while let Some(op) = ops.next_if(|op| matches!(op, WriteOp::Insert { .. }) == inserting) {
+            run.push(op);
+        }
+        if inserting {
+            copy_inserts(tx, run, actor, now).await?;
+        } else {
+            let mut state = lock_targets(tx, &run).await?;
+            let planned = run
+                .iter()
+                .map(|op| plan(op, &mut state, now))
+                .collect::<Result<Vec<_>>>()?;
+            execute_plan(tx, &planned, now, actor).await?;
+        }
+    }
+    Ok(())
+}
+
+/// A geometry as PostGIS receives it in binary: EWKB with its SRID.
+#[derive(Debug)]
+struct Ewkb(Vec<u8>);
+
+impl ToSql for Ewkb {
+    fn to_sql(
+        &self,
+        _: &tokio_postgres::types::Type,
+        out: &mut bytes::BytesMut,
+    ) -> std::result::Result<tokio_postgres::types::IsNull, Box<dyn std::error::Error + Sync + Send>>
+    {
+        out.extend_from_slice(&self.0);
+        Ok(tokio_postgres::types::IsNull::No)
+    }
+
+    fn accepts(ty: &tokio_postgres::types::Type) -> bool {
+        ty.name() == "geometry"
+    }
+
+    tokio_postgres::types::to_sql_checked!();
+}
+
+/// JSON text as PostgreSQL receives a `jsonb` in binary: a version byte, then the text (no
+/// `serde_json::Value` built to be printed again).
+#[derive(Debug)]
+struct JsonbText(String);
+
+impl ToSql for JsonbText {
+    fn to_sql(
+        &self,
+        _: &tokio_postgres::types::Type,
+        out: &mut bytes::BytesMut,
+    ) -> std::result::Result<tokio_postgres::types::IsNull, Box<dyn std::error::Error + Sync + Send>>
+    {
+        out.extend_from_slice(&[1]);
+        out.extend_from_slice(self.0.as_bytes());
+        Ok(tokio_postgres::types::IsNull::No)
+    }
+
+    fn accepts(ty: &tokio_postgres::types::Type) -> bool {
+        *ty == tokio_postgres::types::Type::JSONB
+    }
+
+    tokio_postgres::types::to_sql_checked!();
+}
+
+/// Writes new records and their audit rows with two binary `COPY`s. The import compared
+/// every id with the store inside this transaction, so an id taken meanwhile is a concurrent
+/// writer's, and the primary key refuses it (the whole import fails).
+async fn copy_inserts(
+    tx: &Transaction<'_>,
+    ops: Vec<WriteOp>,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    use tokio_postgres::binary_copy::BinaryCopyInWriter;
+    use tokio_postgres::types::Type;
+    const CONTEXT: &str = "writing records in bulk";
+    let geometry = tx
+        .prepare_cached("SELECT geom FROM records LIMIT 0")
+        .await
+        .map_err(pg_err(CONTEXT))?
+        .columns()[0]
+        .type_()
+        .clone();
+    let meta = Meta {
+        version: 1,
+        created_at: now,
+        updated_at: now,
+    };
+    let mut records = Vec::with_capacity(ops.len());
+    for op in ops {
+        let WriteOp::Insert {
+            id,
+            geometry,
+            attributes,
+        } = op
+        else {
+            return Err(StoreError::backend(
+                CONTEXT,
+                std::io::Error::other("only inserts are copied"),
+            ));
+        };
+        records.push(assemble(id, geometry, attributes, meta.clone())?);
+    }
+    let sink = tx
+        .copy_in(
+            "COPY records (collection, id, geom, properties, version, created_at, updated_at) \
+             FROM STDIN (FORMAT binary)",
+        )
+        .await
+        .map_err(pg_err(CONTEXT))?;
+    let writer = BinaryCopyInWriter::new(
+        sink,
+        &[
+            Type::TEXT,
+            Type::TEXT,
+            geometry,
+            Type::JSONB,
+            Type::INT8,
+            Type::TIMESTAMPTZ,
+            Type::TIMESTAMPTZ,
+        ],
+    );
+    futures_util::pin_mut!(writer);
+    for r in &records {
+        use geozero::{CoordDimensions, ToWkb};
+        let ewkb = r
+            .geometry()
+            .to_ewkb(CoordDimensions::xy(), Some(4326))
+            .map_err(|e| StoreError::backend("encoding geometry as EWKB", e))?;
+        let properties = JsonbText(r.attributes().to_json_text());
+        writer
+            .as_mut()
+            .write(&[
+                &r.collection().as_str(),
+                &r.id().as_str(),
+                &Ewkb(ewkb),
+                &properties,
+                &meta.version,
+                &now,
+                &now,
+            ])
+            .await
+            .map_err(pg_err(CONTEXT))?;
+    }
+    writer.finish().await.map_err(pg_err(CONTEXT))?;
+    let sink = tx
+        .copy_in(
+            "COPY audit_log (at, actor, action, collection, record_id, after) \
+             FROM STDIN (FORMAT binary)",
+        )
+        .await
+        .map_err(pg_err("writing the audit log"))?;
+    let writer = BinaryCopyInWriter::new(
+        sink,
+        &[
+            Type::TIMESTAMPTZ,
+            Type::TEXT,
+            Type::TEXT,
+            Type::TEXT,
+            Type::TEXT,
+            Type::JSONB,
+        ],
+    );
+    futures_util::pin_mut!(writer);
+    for r in &records {
+        writer
+            .as_mut()
+            .write(&[
+                &now,
+                &actor,
+                &"create",
+                &r.collection().as_str(),
+                &r.id().as_str(),
+                &JsonbText(super::audit_text(r)),
+            ])
+            .await
+            .map_err(pg_err("writing the audit log"))?;
+    }
+    writer
+        .finish()
+        .await
+        .map_err(pg_err("writing the audit log"))?;
+    Ok(())
+}
+
+/// Commits a bulk transaction; when it wrote, every instance is told to reload, once.
+async fn bulk_commit(tx: Transaction<'_>, wrote: bool) -> Result<()> {
+    if wrote {
+        tx.execute("SELECT pg_notify($1, '{\"resync\": true}')", &[&CHANNEL])
+            .await
+            .map_err(pg_err("notifying the instances"))?;
+    }
+    tx.commit()
+        .await
+        .map_err(pg_err("committing a transaction"))
+}
+
 /// One attempt at a batch: one transaction, committed only if every operation succeeds.
 async fn apply_once(
     client: &mut deadpool_postgres::Client,
@@ -946,11 +1229,13 @@ impl ListenSession {
 }
 
 /// What the triggers send: `{"collection", "id", "version", "op"}` for a record, and
-/// `{"tokens": true}` for a change to the tokens.
+/// `{"tokens": true}` for a change to the tokens; a bulk import sends `{"resync": true}` once.
 #[derive(serde::Deserialize)]
 struct Payload {
     #[serde(default)]
     tokens: bool,
+    #[serde(default)]
+    resync: bool,
     #[serde(default)]
     collection: String,
     #[serde(default)]
@@ -970,6 +1255,9 @@ fn parse_notification(n: &Notification) -> Option<StoreEvent> {
         .and_then(|p| {
             if p.tokens {
                 return Ok(StoreEvent::TokensChanged);
+            }
+            if p.resync {
+                return Ok(StoreEvent::Resync);
             }
             let collection: Collection = p.collection.parse()?;
             let id = RecordId::parse(&p.id).map_err(|e| e.to_string())?;
@@ -1107,6 +1395,10 @@ impl Store for PostgresStore {
             .try_get(0)
             .map_err(pg_err(CONTEXT))?;
         Ok(u64::try_from(n).unwrap_or_default())
+    }
+
+    async fn bulk<'s>(&'s self, actor: &str) -> Result<Box<dyn super::Bulk + 's>> {
+        Ok(Box::new(PgBulk::begin(self.pool.clone(), actor).await?))
     }
 
     async fn apply(&self, ops: Vec<WriteOp>, actor: &str) -> Result<Vec<Change>> {

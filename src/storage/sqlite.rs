@@ -10,9 +10,9 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::{
-    AuditEntry, AuditQuery, Bulk, Change, NewToken, Result, Store, StoreError, StoreEvent,
-    TokenRecord, WriteOp, assemble, audit_text, check_version, now_micros, record_from_parts,
-    wkb_decode, wkb_encode,
+    AuditEntry, AuditQuery, Bulk, BulkCommand, BulkHandle, Change, NewToken, Result, Store,
+    StoreError, StoreEvent, TokenRecord, WriteOp, assemble, audit_text, check_version, now_micros,
+    record_from_parts, wkb_decode, wkb_encode,
 };
 use crate::domain::{Collection, Meta, Record, RecordId, Role};
 
@@ -220,9 +220,9 @@ fn current(tx: &Transaction<'_>, collection: Collection, id: &RecordId) -> Resul
 /// Writes `record`, inserting or updating it; whether a row was written (an insert writes
 /// none when the id is taken). The statements are prepared once per connection: an import of
 /// a million records runs the same three statements a million times.
-fn write_record(tx: &Transaction<'_>, record: &Record, insert: bool) -> Result<bool> {
+fn write_record(tx: &Transaction<'_>, record: &Record, insert: bool, now: &Now) -> Result<bool> {
     let wkb = wkb_encode(record.geometry())?;
-    let props = serde_json::Value::Object(record.attributes().to_json()).to_string();
+    let props = record.attributes().to_json_text();
     let rect = geo::BoundingRect::bounding_rect(record.geometry());
     let (min_lon, min_lat, max_lon, max_lat) = rect.map_or((0.0, 0.0, 0.0, 0.0), |r| {
         (r.min().x, r.min().y, r.max().x, r.max().y)
@@ -242,8 +242,8 @@ fn write_record(tx: &Transaction<'_>, record: &Record, insert: bool) -> Result<b
                 max_lon,
                 max_lat,
                 meta.version,
-                ts(meta.created_at),
-                ts(meta.updated_at)
+                now.text_of(meta.created_at),
+                now.text_of(meta.updated_at)
             ])
         })
         .map_err(db_err("writing a record"))?;
@@ -252,7 +252,7 @@ fn write_record(tx: &Transaction<'_>, record: &Record, insert: bool) -> Result<b
 
 fn audit(
     tx: &Transaction<'_>,
-    at: DateTime<Utc>,
+    at: &Now,
     actor: &str,
     action: &str,
     before: Option<&Record>,
@@ -265,7 +265,7 @@ fn audit(
     tx.prepare_cached(INSERT_AUDIT)
         .and_then(|mut stmt| {
             stmt.execute(params![
-                ts(at),
+                at.text,
                 actor,
                 action,
                 collection.as_str(),
@@ -302,26 +302,13 @@ fn get_many_in(conn: &Connection, keys: &[(Collection, RecordId)]) -> Result<Vec
     Ok(out)
 }
 
-/// What the thread of a [`SqliteBulk`] is asked to do.
-enum BulkCommand {
-    Get(
-        Vec<(Collection, RecordId)>,
-        tokio::sync::oneshot::Sender<Result<Vec<Record>>>,
-    ),
-    Apply(Vec<WriteOp>, tokio::sync::oneshot::Sender<Result<()>>),
-    Commit(tokio::sync::oneshot::Sender<Result<()>>),
-}
-
-/// A transaction held open across chunks by a thread of its own, which holds the connection
-/// meanwhile (rusqlite's transaction borrows it). Dropping the handle closes the channel: the
-/// thread drops the transaction, which rolls it back.
-struct SqliteBulk {
-    commands: std::sync::mpsc::SyncSender<BulkCommand>,
-}
+/// The worker of a [`BulkHandle`] on SQLite: a thread holding the connection and the
+/// transaction (rusqlite's transaction borrows the connection).
+struct SqliteBulk;
 
 impl SqliteBulk {
-    fn begin(conn: Arc<Mutex<Connection>>, actor: &str) -> Result<Self> {
-        let (commands, inbox) = std::sync::mpsc::sync_channel::<BulkCommand>(1);
+    fn begin(conn: Arc<Mutex<Connection>>, actor: &str) -> Result<BulkHandle> {
+        let (commands, mut inbox) = tokio::sync::mpsc::channel::<BulkCommand>(1);
         let (started, start) = std::sync::mpsc::sync_channel::<Result<()>>(1);
         let actor = actor.to_owned();
         std::thread::Builder::new()
@@ -344,7 +331,7 @@ impl SqliteBulk {
                 };
                 let _ = started.send(Ok(()));
                 let now = now_micros();
-                while let Ok(command) = inbox.recv() {
+                while let Some(command) = inbox.blocking_recv() {
                     match command {
                         BulkCommand::Get(keys, reply) => {
                             let _ = reply.send(get_many_in(&tx, &keys));
@@ -365,44 +352,7 @@ impl SqliteBulk {
         start
             .recv()
             .map_err(|e| StoreError::backend("starting a bulk write", e))??;
-        Ok(Self { commands })
-    }
-
-    async fn ask<T>(
-        &self,
-        command: impl FnOnce(tokio::sync::oneshot::Sender<Result<T>>) -> BulkCommand,
-    ) -> Result<T> {
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        let gone = |e| StoreError::backend("writing in bulk", e);
-        let commands = self.commands.clone();
-        let command = command(reply);
-        // The channel holds one command: sending may wait for the thread, off the async workers.
-        tokio::task::spawn_blocking(move || commands.send(command))
-            .await
-            .map_err(|e| StoreError::backend("writing in bulk", e))?
-            .map_err(|_| {
-                StoreError::backend(
-                    "writing in bulk",
-                    std::io::Error::other("the bulk writer stopped"),
-                )
-            })?;
-        answer.await.map_err(gone)?
-    }
-}
-
-#[async_trait]
-impl Bulk for SqliteBulk {
-    async fn get_many(&mut self, keys: &[(Collection, RecordId)]) -> Result<Vec<Record>> {
-        let keys = keys.to_vec();
-        self.ask(|reply| BulkCommand::Get(keys, reply)).await
-    }
-
-    async fn apply(&mut self, ops: Vec<WriteOp>) -> Result<()> {
-        self.ask(|reply| BulkCommand::Apply(ops, reply)).await
-    }
-
-    async fn commit(self: Box<Self>) -> Result<()> {
-        self.ask(BulkCommand::Commit).await
+        Ok(BulkHandle { commands })
     }
 }
 
@@ -414,6 +364,26 @@ fn apply_ops(conn: &mut Connection, ops: Vec<WriteOp>, actor: &str) -> Result<Ve
     apply_in(&tx, ops, actor, now_micros(), Some(&mut changes))?;
     tx.commit().map_err(db_err("committing a transaction"))?;
     Ok(changes)
+}
+
+/// The time of a write, and its text as stored, formatted once for all its rows.
+struct Now {
+    at: DateTime<Utc>,
+    text: String,
+}
+
+impl Now {
+    fn new(at: DateTime<Utc>) -> Self {
+        Self { at, text: ts(at) }
+    }
+
+    fn text_of(&self, t: DateTime<Utc>) -> std::borrow::Cow<'_, str> {
+        if t == self.at {
+            std::borrow::Cow::Borrowed(&self.text)
+        } else {
+            std::borrow::Cow::Owned(ts(t))
+        }
+    }
 }
 
 /// Applies `ops` inside `tx` at `now`, pushing what changed to `changes` when asked (a bulk
@@ -430,6 +400,7 @@ fn apply_in(
             changes.push(change);
         }
     };
+    let stamp = Now::new(now);
     for op in ops {
         match op {
             WriteOp::Insert {
@@ -444,13 +415,13 @@ fn apply_in(
                 };
                 let record = assemble(id, geometry, attributes, meta)?;
                 // The primary key says whether the id is taken: no read before the write.
-                if !write_record(tx, &record, true)? {
+                if !write_record(tx, &record, true, &stamp)? {
                     return Err(StoreError::AlreadyExists {
                         collection: record.collection(),
                         id: record.id().clone(),
                     });
                 }
-                audit(tx, now, actor, "create", None, Some(&record))?;
+                audit(tx, &stamp, actor, "create", None, Some(&record))?;
                 changed(Change::Upsert(Arc::new(record)));
             }
             WriteOp::Replace {
@@ -468,8 +439,8 @@ fn apply_in(
                     updated_at: now,
                 };
                 let record = assemble(id, geometry, attributes, meta)?;
-                write_record(tx, &record, false)?;
-                audit(tx, now, actor, "update", Some(&before), Some(&record))?;
+                write_record(tx, &record, false, &stamp)?;
+                audit(tx, &stamp, actor, "update", Some(&before), Some(&record))?;
                 changed(Change::Upsert(Arc::new(record)));
             }
             WriteOp::Delete {
@@ -484,7 +455,7 @@ fn apply_in(
                     params![collection.as_str(), id.as_str()],
                 )
                 .map_err(db_err("deleting a record"))?;
-                audit(tx, now, actor, "delete", Some(&before), None)?;
+                audit(tx, &stamp, actor, "delete", Some(&before), None)?;
                 changed(Change::Delete { collection, id });
             }
         }

@@ -1,6 +1,9 @@
 -- faro embedded store, schema version 1. Idempotent: run at every start.
 CREATE TABLE IF NOT EXISTS records (
-    collection  TEXT    NOT NULL CHECK (collection IN ('services', 'settlements', 'worksites', 'territories')),
+    -- OR rather than IN: SQLite evaluates a CHECK's IN list through an ephemeral table built
+    -- for every row written.
+    collection  TEXT    NOT NULL CHECK (collection = 'services' OR collection = 'settlements'
+                                        OR collection = 'worksites' OR collection = 'territories'),
     id          TEXT    NOT NULL,
     geometry    BLOB    NOT NULL,   -- OGC WKB, WGS84 lon/lat
     properties  TEXT    NOT NULL,   -- JSON object, validated by faro
@@ -26,8 +29,11 @@ CREATE TABLE IF NOT EXISTS tokens (
     last_used_at TEXT
 );
 
+-- The log only grows (nothing deletes from it), so a plain INTEGER PRIMARY KEY gives the same
+-- increasing ids as AUTOINCREMENT without its sqlite_sequence row updated on every insert.
+-- (Files made before keep their AUTOINCREMENT table; both behave the same.)
 CREATE TABLE IF NOT EXISTS audit_log (
-    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    id          INTEGER PRIMARY KEY,
     at          TEXT NOT NULL,
     actor       TEXT NOT NULL,
     action      TEXT NOT NULL CHECK (action IN ('create', 'update', 'delete')),
