@@ -29,6 +29,7 @@ pub mod domain;
 pub mod http;
 pub mod index;
 pub mod io;
+mod par;
 pub mod report;
 pub mod startup;
 pub mod storage;

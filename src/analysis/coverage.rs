@@ -297,40 +297,6 @@ impl AreaIndex {
     }
 }
 
-/// `items.iter().filter_map(f)`, in order, split over the machine's cores, each thread given
-/// at least `min_per_thread` items (below that one thread is quicker than starting others).
-/// Placing a million records and finding each one's nearest service, and the overlays of the
-/// territories, are most of a large coverage question.
-fn parallel_filter_map<T: Sync, R: Send>(
-    items: &[T],
-    min_per_thread: usize,
-    f: impl Fn(&T) -> Option<R> + Sync,
-) -> Vec<R> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, std::num::NonZeroUsize::get)
-        .min(items.len() / min_per_thread.max(1))
-        .max(1);
-    if threads == 1 {
-        return items.iter().filter_map(&f).collect();
-    }
-    let chunk = items.len().div_ceil(threads);
-    let f = &f;
-    std::thread::scope(|scope| {
-        let parts: Vec<_> = items
-            .chunks(chunk)
-            .map(|part| scope.spawn(move || part.iter().filter_map(f).collect::<Vec<R>>()))
-            .collect();
-        let mut out = Vec::with_capacity(items.len());
-        for part in parts {
-            match part.join() {
-                Ok(mut rs) => out.append(&mut rs),
-                Err(panic) => std::panic::resume_unwind(panic),
-            }
-        }
-        out
-    })
-}
-
 /// The part of the simple ring `ring` inside `window`, by Sutherland-Hodgman against its four
 /// sides (exact for a convex ring, as a catchment disc is; orientation kept), or `None` when
 /// nothing of it is inside.
@@ -611,7 +577,7 @@ impl Prepared {
                 uncovered: if in_reach { 0 } else { size },
             })
         };
-        let mut demand = parallel_filter_map(&records, 4096, place);
+        let mut demand = crate::par::filter_map(&records, 4096, place);
         if query.capacity {
             self.assign_beds(view, &mut demand);
             // Settlements outside every chosen territory took part only to take their beds.
@@ -622,7 +588,7 @@ impl Prepared {
         let uncovered: Vec<usize> = (0..demand.len())
             .filter(|&i| !demand[i].is_covered())
             .collect();
-        let nearest = parallel_filter_map(&uncovered, 4096, |&i| {
+        let nearest = crate::par::filter_map(&uncovered, 4096, |&i| {
             let origin = lonlat(demand[i].point)?;
             let n = view
                 .nearest_services(origin, 1, None, kinds, keep)
@@ -912,7 +878,7 @@ pub fn report(p: &Prepared) -> Report {
     // The overlays, one territory per thread at a time.
     p.discs();
     let order: Vec<usize> = (0..p.territories.len()).collect();
-    let overlays: Vec<(f64, Vec<&Arc<Record>>)> = parallel_filter_map(&order, 1, |&i| {
+    let overlays: Vec<(f64, Vec<&Arc<Record>>)> = crate::par::filter_map(&order, 1, |&i| {
         Some((area_km2(&p.covered_part(i)), services_in(&p.territories[i])))
     });
     let mut all_services: HashSet<&RecordId> = HashSet::new();
@@ -961,7 +927,7 @@ pub fn gaps(view: &View, query: &CoverageQuery) -> Result<Vec<Gap>> {
     let p = Prepared::without_demand(view, query)?;
     p.discs();
     let order: Vec<usize> = (0..p.territories.len()).collect();
-    Ok(parallel_filter_map(&order, 1, |&i| {
+    Ok(crate::par::filter_map(&order, 1, |&i| {
         let gap = p.gap(i);
         Some(Gap {
             territory: Arc::clone(&p.territories[i]),

@@ -167,8 +167,27 @@ impl Attributes {
         collection: Collection,
         properties: serde_json::Value,
     ) -> Result<Self, FieldError> {
-        fn de<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> Result<T, FieldError> {
-            serde_path_to_error::deserialize(v).map_err(|e| {
+        Self::deserialize_from(collection, properties)
+    }
+
+    /// As [`Self::from_json`], from the text of the object (no `serde_json::Value` built on
+    /// the way): how a store reads back what it wrote.
+    pub fn from_json_text(collection: Collection, text: &str) -> Result<Self, FieldError> {
+        let mut d = serde_json::Deserializer::from_str(text);
+        let attributes = Self::deserialize_from(collection, &mut d)?;
+        d.end()
+            .map_err(|e| FieldError::new("properties", e.to_string()))?;
+        Ok(attributes)
+    }
+
+    fn deserialize_from<'de, D: serde::Deserializer<'de>>(
+        collection: Collection,
+        properties: D,
+    ) -> Result<Self, FieldError> {
+        fn de<'de, T: serde::Deserialize<'de>, D: serde::Deserializer<'de>>(
+            d: D,
+        ) -> Result<T, FieldError> {
+            serde_path_to_error::deserialize(d).map_err(|e| {
                 let path = e.path().to_string();
                 let field = if path == "." {
                     "properties".to_owned()
@@ -186,15 +205,17 @@ impl Attributes {
             })
         }
         match collection {
-            Collection::Services => Ok(Attributes::Service(de::<Service>(properties)?.validate()?)),
+            Collection::Services => Ok(Attributes::Service(
+                de::<Service, D>(properties)?.validate()?,
+            )),
             Collection::Settlements => Ok(Attributes::Settlement(
-                de::<Settlement>(properties)?.validate()?,
+                de::<Settlement, D>(properties)?.validate()?,
             )),
             Collection::Worksites => Ok(Attributes::Worksite(
-                de::<Worksite>(properties)?.validate()?,
+                de::<Worksite, D>(properties)?.validate()?,
             )),
             Collection::Territories => Ok(Attributes::Territory(
-                de::<Territory>(properties)?.validate()?,
+                de::<Territory, D>(properties)?.validate()?,
             )),
         }
     }

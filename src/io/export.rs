@@ -249,7 +249,8 @@ pub fn add_gpkg_table(
         GeometryRule::PointOnly => "POINT",
         _ => "GEOMETRY",
     };
-    let rows = records.iter().map(|r| {
+    // The values of a chunk of records are made on every core, then written in order.
+    let values = |r: &Arc<Record>| {
         let attrs = r.attributes().to_json();
         let mut values = vec![Sql::Text(r.id().to_string())];
         for (f, ty) in fields::fields(collection) {
@@ -273,8 +274,11 @@ pub fn add_gpkg_table(
         values.push(Sql::Text(millis(meta.created_at)));
         values.push(Sql::Text(millis(meta.updated_at)));
         values.push(Sql::Integer(meta.version));
-        (r.geometry().clone(), values)
-    });
+        Some((r.geometry().clone(), values))
+    };
+    let rows = records
+        .chunks(16_384)
+        .flat_map(|chunk| crate::par::filter_map(chunk, 2048, values));
     super::gpkg::add_table(conn, table, geometry_type, &columns, rows)
 }
 

@@ -447,7 +447,7 @@ pub(crate) fn record_from_parts(
     collection: Collection,
     id: &str,
     geometry: geo::Geometry<f64>,
-    properties: serde_json::Value,
+    attributes: std::result::Result<Attributes, FieldError>,
     meta: crate::domain::Meta,
 ) -> Result<Record> {
     let corrupt = |error: FieldError| StoreError::Corrupt {
@@ -459,7 +459,7 @@ pub(crate) fn record_from_parts(
     // What was stored was validated when written: no vertex cap on reading it back.
     let geometry = ValidGeometry::new_capped(geometry, collection.geometry_rule(), usize::MAX)
         .map_err(|e| corrupt(e.into()))?;
-    let attributes = Attributes::from_json(collection, properties).map_err(corrupt)?;
+    let attributes = attributes.map_err(corrupt)?;
     Record::new(rid, geometry, attributes, meta).map_err(corrupt)
 }
 

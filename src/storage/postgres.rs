@@ -481,7 +481,13 @@ fn to_record(row: &Row, context: &'static str) -> Result<Record> {
             id: id.to_owned(),
             error: FieldError::new("collection", e),
         })?;
-    record_from_parts(collection, id, wkb_decode(wkb)?, properties, meta)
+    record_from_parts(
+        collection,
+        id,
+        wkb_decode(wkb)?,
+        crate::domain::Attributes::from_json(collection, properties),
+        meta,
+    )
 }
 
 fn to_token(row: &Row) -> Result<TokenRecord> {

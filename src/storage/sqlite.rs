@@ -53,6 +53,9 @@ fn db_err(context: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
     }
 }
 
+/// Rows decoded together (on every core) when loading the whole store.
+const LOAD_CHUNK: usize = 16_384;
+
 /// How often a store looks for commits made by other processes on the same file.
 pub const POLL_INTERVAL: std::time::Duration = std::time::Duration::from_millis(200);
 
@@ -191,13 +194,11 @@ fn to_record(row: &Row) -> Result<Record> {
                 error: crate::domain::FieldError::new("collection", e),
             })?;
     let geometry = wkb_decode(&row.geometry)?;
-    let properties: serde_json::Value = serde_json::from_str(&row.properties)
-        .map_err(|e| StoreError::backend("parsing stored properties", e))?;
     record_from_parts(
         collection,
         &row.id,
         geometry,
-        properties,
+        crate::domain::Attributes::from_json_text(collection, &row.properties),
         Meta {
             version: row.version,
             created_at: row.created_at,
@@ -533,14 +534,25 @@ impl Store for SqliteStore {
             let mut stmt = c
                 .prepare(&format!("{SELECT_RECORD} ORDER BY collection, id"))
                 .map_err(db_err("loading all records"))?;
-            let rows = stmt
+            let mut rows = stmt
                 .query_map([], read_row)
                 .map_err(db_err("loading all records"))?;
+            // Rows are read in chunks and each chunk decoded on every core: decoding (WKB,
+            // properties into typed attributes) is most of loading a large store.
             let mut out = Vec::new();
-            for row in rows {
-                out.push(to_record(&row.map_err(db_err("loading all records"))?)?);
+            let mut chunk = Vec::with_capacity(LOAD_CHUNK);
+            loop {
+                chunk.clear();
+                for row in rows.by_ref().take(LOAD_CHUNK) {
+                    chunk.push(row.map_err(db_err("loading all records"))?);
+                }
+                if chunk.is_empty() {
+                    return Ok(out);
+                }
+                for record in crate::par::filter_map(&chunk, 2048, |row| Some(to_record(row))) {
+                    out.push(record?);
+                }
             }
-            Ok(out)
         })
         .await
     }
