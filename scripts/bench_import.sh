@@ -6,8 +6,10 @@
 #   scripts/bench_import.sh [N]
 #
 # Needs python3, ogr2ogr (gdal-bin) and GNU time (/usr/bin/time). With FARO_BENCH_PG set to
-# a PostgreSQL + PostGIS URL (a scratch database: its tables are written), also imports into
-# PostGIS with both. Points are services spread over the Province of Treviso.
+# a PostgreSQL + PostGIS URL (a scratch database: its tables are emptied and written; psql
+# empties them), also imports into PostGIS with both, for example
+#
+#   scripts/with-postgres.sh bash -c 'FARO_BENCH_PG=$FARO_TEST_DATABASE_URL scripts/bench_import.sh'  Points are services spread over the Province of Treviso.
 set -euo pipefail
 n=${1:-1000000}
 faro=${FARO_BIN:-target/release/faro}
@@ -53,7 +55,15 @@ ratio "import csv (sqlite vs gpkg)" "${secs[faro import csv -> sqlite]}" "${secs
 ratio "export gpkg vs ogr2ogr to gpkg" "${secs[faro export sqlite -> gpkg]}" "${secs[ogr2ogr geojson -> gpkg]}"
 
 if [[ -n "${FARO_BENCH_PG:-}" ]]; then
+  # Each faro import starts from empty tables (the second would otherwise find every record
+  # unchanged); ogr2ogr overwrites its own table.
+  empty() { psql -q "$FARO_BENCH_PG" -c "TRUNCATE records, audit_log" 2>/dev/null || true; }
+  empty
   run "faro import geojson -> postgis" "$faro" import services "$dir/points.geojson" --database-url "$FARO_BENCH_PG"
+  empty
+  run "faro import csv -> postgis" "$faro" import services "$dir/points.csv" --database-url "$FARO_BENCH_PG"
   run "ogr2ogr geojson -> postgis" ogr2ogr -f PostgreSQL "PG:$FARO_BENCH_PG" "$dir/points.geojson" -nln bench_points -overwrite
+  run "ogr2ogr csv -> postgis" ogr2ogr -f PostgreSQL "PG:$FARO_BENCH_PG" "$dir/points.csv" -nln bench_points_csv -overwrite -oo X_POSSIBLE_NAMES=lon -oo Y_POSSIBLE_NAMES=lat -a_srs EPSG:4326
   ratio "import geojson (postgis)" "${secs[faro import geojson -> postgis]}" "${secs[ogr2ogr geojson -> postgis]}"
+  ratio "import csv (postgis)" "${secs[faro import csv -> postgis]}" "${secs[ogr2ogr csv -> postgis]}"
 fi
