@@ -220,7 +220,6 @@ impl Attributes {
         }
     }
 
-    /// The properties as a JSON object (every field, `null` where unset).
     /// The text of [`Self::to_json`]'s object, serialised straight from the typed fields (in
     /// their declared order, with no map built on the way): what a store writes.
     pub fn to_json_text(&self) -> String {
@@ -233,6 +232,7 @@ impl Attributes {
         text.unwrap_or_else(|_| "{}".to_owned())
     }
 
+    /// The properties as a JSON object (every field, `null` where unset).
     pub fn to_json(&self) -> serde_json::Map<String, serde_json::Value> {
         let value = match self {
             Attributes::Service(s) => serde_json::to_value(s),

@@ -552,8 +552,6 @@ impl Planned {
     }
 }
 
-/// Locks the records the batch replaces or deletes, all at once and in key order (so that two
-/// batches never wait for each other in a cycle), and reads them: `None` for those missing.
 /// How a lookup by key is planned: once per connection (a batch of [`Store::apply`]), or at
 /// every chunk of a bulk write, whose transaction sets the planner to keep to the primary key.
 #[derive(Clone, Copy)]
@@ -562,6 +560,21 @@ enum Plan {
     Fresh,
 }
 
+impl Plan {
+    async fn prepare(
+        self,
+        client: &impl deadpool_postgres::GenericClient,
+        sql: &str,
+    ) -> std::result::Result<tokio_postgres::Statement, tokio_postgres::Error> {
+        match self {
+            Plan::Cached => client.prepare_cached(sql).await,
+            Plan::Fresh => client.prepare(sql).await,
+        }
+    }
+}
+
+/// Locks the records the batch replaces or deletes, all at once and in key order (so that two
+/// batches never wait for each other in a cycle), and reads them: `None` for those missing.
 async fn lock_targets(
     tx: &Transaction<'_>,
     ops: &[WriteOp],
@@ -587,11 +600,7 @@ async fn lock_targets(
     }
     let collections: Vec<&str> = keys.iter().map(|(c, _)| c.as_str()).collect();
     let ids: Vec<&str> = keys.iter().map(|(_, id)| id.as_str()).collect();
-    let stmt = match plan {
-        Plan::Cached => tx.prepare_cached(LOCK_MANY).await,
-        Plan::Fresh => tx.prepare(LOCK_MANY).await,
-    }
-    .map_err(pg_err(CONTEXT))?;
+    let stmt = plan.prepare(tx, LOCK_MANY).await.map_err(pg_err(CONTEXT))?;
     for row in tx
         .query(&stmt, &[&collections, &ids])
         .await
@@ -821,77 +830,80 @@ async fn execute_plan(
 // ---------------------------------------------------------------------------------------------
 // Bulk writes
 
-/// The worker of a [`BulkHandle`] on PostgreSQL: a task holding a pooled connection and the
-/// transaction. Inserts go in with `COPY … (FORMAT binary)`, the records and then
+/// Starts the worker of a [`BulkHandle`] on PostgreSQL: a task holding a pooled connection
+/// and the transaction. Inserts go in with `COPY … (FORMAT binary)`, the records and then
 /// their audit rows; replaces and deletes as [`Store::apply`] writes them. The transaction
 /// sets `faro.bulk`, so the row trigger stays quiet (migration 0004), and at the commit one
 /// `{"resync": true}` tells every instance to reload. A connection lost or a process killed
 /// rolls it back too.
-struct PgBulk;
-
-impl PgBulk {
-    async fn begin(pool: Pool, actor: &str) -> Result<BulkHandle> {
-        const CONTEXT: &str = "starting a bulk write";
-        let (commands, mut inbox) = tokio::sync::mpsc::channel::<BulkCommand>(1);
-        let (started, start) = tokio::sync::oneshot::channel::<Result<()>>();
-        let actor = actor.to_owned();
-        tokio::spawn(async move {
-            let mut client = match pool.get().await {
-                Ok(c) => c,
-                Err(e) => {
-                    let _ = started.send(Err(pool_err(CONTEXT)(e)));
-                    return;
-                }
-            };
-            let tx = match client.transaction().await {
-                Ok(tx) => tx,
-                Err(e) => {
-                    let _ = started.send(Err(pg_err(CONTEXT)(e)));
-                    return;
-                }
-            };
-            // The row trigger stays quiet (migration 0004). And the table grows inside this
-            // transaction, where no statistics see it: a plan made for the table as it was
-            // (empty, say) would scan all of it for every key looked up, so the lookups here
-            // are planned afresh, on the primary key's index.
-            let settings = "SET LOCAL faro.bulk = 'on'; SET LOCAL enable_seqscan = off";
-            if let Err(e) = tx.batch_execute(settings).await {
+async fn begin_bulk(pool: Pool, actor: &str) -> Result<BulkHandle> {
+    const CONTEXT: &str = "starting a bulk write";
+    let (commands, mut inbox) = tokio::sync::mpsc::channel::<BulkCommand>(1);
+    let (started, start) = tokio::sync::oneshot::channel::<Result<()>>();
+    let actor = actor.to_owned();
+    tokio::spawn(async move {
+        let mut client = match pool.get().await {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = started.send(Err(pool_err(CONTEXT)(e)));
+                return;
+            }
+        };
+        let tx = match client.transaction().await {
+            Ok(tx) => tx,
+            Err(e) => {
                 let _ = started.send(Err(pg_err(CONTEXT)(e)));
                 return;
             }
-            let _ = started.send(Ok(()));
-            let now = now_micros();
-            let mut wrote = false;
-            while let Some(command) = inbox.recv().await {
-                match command {
-                    BulkCommand::Get(keys, reply) => {
-                        let _ = reply.send(get_many_in(&tx, &keys).await);
-                    }
-                    BulkCommand::Apply(ops, reply) => {
-                        wrote |= !ops.is_empty();
-                        let _ = reply.send(bulk_apply(&tx, ops, &actor, now).await);
-                    }
-                    BulkCommand::Commit(reply) => {
-                        let _ = reply.send(bulk_commit(tx, wrote).await);
-                        return;
-                    }
+        };
+        // The row trigger stays quiet (migration 0004). And the table grows inside this
+        // transaction, where no statistics see it: a plan made for the table as it was
+        // (empty, say) would scan all of it for every key looked up, so the lookups here
+        // are planned afresh, on the primary key's index.
+        let settings = "SET LOCAL faro.bulk = 'on'; SET LOCAL enable_seqscan = off";
+        if let Err(e) = tx.batch_execute(settings).await {
+            let _ = started.send(Err(pg_err(CONTEXT)(e)));
+            return;
+        }
+        let _ = started.send(Ok(()));
+        let now = now_micros();
+        let mut wrote = false;
+        while let Some(command) = inbox.recv().await {
+            match command {
+                BulkCommand::Get(keys, reply) => {
+                    // Planned afresh, under this transaction's settings.
+                    let _ = reply.send(get_many_in(&tx, &keys, Plan::Fresh).await);
+                }
+                BulkCommand::Apply(ops, reply) => {
+                    wrote |= !ops.is_empty();
+                    let _ = reply.send(bulk_apply(&tx, ops, &actor, now).await);
+                }
+                BulkCommand::Commit(reply) => {
+                    let _ = reply.send(bulk_commit(tx, wrote).await);
+                    return;
                 }
             }
-            // The handle went away uncommitted: `tx` rolls back as it drops.
-        });
-        start.await.map_err(|e| StoreError::backend(CONTEXT, e))??;
-        Ok(BulkHandle { commands })
-    }
+        }
+        // The handle went away uncommitted: `tx` rolls back as it drops.
+    });
+    start.await.map_err(|e| StoreError::backend(CONTEXT, e))??;
+    Ok(BulkHandle { commands })
 }
 
-/// The records among `keys` that `tx` sees.
-async fn get_many_in(tx: &Transaction<'_>, keys: &[(Collection, RecordId)]) -> Result<Vec<Record>> {
+/// The records among `keys` that `client` (a connection, or a transaction on it) sees.
+async fn get_many_in(
+    client: &impl deadpool_postgres::GenericClient,
+    keys: &[(Collection, RecordId)],
+    plan: Plan,
+) -> Result<Vec<Record>> {
     const CONTEXT: &str = "reading records";
-    // Planned afresh, under the bulk transaction's settings (see `PgBulk::begin`).
-    let stmt = tx.prepare(GET_MANY).await.map_err(pg_err(CONTEXT))?;
+    let stmt = plan
+        .prepare(client, GET_MANY)
+        .await
+        .map_err(pg_err(CONTEXT))?;
     let collections: Vec<&str> = keys.iter().map(|(c, _)| c.as_str()).collect();
     let ids: Vec<&str> = keys.iter().map(|(_, id)| id.as_str()).collect();
-    let rows = tx
+    let rows = client
         .query(&stmt, &[&collections, &ids])
         .await
         .map_err(pg_err(CONTEXT))?;
@@ -927,11 +939,22 @@ async fn bulk_apply(
     Ok(())
 }
 
-/// A geometry as PostGIS receives it in binary: EWKB with its SRID.
+/// A value already in PostgreSQL's binary form, for `COPY … (FORMAT binary)`: a geometry as
+/// EWKB with its SRID, or a `jsonb` as its version byte and text (no `serde_json::Value` built
+/// to be printed again).
 #[derive(Debug)]
-struct Ewkb(Vec<u8>);
+struct Binary(Vec<u8>);
 
-impl ToSql for Ewkb {
+impl Binary {
+    fn jsonb(text: &str) -> Self {
+        let mut bytes = Vec::with_capacity(text.len() + 1);
+        bytes.push(1);
+        bytes.extend_from_slice(text.as_bytes());
+        Self(bytes)
+    }
+}
+
+impl ToSql for Binary {
     fn to_sql(
         &self,
         _: &tokio_postgres::types::Type,
@@ -943,34 +966,26 @@ impl ToSql for Ewkb {
     }
 
     fn accepts(ty: &tokio_postgres::types::Type) -> bool {
-        ty.name() == "geometry"
+        ty.name() == "geometry" || *ty == tokio_postgres::types::Type::JSONB
     }
 
     tokio_postgres::types::to_sql_checked!();
 }
 
-/// JSON text as PostgreSQL receives a `jsonb` in binary: a version byte, then the text (no
-/// `serde_json::Value` built to be printed again).
-#[derive(Debug)]
-struct JsonbText(String);
-
-impl ToSql for JsonbText {
-    fn to_sql(
-        &self,
-        _: &tokio_postgres::types::Type,
-        out: &mut bytes::BytesMut,
-    ) -> std::result::Result<tokio_postgres::types::IsNull, Box<dyn std::error::Error + Sync + Send>>
-    {
-        out.extend_from_slice(&[1]);
-        out.extend_from_slice(self.0.as_bytes());
-        Ok(tokio_postgres::types::IsNull::No)
-    }
-
-    fn accepts(ty: &tokio_postgres::types::Type) -> bool {
-        *ty == tokio_postgres::types::Type::JSONB
-    }
-
-    tokio_postgres::types::to_sql_checked!();
+/// A binary `COPY` into `target` (a table and its columns) of rows of `types`.
+async fn copy_writer(
+    tx: &Transaction<'_>,
+    target: &str,
+    types: &[tokio_postgres::types::Type],
+    context: &'static str,
+) -> Result<Pin<Box<tokio_postgres::binary_copy::BinaryCopyInWriter>>> {
+    let sink = tx
+        .copy_in(&format!("COPY {target} FROM STDIN (FORMAT binary)"))
+        .await
+        .map_err(pg_err(context))?;
+    Ok(Box::pin(
+        tokio_postgres::binary_copy::BinaryCopyInWriter::new(sink, types),
+    ))
 }
 
 /// Writes new records and their audit rows with two binary `COPY`s. The import compared
@@ -982,7 +997,6 @@ async fn copy_inserts(
     actor: &str,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    use tokio_postgres::binary_copy::BinaryCopyInWriter;
     use tokio_postgres::types::Type;
     const CONTEXT: &str = "writing records in bulk";
     let geometry = tx
@@ -1012,15 +1026,9 @@ async fn copy_inserts(
         };
         records.push(assemble(id, geometry, attributes, meta.clone())?);
     }
-    let sink = tx
-        .copy_in(
-            "COPY records (collection, id, geom, properties, version, created_at, updated_at) \
-             FROM STDIN (FORMAT binary)",
-        )
-        .await
-        .map_err(pg_err(CONTEXT))?;
-    let writer = BinaryCopyInWriter::new(
-        sink,
+    let mut writer = copy_writer(
+        tx,
+        "records (collection, id, geom, properties, version, created_at, updated_at)",
         &[
             Type::TEXT,
             Type::TEXT,
@@ -1030,21 +1038,22 @@ async fn copy_inserts(
             Type::TIMESTAMPTZ,
             Type::TIMESTAMPTZ,
         ],
-    );
-    futures_util::pin_mut!(writer);
+        CONTEXT,
+    )
+    .await?;
     for r in &records {
         use geozero::{CoordDimensions, ToWkb};
         let ewkb = r
             .geometry()
             .to_ewkb(CoordDimensions::xy(), Some(4326))
             .map_err(|e| StoreError::backend("encoding geometry as EWKB", e))?;
-        let properties = JsonbText(r.attributes().to_json_text());
+        let properties = Binary::jsonb(&r.attributes().to_json_text());
         writer
             .as_mut()
             .write(&[
                 &r.collection().as_str(),
                 &r.id().as_str(),
-                &Ewkb(ewkb),
+                &Binary(ewkb),
                 &properties,
                 &meta.version,
                 &now,
@@ -1053,16 +1062,10 @@ async fn copy_inserts(
             .await
             .map_err(pg_err(CONTEXT))?;
     }
-    writer.finish().await.map_err(pg_err(CONTEXT))?;
-    let sink = tx
-        .copy_in(
-            "COPY audit_log (at, actor, action, collection, record_id, after) \
-             FROM STDIN (FORMAT binary)",
-        )
-        .await
-        .map_err(pg_err("writing the audit log"))?;
-    let writer = BinaryCopyInWriter::new(
-        sink,
+    writer.as_mut().finish().await.map_err(pg_err(CONTEXT))?;
+    let mut writer = copy_writer(
+        tx,
+        "audit_log (at, actor, action, collection, record_id, after)",
         &[
             Type::TIMESTAMPTZ,
             Type::TEXT,
@@ -1071,8 +1074,9 @@ async fn copy_inserts(
             Type::TEXT,
             Type::JSONB,
         ],
-    );
-    futures_util::pin_mut!(writer);
+        "writing the audit log",
+    )
+    .await?;
     for r in &records {
         writer
             .as_mut()
@@ -1082,12 +1086,13 @@ async fn copy_inserts(
                 &"create",
                 &r.collection().as_str(),
                 &r.id().as_str(),
-                &JsonbText(super::audit_text(r)),
+                &Binary::jsonb(&super::audit_text(r)),
             ])
             .await
             .map_err(pg_err("writing the audit log"))?;
     }
     writer
+        .as_mut()
         .finish()
         .await
         .map_err(pg_err("writing the audit log"))?;
@@ -1394,19 +1399,8 @@ impl Store for PostgresStore {
     }
 
     async fn get_many(&self, keys: &[(Collection, RecordId)]) -> Result<Vec<Record>> {
-        const CONTEXT: &str = "reading records";
-        let client = self.client(CONTEXT).await?;
-        let stmt = client
-            .prepare_cached(GET_MANY)
-            .await
-            .map_err(pg_err(CONTEXT))?;
-        let collections: Vec<&str> = keys.iter().map(|(c, _)| c.as_str()).collect();
-        let ids: Vec<&str> = keys.iter().map(|(_, id)| id.as_str()).collect();
-        let rows = client
-            .query(&stmt, &[&collections, &ids])
-            .await
-            .map_err(pg_err(CONTEXT))?;
-        rows.iter().map(|r| to_record(r, CONTEXT)).collect()
+        let client = self.client("reading records").await?;
+        get_many_in(&client, keys, Plan::Cached).await
     }
 
     async fn count(&self) -> Result<u64> {
@@ -1426,7 +1420,7 @@ impl Store for PostgresStore {
     }
 
     async fn bulk<'s>(&'s self, actor: &str) -> Result<Box<dyn super::Bulk + 's>> {
-        Ok(Box::new(PgBulk::begin(self.pool.clone(), actor).await?))
+        Ok(Box::new(begin_bulk(self.pool.clone(), actor).await?))
     }
 
     async fn apply(&self, ops: Vec<WriteOp>, actor: &str) -> Result<Vec<Change>> {

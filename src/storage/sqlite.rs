@@ -303,58 +303,52 @@ fn get_many_in(conn: &Connection, keys: &[(Collection, RecordId)]) -> Result<Vec
     Ok(out)
 }
 
-/// The worker of a [`BulkHandle`] on SQLite: a thread holding the connection and the
+/// Starts the worker of a [`BulkHandle`] on SQLite: a thread holding the connection and the
 /// transaction (rusqlite's transaction borrows the connection).
-struct SqliteBulk;
-
-impl SqliteBulk {
-    fn begin(conn: Arc<Mutex<Connection>>, actor: &str) -> Result<BulkHandle> {
-        let (commands, mut inbox) = tokio::sync::mpsc::channel::<BulkCommand>(1);
-        let (started, start) = std::sync::mpsc::sync_channel::<Result<()>>(1);
-        let actor = actor.to_owned();
-        std::thread::Builder::new()
-            .name("faro-sqlite-bulk".to_owned())
-            .spawn(move || {
-                let Ok(mut guard) = conn.lock() else {
-                    let _ = started.send(Err(StoreError::Unavailable {
-                        context: "starting a bulk write",
-                        message: "the SQLite connection was poisoned by an earlier panic"
-                            .to_owned(),
-                    }));
+fn begin_bulk(conn: Arc<Mutex<Connection>>, actor: &str) -> Result<BulkHandle> {
+    let (commands, mut inbox) = tokio::sync::mpsc::channel::<BulkCommand>(1);
+    let (started, start) = std::sync::mpsc::sync_channel::<Result<()>>(1);
+    let actor = actor.to_owned();
+    std::thread::Builder::new()
+        .name("faro-sqlite-bulk".to_owned())
+        .spawn(move || {
+            let Ok(mut guard) = conn.lock() else {
+                let _ = started.send(Err(StoreError::Unavailable {
+                    context: "starting a bulk write",
+                    message: "the SQLite connection was poisoned by an earlier panic".to_owned(),
+                }));
+                return;
+            };
+            let tx = match guard.transaction() {
+                Ok(tx) => tx,
+                Err(e) => {
+                    let _ = started.send(Err(db_err("starting a transaction")(e)));
                     return;
-                };
-                let tx = match guard.transaction() {
-                    Ok(tx) => tx,
-                    Err(e) => {
-                        let _ = started.send(Err(db_err("starting a transaction")(e)));
+                }
+            };
+            let _ = started.send(Ok(()));
+            let now = now_micros();
+            while let Some(command) = inbox.blocking_recv() {
+                match command {
+                    BulkCommand::Get(keys, reply) => {
+                        let _ = reply.send(get_many_in(&tx, &keys));
+                    }
+                    BulkCommand::Apply(ops, reply) => {
+                        let _ = reply.send(apply_in(&tx, ops, &actor, now, None));
+                    }
+                    BulkCommand::Commit(reply) => {
+                        let _ = reply.send(tx.commit().map_err(db_err("committing a transaction")));
                         return;
                     }
-                };
-                let _ = started.send(Ok(()));
-                let now = now_micros();
-                while let Some(command) = inbox.blocking_recv() {
-                    match command {
-                        BulkCommand::Get(keys, reply) => {
-                            let _ = reply.send(get_many_in(&tx, &keys));
-                        }
-                        BulkCommand::Apply(ops, reply) => {
-                            let _ = reply.send(apply_in(&tx, ops, &actor, now, None));
-                        }
-                        BulkCommand::Commit(reply) => {
-                            let _ =
-                                reply.send(tx.commit().map_err(db_err("committing a transaction")));
-                            return;
-                        }
-                    }
                 }
-                // The handle went away uncommitted: `tx` rolls back as it drops.
-            })
-            .map_err(|e| StoreError::backend("starting a bulk write", e))?;
-        start
-            .recv()
-            .map_err(|e| StoreError::backend("starting a bulk write", e))??;
-        Ok(BulkHandle { commands })
-    }
+            }
+            // The handle went away uncommitted: `tx` rolls back as it drops.
+        })
+        .map_err(|e| StoreError::backend("starting a bulk write", e))?;
+    start
+        .recv()
+        .map_err(|e| StoreError::backend("starting a bulk write", e))??;
+    Ok(BulkHandle { commands })
 }
 
 fn apply_ops(conn: &mut Connection, ops: Vec<WriteOp>, actor: &str) -> Result<Vec<Change>> {
@@ -580,7 +574,7 @@ impl Store for SqliteStore {
     }
 
     async fn bulk<'s>(&'s self, actor: &str) -> Result<Box<dyn Bulk + 's>> {
-        Ok(Box::new(SqliteBulk::begin(Arc::clone(&self.conn), actor)?))
+        Ok(Box::new(begin_bulk(Arc::clone(&self.conn), actor)?))
     }
 
     async fn count(&self) -> Result<u64> {
