@@ -800,10 +800,10 @@ async fn the_audit_log_records_each_change_newest_first() {
         assert!(log[0].at >= log[1].at);
         assert_eq!(store.audit_log(1).await.unwrap().len(), 1);
 
-        // before/after are jsonb in the table.
+        // before/after are json in the table (migration 0005: kept as written).
         let c = raw_client(&url).await;
         let kinds: Vec<Option<String>> = c
-            .query("SELECT jsonb_typeof(after) FROM audit_log ORDER BY id", &[])
+            .query("SELECT json_typeof(after) FROM audit_log ORDER BY id", &[])
             .await
             .unwrap()
             .iter()
@@ -1209,4 +1209,217 @@ async fn an_unreachable_server_is_unavailable_quickly() {
         PostgresStore::connect("postgresql://host:notaport/db", 1).await,
         Err(StoreError::BadUrl(_))
     ));
+}
+
+/// The secondary indexes of the two tables a bulk write fills, as `(name, definition,
+/// valid)`, in name order.
+async fn secondary_indexes(c: &tokio_postgres::Client) -> Vec<(String, String, bool)> {
+    c.query(
+        "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid), i.indisvalid
+         FROM pg_index i
+         WHERE i.indrelid IN ('records'::regclass, 'audit_log'::regclass) AND NOT i.indisprimary
+         ORDER BY 1",
+        &[],
+    )
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| (r.get(0), r.get(1), r.get(2)))
+    .collect()
+}
+
+/// Exclusive locks granted on `records` and `audit_log`: what a bulk write deferring its
+/// indexes holds until its end.
+const EXCLUSIVE_LOCKS: &str = "SELECT count(*) FROM pg_locks
+    WHERE relation IN ('records'::regclass, 'audit_log'::regclass)
+      AND mode = 'AccessExclusiveLock' AND granted";
+
+/// `n` new services in a grid over the province, in chunks as `faro import` sends them.
+fn many_services(n: usize) -> Vec<Vec<WriteOp>> {
+    let ops: Vec<WriteOp> = (0..n)
+        .map(|i| {
+            #[allow(clippy::cast_precision_loss)]
+            let (x, y) = ((i % 500) as f64 / 500.0, (i / 500) as f64 / 500.0);
+            insert(
+                Collection::Services,
+                &format!("bulk-{i}"),
+                service(11.8 + x, 45.5 + y, &format!("Servizio {i}")),
+            )
+        })
+        .collect();
+    let mut chunks = Vec::new();
+    let mut ops = ops.into_iter().peekable();
+    while ops.peek().is_some() {
+        chunks.push(ops.by_ref().take(10_000).collect());
+    }
+    chunks
+}
+
+#[tokio::test]
+async fn a_large_bulk_write_builds_its_secondary_indexes_again_at_the_commit() {
+    with_db(false, |url| async move {
+        let store = PostgresStore::connect(&url, 2).await.unwrap();
+        let c = raw_client(&url).await;
+        let before = secondary_indexes(&c).await;
+        let names: Vec<&str> = before.iter().map(|(n, _, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "audit_log_record",
+                "records_geom_gist",
+                "records_public_services_geom_gist",
+                "records_updated_at"
+            ]
+        );
+
+        // Past 50,000 inserts the indexes are dropped inside the transaction: dropping it
+        // uncommitted brings them back with everything else.
+        let rows = |sql: &'static str| {
+            let c = &c;
+            async move { c.query_one(sql, &[]).await.unwrap().get::<_, i64>(0) }
+        };
+        let mut bulk = store.bulk("importer").await.unwrap();
+        for chunk in many_services(60_000) {
+            bulk.apply(chunk).await.unwrap();
+        }
+        assert_eq!(rows(EXCLUSIVE_LOCKS).await, 2, "records and audit_log held to drop indexes");
+        drop(bulk);
+        // The worker rolls back as the handle's channel closes.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while rows("SELECT count(*) FROM pg_stat_activity WHERE state LIKE 'idle in transaction%' AND datname = current_database()").await > 0 {
+            assert!(Instant::now() < deadline, "the dropped bulk write rolls back");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(rows("SELECT count(*) FROM records").await, 0);
+        assert_eq!(secondary_indexes(&c).await, before);
+
+        let mut bulk = store.bulk("importer").await.unwrap();
+        for chunk in many_services(60_000) {
+            bulk.apply(chunk).await.unwrap();
+        }
+        assert_eq!(rows(EXCLUSIVE_LOCKS).await, 2);
+        bulk.commit().await.unwrap();
+        assert_eq!(rows(EXCLUSIVE_LOCKS).await, 0);
+        assert_eq!(rows("SELECT count(*) FROM records").await, 60_000);
+        assert_eq!(rows("SELECT count(*) FROM audit_log").await, 60_000);
+        assert_eq!(secondary_indexes(&c).await, before, "the same indexes, valid");
+        // And they hold every row: a bounding-box query through the GiST index finds what a
+        // scan finds.
+        c.batch_execute("SET enable_seqscan = off").await.unwrap();
+        let plan: Vec<String> = c
+            .query(
+                "EXPLAIN SELECT count(*) FROM records
+                 WHERE geom && ST_MakeEnvelope(12.0, 45.6, 12.2, 45.62, 4326)",
+                &[],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        assert!(
+            plan.iter().any(|l| l.contains("records_geom_gist")),
+            "{plan:?}"
+        );
+        let by_index = rows(
+            "SELECT count(*) FROM records WHERE geom && ST_MakeEnvelope(12.0, 45.6, 12.2, 45.62, 4326)",
+        )
+        .await;
+        c.batch_execute("SET enable_seqscan = on; SET enable_indexscan = off; SET enable_bitmapscan = off")
+            .await
+            .unwrap();
+        let by_scan = rows(
+            "SELECT count(*) FROM records WHERE geom && ST_MakeEnvelope(12.0, 45.6, 12.2, 45.62, 4326)",
+        )
+        .await;
+        assert_eq!(by_index, by_scan);
+        assert!(by_index > 1000, "{by_index}");
+        let history = store
+            .audit(&faro::storage::AuditQuery {
+                record_id: Some("bulk-59999".to_owned()),
+                limit: 10,
+                ..faro::storage::AuditQuery::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(history.len(), 1);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_large_bulk_write_keeps_its_indexes_when_the_tables_are_busy() {
+    with_db(false, |url| async move {
+        let store = PostgresStore::connect(&url, 2).await.unwrap();
+        let c = raw_client(&url).await;
+        let before = secondary_indexes(&c).await;
+        // Another session reads the audit log in an open transaction: its lock would make a
+        // drop wait for it, so the import gives up deferring after five seconds.
+        let mut reader = raw_client(&url).await;
+        let open = reader.transaction().await.unwrap();
+        open.query("SELECT count(*) FROM audit_log", &[])
+            .await
+            .unwrap();
+        let mut bulk = store.bulk("importer").await.unwrap();
+        let started = Instant::now();
+        for chunk in many_services(60_000) {
+            bulk.apply(chunk).await.unwrap();
+        }
+        assert!(
+            started.elapsed() >= Duration::from_secs(5),
+            "it waited for the lock"
+        );
+        let held: i64 = c.query_one(EXCLUSIVE_LOCKS, &[]).await.unwrap().get(0);
+        assert_eq!(held, 0, "it went on without them");
+        bulk.commit().await.unwrap();
+        open.commit().await.unwrap();
+        assert_eq!(secondary_indexes(&c).await, before);
+        let n: i64 = c
+            .query_one("SELECT count(*) FROM records", &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(n, 60_000);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_table_checks_ids_by_faros_rule() {
+    with_db(false, |url| async move {
+        PostgresStore::connect(&url, 1).await.unwrap();
+        let c = raw_client(&url).await;
+        let long_ok = "a".repeat(64);
+        let too_long = "a".repeat(65);
+        for (id, ok) in [
+            ("svc-1", true),
+            ("A.b_c-9", true),
+            (long_ok.as_str(), true),
+            ("", false),
+            (too_long.as_str(), false),
+            ("a b", false),
+            ("caffè", false),
+            ("a/b", false),
+            ("a\nb", false),
+        ] {
+            let written = c
+                .execute(
+                    "INSERT INTO records (collection, id, geom, properties, version, created_at, updated_at)
+                     VALUES ('services', $1, ST_SetSRID(ST_MakePoint(12, 45.7), 4326),
+                             '{\"name\": \"x\", \"kind\": \"pas\"}', 1, now(), now())",
+                    &[&id],
+                )
+                .await;
+            match written {
+                Ok(_) => assert!(ok, "{id:?} is refused"),
+                Err(e) => {
+                    assert!(!ok, "{id:?} is accepted: {e}");
+                    assert!(format!("{e:?}").contains("records_id_check"), "{e:?}");
+                }
+            }
+            // The same rule as faro's own parser.
+            assert_eq!(RecordId::parse(id).is_ok(), ok, "{id:?}");
+        }
+    })
+    .await;
 }

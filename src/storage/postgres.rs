@@ -62,6 +62,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (2, include_str!("../../migrations/0002_token_notify.sql")),
     (3, include_str!("../../migrations/0003_token_scope.sql")),
     (4, include_str!("../../migrations/0004_bulk_notify.sql")),
+    (5, include_str!("../../migrations/0005_cheaper_writes.sql")),
 ];
 
 /// Key of the advisory lock held while migrating ("faro" "migr").
@@ -867,7 +868,7 @@ async fn begin_bulk(pool: Pool, actor: &str) -> Result<BulkHandle> {
         }
         let _ = started.send(Ok(()));
         let now = now_micros();
-        let mut wrote = false;
+        let mut state = BulkState::default();
         while let Some(command) = inbox.recv().await {
             match command {
                 BulkCommand::Get(keys, reply) => {
@@ -875,11 +876,10 @@ async fn begin_bulk(pool: Pool, actor: &str) -> Result<BulkHandle> {
                     let _ = reply.send(get_many_in(&tx, &keys, Plan::Fresh).await);
                 }
                 BulkCommand::Apply(ops, reply) => {
-                    wrote |= !ops.is_empty();
-                    let _ = reply.send(bulk_apply(&tx, ops, &actor, now).await);
+                    let _ = reply.send(bulk_apply(&tx, ops, &actor, now, &mut state).await);
                 }
                 BulkCommand::Commit(reply) => {
-                    let _ = reply.send(bulk_commit(tx, wrote).await);
+                    let _ = reply.send(bulk_commit(tx, state).await);
                     return;
                 }
             }
@@ -910,6 +910,23 @@ async fn get_many_in(
     rows.iter().map(|r| to_record(r, CONTEXT)).collect()
 }
 
+/// New records a bulk write copies with every index kept up to date row by row; past this
+/// many, the secondary indexes of `records` and `audit_log` are dropped inside the
+/// transaction and built again at its commit ([`defer_indexes`]).
+const DEFER_INDEXES_AFTER: usize = 50_000;
+
+/// What a bulk transaction has done so far.
+#[derive(Default)]
+struct BulkState {
+    wrote: bool,
+    /// Records inserted.
+    inserted: usize,
+    /// Whether dropping the secondary indexes was tried.
+    tried_deferring: bool,
+    /// The definitions of the secondary indexes dropped, to build again at the commit.
+    deferred: Vec<String>,
+}
+
 /// Applies `ops` in order inside the bulk transaction: each run of inserts by `COPY`, each
 /// run of other operations locked, checked and written as [`Store::apply`] does.
 async fn bulk_apply(
@@ -917,7 +934,9 @@ async fn bulk_apply(
     ops: Vec<WriteOp>,
     actor: &str,
     now: DateTime<Utc>,
+    state: &mut BulkState,
 ) -> Result<()> {
+    state.wrote |= !ops.is_empty();
     let mut ops = ops.into_iter().peekable();
     while let Some(first) = ops.peek() {
         let inserting = matches!(first, WriteOp::Insert { .. });
@@ -926,6 +945,11 @@ async fn bulk_apply(
             run.push(op);
         }
         if inserting {
+            state.inserted += run.len();
+            if state.inserted > DEFER_INDEXES_AFTER && !state.tried_deferring {
+                state.tried_deferring = true;
+                state.deferred = defer_indexes(tx).await?;
+            }
             copy_inserts(tx, run, actor, now).await?;
         } else {
             let mut state = lock_targets(tx, &run, Plan::Fresh).await?;
@@ -940,8 +964,8 @@ async fn bulk_apply(
 }
 
 /// A value already in PostgreSQL's binary form, for `COPY … (FORMAT binary)`: a geometry as
-/// EWKB with its SRID, or a `jsonb` as its version byte and text (no `serde_json::Value` built
-/// to be printed again).
+/// EWKB with its SRID, a `jsonb` as its version byte and text, or a `json` as its text (no
+/// `serde_json::Value` built to be printed again).
 #[derive(Debug)]
 struct Binary(Vec<u8>);
 
@@ -951,6 +975,10 @@ impl Binary {
         bytes.push(1);
         bytes.extend_from_slice(text.as_bytes());
         Self(bytes)
+    }
+
+    fn json(text: String) -> Self {
+        Self(text.into_bytes())
     }
 }
 
@@ -966,7 +994,8 @@ impl ToSql for Binary {
     }
 
     fn accepts(ty: &tokio_postgres::types::Type) -> bool {
-        ty.name() == "geometry" || *ty == tokio_postgres::types::Type::JSONB
+        use tokio_postgres::types::Type;
+        ty.name() == "geometry" || *ty == Type::JSONB || *ty == Type::JSON
     }
 
     tokio_postgres::types::to_sql_checked!();
@@ -1072,7 +1101,7 @@ async fn copy_inserts(
             Type::TEXT,
             Type::TEXT,
             Type::TEXT,
-            Type::JSONB,
+            Type::JSON,
         ],
         "writing the audit log",
     )
@@ -1086,7 +1115,7 @@ async fn copy_inserts(
                 &"create",
                 &r.collection().as_str(),
                 &r.id().as_str(),
-                &Binary::jsonb(&super::audit_text(r)),
+                &Binary::json(super::audit_text(r)),
             ])
             .await
             .map_err(pg_err("writing the audit log"))?;
@@ -1099,9 +1128,83 @@ async fn copy_inserts(
     Ok(())
 }
 
-/// Commits a bulk transaction; when it wrote, every instance is told to reload, once.
-async fn bulk_commit(tx: Transaction<'_>, wrote: bool) -> Result<()> {
-    if wrote {
+/// Drops the secondary indexes of `records` and `audit_log` (every index but the primary
+/// keys and unique ones) inside the bulk transaction and returns their definitions, for
+/// [`bulk_commit`] to build them again. A large import then pays for one sorted build of each
+/// index instead of an insertion per row: a GiST index built from a million points takes
+/// under two seconds, kept up to date row by row over six (docs/benchmarks.md), as
+/// `pg_restore` and `ogr2ogr` into a new table do. Transactional DDL keeps it safe: a failed
+/// or killed import rolls the drops back with everything else.
+///
+/// The price: from here to the commit the transaction holds `records` and `audit_log`
+/// exclusively, so other writers, and readers of those tables in SQL, wait for the import
+/// (faro's instances serve reads from their own index meanwhile). If the lock is not granted
+/// within five seconds (another transaction is using the tables), the import keeps every
+/// index and goes on row by row.
+async fn defer_indexes(tx: &Transaction<'_>) -> Result<Vec<String>> {
+    const CONTEXT: &str = "dropping secondary indexes for a bulk write";
+    const INDEXES: &str = "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid)
+        FROM pg_index i
+        WHERE i.indrelid IN ('records'::regclass, 'audit_log'::regclass)
+          AND NOT i.indisprimary AND NOT i.indisunique AND NOT i.indisexclusion AND i.indisvalid
+        ORDER BY i.indexrelid";
+    let lock_timeout: String = tx
+        .query_one("SELECT current_setting('lock_timeout')", &[])
+        .await
+        .and_then(|row| row.try_get(0))
+        .map_err(pg_err(CONTEXT))?;
+    tx.batch_execute("SAVEPOINT faro_defer_indexes; SET LOCAL lock_timeout = '5s'")
+        .await
+        .map_err(pg_err(CONTEXT))?;
+    let locked = tx
+        .batch_execute("LOCK TABLE records, audit_log IN ACCESS EXCLUSIVE MODE")
+        .await;
+    if let Err(e) = locked {
+        if e.code() != Some(&tokio_postgres::error::SqlState::LOCK_NOT_AVAILABLE) {
+            return Err(pg_err(CONTEXT)(e));
+        }
+        // Undoes the timeout too.
+        tx.batch_execute(
+            "ROLLBACK TO SAVEPOINT faro_defer_indexes; RELEASE SAVEPOINT faro_defer_indexes",
+        )
+        .await
+        .map_err(pg_err(CONTEXT))?;
+        tracing::warn!(
+            "records or audit_log busy: this import keeps every index up to date row by row"
+        );
+        return Ok(Vec::new());
+    }
+    let indexes = tx.query(INDEXES, &[]).await.map_err(pg_err(CONTEXT))?;
+    let mut definitions = Vec::with_capacity(indexes.len());
+    for row in &indexes {
+        let name: &str = row.try_get(0).map_err(pg_err(CONTEXT))?;
+        tx.batch_execute(&format!("DROP INDEX {name}"))
+            .await
+            .map_err(pg_err(CONTEXT))?;
+        definitions.push(row.try_get(1).map_err(pg_err(CONTEXT))?);
+    }
+    tx.execute(
+        "SELECT set_config('lock_timeout', $1, true)",
+        &[&lock_timeout],
+    )
+    .await
+    .map_err(pg_err(CONTEXT))?;
+    tx.batch_execute("RELEASE SAVEPOINT faro_defer_indexes")
+        .await
+        .map_err(pg_err(CONTEXT))?;
+    tracing::debug!(?definitions, "secondary indexes dropped until the commit");
+    Ok(definitions)
+}
+
+/// Commits a bulk transaction, after building again the indexes it dropped; when it wrote,
+/// every instance is told to reload, once.
+async fn bulk_commit(tx: Transaction<'_>, state: BulkState) -> Result<()> {
+    for definition in &state.deferred {
+        tx.batch_execute(definition)
+            .await
+            .map_err(pg_err("building the secondary indexes again"))?;
+    }
+    if state.wrote {
         tx.execute("SELECT pg_notify($1, '{\"resync\": true}')", &[&CHANNEL])
             .await
             .map_err(pg_err("notifying the instances"))?;
