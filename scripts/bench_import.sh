@@ -9,7 +9,9 @@
 # a PostgreSQL + PostGIS URL (a scratch database: its tables are emptied and written; psql
 # empties them), also imports into PostGIS with both, for example
 #
-#   scripts/with-postgres.sh bash -c 'FARO_BENCH_PG=$FARO_TEST_DATABASE_URL scripts/bench_import.sh'  Points are services spread over the Province of Treviso.
+#   scripts/with-postgres.sh bash -c 'FARO_BENCH_PG=$FARO_TEST_DATABASE_URL scripts/bench_import.sh'
+#
+# Points are services spread over the Province of Treviso.
 set -euo pipefail
 n=${1:-1000000}
 faro=${FARO_BIN:-target/release/faro}

@@ -356,6 +356,75 @@ async fn another_store_on_the_same_database_hears_of_changes_within_a_second() {
 }
 
 #[tokio::test]
+async fn a_bulk_write_into_an_empty_collection_sees_its_own_writes_and_refuses_a_key_taken_meanwhile()
+ {
+    each("store_bulk_empty", |store, url| async move {
+        let keys = |ids: &[&str]| -> Vec<(Collection, RecordId)> {
+            ids.iter()
+                .map(|id| (Collection::Services, rid(id)))
+                .collect()
+        };
+        // No service yet: what the bulk write has not written is not there, what it has is.
+        let mut bulk = store.bulk("importer").await.unwrap();
+        assert!(bulk.get_many(&keys(&["svc-a", "svc-b"])).await.unwrap().is_empty());
+        bulk.apply(vec![service("svc-a", 12.0, "A"), service("svc-b", 12.1, "B")])
+            .await
+            .unwrap();
+        bulk.apply(vec![replace("svc-a", Precondition::Version(1), "A2")])
+            .await
+            .unwrap();
+        let mut seen: Vec<(String, i64)> = bulk
+            .get_many(&keys(&["svc-a", "svc-b", "svc-c"]))
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.attributes().name().to_owned(), r.meta().version))
+            .collect();
+        seen.sort();
+        assert_eq!(seen, [("A2".to_owned(), 2), ("B".to_owned(), 1)]);
+        bulk.commit().await.unwrap();
+
+        // Another writer takes a key of a collection that was empty when the bulk write
+        // began: the bulk write's insert of it fails, and nothing of it is written.
+        let other = storage::open(&url, 2).await.unwrap();
+        let mut bulk = store.bulk("importer").await.unwrap();
+        assert!(bulk.get_many(&keys(&["wks-x"])).await.unwrap().is_empty());
+        let worksite = |name: &str| {
+            let f = FeatureInput::parse(
+                Collection::Worksites,
+                json!({"type": "Feature", "id": "wks-x", "geometry": {"type": "Polygon", "coordinates":
+                    [[[12.5, 45.5], [12.6, 45.5], [12.6, 45.6], [12.5, 45.6], [12.5, 45.5]]]},
+                    "properties": {"name": name, "kind": "farm"}}),
+            )
+            .unwrap();
+            WriteOp::insert(Collection::Worksites, f)
+        };
+        other.apply(vec![worksite("theirs")], "alice").await.unwrap();
+        assert!(
+            bulk.get_many(&[(Collection::Worksites, rid("wks-x"))])
+                .await
+                .unwrap()
+                .is_empty(),
+            "the bulk write does not see the other's write"
+        );
+        let written = bulk.apply(vec![worksite("mine"), service("svc-c", 12.2, "C")]).await;
+        let committed = match written {
+            Ok(()) => bulk.commit().await,
+            Err(e) => Err(e),
+        };
+        assert!(committed.is_err(), "{committed:?}");
+        let x = other
+            .get(Collection::Worksites, &rid("wks-x"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(x.attributes().name(), "theirs");
+        assert!(other.get(Collection::Services, &rid("svc-c")).await.unwrap().is_none());
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn a_bulk_write_is_one_transaction_across_chunks_and_heard_by_others() {
     each("store_bulk", |store, url| async move {
         store

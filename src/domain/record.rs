@@ -220,8 +220,11 @@ impl Attributes {
         }
     }
 
-    /// The text of [`Self::to_json`]'s object, serialised straight from the typed fields (in
-    /// their declared order, with no map built on the way): what a store writes.
+    /// What a store writes: the object of [`Self::to_json`] without its unset fields (members
+    /// that are `null`; reading fills them in again), serialised from the typed fields with
+    /// no map of values built on the way, its members in name order. A service with a name
+    /// and a kind is a third of its text with every null, and the database parses it for
+    /// every record an import writes.
     pub fn to_json_text(&self) -> String {
         let text = match self {
             Attributes::Service(s) => serde_json::to_string(s),
@@ -229,7 +232,8 @@ impl Attributes {
             Attributes::Worksite(w) => serde_json::to_string(w),
             Attributes::Territory(t) => serde_json::to_string(t),
         };
-        text.unwrap_or_else(|_| "{}".to_owned())
+        text.and_then(|t| without_nulls(&t))
+            .unwrap_or_else(|_| "{}".to_owned())
     }
 
     /// The properties as a JSON object (every field, `null` where unset).
@@ -245,6 +249,29 @@ impl Attributes {
             _ => serde_json::Map::new(),
         }
     }
+}
+
+/// The text of a JSON object without its members whose value is `null` (nested values are
+/// kept as they are), members in name order.
+fn without_nulls(object: &str) -> Result<String, serde_json::Error> {
+    use serde_json::value::RawValue;
+    let members: std::collections::BTreeMap<std::borrow::Cow<'_, str>, &RawValue> =
+        serde_json::from_str(object)?;
+    let mut out = String::with_capacity(object.len());
+    out.push('{');
+    for (name, value) in members {
+        if value.get() == "null" {
+            continue;
+        }
+        if out.len() > 1 {
+            out.push(',');
+        }
+        out.push_str(&serde_json::to_string(&name)?);
+        out.push(':');
+        out.push_str(value.get());
+    }
+    out.push('}');
+    Ok(out)
 }
 
 /// Bookkeeping kept by the store on every record.
@@ -328,5 +355,54 @@ impl Record {
     /// The record's `ETag` header value (a strong validator): the quoted [`Record::entity_tag`].
     pub fn etag(&self) -> String {
         format!("\"{}\"", self.entity_tag())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_text_leaves_out_top_level_nulls_only() {
+        let text = r#"{"b":null,"a":"x \"null\", \\ {\"c\":null}","n":{"c":null},"l":[null],"z":0,"e":false}"#;
+        let stripped = without_nulls(text).unwrap();
+        assert_eq!(
+            stripped,
+            r#"{"a":"x \"null\", \\ {\"c\":null}","e":false,"l":[null],"n":{"c":null},"z":0}"#
+        );
+        let before: serde_json::Value = serde_json::from_str(text).unwrap();
+        let after: serde_json::Value = serde_json::from_str(&stripped).unwrap();
+        let mut expected = before.as_object().unwrap().clone();
+        expected.remove("b");
+        assert_eq!(after.as_object().unwrap(), &expected);
+        assert_eq!(without_nulls(r#"{"a":null}"#).unwrap(), "{}");
+        assert_eq!(without_nulls("{}").unwrap(), "{}");
+    }
+
+    #[test]
+    fn stored_text_reads_back_as_the_same_attributes() {
+        for (collection, properties) in [
+            (
+                Collection::Services,
+                serde_json::json!({"name": "Sportello", "kind": "help_desk", "phone": "+39 0422 1",
+                    "languages": ["it", "ar"], "capacity": 4}),
+            ),
+            (
+                Collection::Services,
+                serde_json::json!({"name": "PAS", "kind": "pas"}),
+            ),
+            (
+                Collection::Settlements,
+                serde_json::json!({"name": "Insediamento (fittizio)", "fictional": true}),
+            ),
+        ] {
+            let attributes = Attributes::from_json(collection, properties).unwrap();
+            let text = attributes.to_json_text();
+            assert!(!text.contains("null"), "{text}");
+            assert_eq!(
+                Attributes::from_json_text(collection, &text).unwrap(),
+                attributes
+            );
+        }
     }
 }

@@ -89,6 +89,16 @@ impl WriteOp {
             attributes: input.attributes,
         }
     }
+
+    /// The collection and id of the record written.
+    pub fn key(&self) -> (Collection, &RecordId) {
+        match self {
+            WriteOp::Insert { id, attributes, .. } | WriteOp::Replace { id, attributes, .. } => {
+                (attributes.collection(), id)
+            }
+            WriteOp::Delete { collection, id, .. } => (*collection, id),
+        }
+    }
 }
 
 /// What a committed write did, for the index.
@@ -338,6 +348,52 @@ pub trait Bulk: Send {
 
     /// Makes every chunk visible at once.
     async fn commit(self: Box<Self>) -> Result<()>;
+}
+
+/// The keys a bulk transaction knows to name no record without looking: those of a
+/// collection that was empty when the transaction began and that the transaction has not
+/// written. A first import into a collection then looks nothing up. A record another writer
+/// adds meanwhile under such a key is not missed: the transaction's insert of it is refused
+/// (the primary key; on SQLite, the write of a stale snapshot), and the import fails whole.
+#[derive(Default)]
+pub(crate) struct KnownAbsent {
+    empty: Vec<Collection>,
+    /// Hashes of the keys written: a collision only costs a lookup.
+    written: std::collections::HashSet<u64>,
+}
+
+impl KnownAbsent {
+    pub(crate) fn new(empty: Vec<Collection>) -> Self {
+        Self {
+            empty,
+            written: std::collections::HashSet::new(),
+        }
+    }
+
+    fn hash(collection: Collection, id: &RecordId) -> u64 {
+        use std::hash::BuildHasher;
+        std::hash::BuildHasherDefault::<std::hash::DefaultHasher>::default()
+            .hash_one((collection, id.as_str()))
+    }
+
+    /// Notes the keys `ops` write.
+    pub(crate) fn wrote(&mut self, ops: &[WriteOp]) {
+        for op in ops {
+            let (collection, id) = op.key();
+            self.written.insert(Self::hash(collection, id));
+        }
+    }
+
+    /// The keys among `keys` that must be looked up.
+    pub(crate) fn to_look_up(
+        &self,
+        mut keys: Vec<(Collection, RecordId)>,
+    ) -> Vec<(Collection, RecordId)> {
+        keys.retain(|(c, id)| {
+            !self.empty.contains(c) || self.written.contains(&Self::hash(*c, id))
+        });
+        keys
+    }
 }
 
 /// What the worker of a [`BulkHandle`] is asked to do.

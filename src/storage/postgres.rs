@@ -43,8 +43,8 @@ use tokio_postgres::{AsyncMessage, Notification, Row};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::{
-    AuditEntry, AuditQuery, BulkCommand, BulkHandle, Change, NewToken, Result, Store, StoreError,
-    StoreEvent, TokenRecord, WriteOp, assemble, audit_json, check_version, now_micros,
+    AuditEntry, AuditQuery, BulkCommand, BulkHandle, Change, KnownAbsent, NewToken, Result, Store,
+    StoreError, StoreEvent, TokenRecord, WriteOp, assemble, audit_json, check_version, now_micros,
     record_from_parts, wkb_decode, wkb_encode,
 };
 use crate::domain::{Collection, FieldError, Meta, Record, RecordId, Role};
@@ -691,7 +691,7 @@ struct Encoded<'a> {
     id: &'a str,
     action: &'static str,
     /// WKB and properties of the record written (none for a delete).
-    columns: Option<(Vec<u8>, serde_json::Value)>,
+    columns: Option<(Vec<u8>, Binary)>,
     before: Option<serde_json::Value>,
     after: Option<serde_json::Value>,
 }
@@ -707,7 +707,7 @@ impl<'a> Encoded<'a> {
             Planned::Delete(_) => None,
             _ => Some((
                 wkb_encode(record.geometry())?,
-                serde_json::Value::Object(record.attributes().to_json()),
+                Binary::jsonb(&record.attributes().to_json_text()),
             )),
         };
         Ok(Self {
@@ -866,14 +866,20 @@ async fn begin_bulk(pool: Pool, actor: &str) -> Result<BulkHandle> {
             let _ = started.send(Err(pg_err(CONTEXT)(e)));
             return;
         }
+        let mut state = BulkState::default();
+        match empty_collections(&tx).await {
+            Ok(empty) => state.absent = KnownAbsent::new(empty),
+            Err(e) => {
+                let _ = started.send(Err(e));
+                return;
+            }
+        }
         let _ = started.send(Ok(()));
         let now = now_micros();
-        let mut state = BulkState::default();
         while let Some(command) = inbox.recv().await {
             match command {
                 BulkCommand::Get(keys, reply) => {
-                    // Planned afresh, under this transaction's settings.
-                    let _ = reply.send(get_many_in(&tx, &keys, Plan::Fresh).await);
+                    let _ = reply.send(state.get_many(&tx, keys).await);
                 }
                 BulkCommand::Apply(ops, reply) => {
                     let _ = reply.send(bulk_apply(&tx, ops, &actor, now, &mut state).await);
@@ -918,6 +924,7 @@ const DEFER_INDEXES_AFTER: usize = 50_000;
 /// What a bulk transaction has done so far.
 #[derive(Default)]
 struct BulkState {
+    absent: KnownAbsent,
     wrote: bool,
     /// Records inserted.
     inserted: usize,
@@ -925,6 +932,42 @@ struct BulkState {
     tried_deferring: bool,
     /// The definitions of the secondary indexes dropped, to build again at the commit.
     deferred: Vec<String>,
+}
+
+impl BulkState {
+    /// The records among `keys` that the transaction sees, looking up only those that may
+    /// exist ([`KnownAbsent`]).
+    async fn get_many(
+        &self,
+        tx: &Transaction<'_>,
+        keys: Vec<(Collection, RecordId)>,
+    ) -> Result<Vec<Record>> {
+        let keys = self.absent.to_look_up(keys);
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Planned afresh, under this transaction's settings.
+        get_many_in(tx, &keys, Plan::Fresh).await
+    }
+}
+
+/// The collections without any record, as `tx` sees them.
+async fn empty_collections(tx: &Transaction<'_>) -> Result<Vec<Collection>> {
+    const CONTEXT: &str = "starting a bulk write";
+    let names: Vec<&str> = Collection::ALL.iter().map(|c| c.as_str()).collect();
+    let rows = tx
+        .query(
+            "SELECT c FROM unnest($1::text[]) AS c
+             WHERE NOT EXISTS (SELECT 1 FROM records WHERE collection = c)",
+            &[&names],
+        )
+        .await
+        .map_err(pg_err(CONTEXT))?;
+    Ok(Collection::ALL
+        .iter()
+        .copied()
+        .filter(|c| rows.iter().any(|r| r.get::<_, &str>(0) == c.as_str()))
+        .collect())
 }
 
 /// Applies `ops` in order inside the bulk transaction: each run of inserts by `COPY`, each
@@ -937,6 +980,7 @@ async fn bulk_apply(
     state: &mut BulkState,
 ) -> Result<()> {
     state.wrote |= !ops.is_empty();
+    state.absent.wrote(&ops);
     let mut ops = ops.into_iter().peekable();
     while let Some(first) = ops.peek() {
         let inserting = matches!(first, WriteOp::Insert { .. });

@@ -10,9 +10,9 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::{
-    AuditEntry, AuditQuery, Bulk, BulkCommand, BulkHandle, Change, NewToken, Result, Store,
-    StoreError, StoreEvent, TokenRecord, WriteOp, assemble, audit_text, check_version, now_micros,
-    record_from_parts, wkb_decode, wkb_encode,
+    AuditEntry, AuditQuery, Bulk, BulkCommand, BulkHandle, Change, KnownAbsent, NewToken, Result,
+    Store, StoreError, StoreEvent, TokenRecord, WriteOp, assemble, audit_text, check_version,
+    now_micros, record_from_parts, wkb_decode, wkb_encode,
 };
 use crate::domain::{Collection, Meta, Record, RecordId, Role};
 
@@ -303,6 +303,25 @@ fn get_many_in(conn: &Connection, keys: &[(Collection, RecordId)]) -> Result<Vec
     Ok(out)
 }
 
+/// The collections without any record, as `conn` sees them (a read that also begins the
+/// snapshot of a deferred transaction).
+fn empty_collections(conn: &Connection) -> Result<Vec<Collection>> {
+    const CONTEXT: &str = "starting a bulk write";
+    let mut stmt = conn
+        .prepare_cached("SELECT NOT EXISTS (SELECT 1 FROM records WHERE collection = ?1)")
+        .map_err(db_err(CONTEXT))?;
+    let mut empty = Vec::new();
+    for &c in Collection::ALL {
+        if stmt
+            .query_row([c.as_str()], |r| r.get::<_, bool>(0))
+            .map_err(db_err(CONTEXT))?
+        {
+            empty.push(c);
+        }
+    }
+    Ok(empty)
+}
+
 /// Starts the worker of a [`BulkHandle`] on SQLite: a thread holding the connection and the
 /// transaction (rusqlite's transaction borrows the connection).
 fn begin_bulk(conn: Arc<Mutex<Connection>>, actor: &str) -> Result<BulkHandle> {
@@ -326,14 +345,28 @@ fn begin_bulk(conn: Arc<Mutex<Connection>>, actor: &str) -> Result<BulkHandle> {
                     return;
                 }
             };
+            let mut absent = match empty_collections(&tx) {
+                Ok(empty) => KnownAbsent::new(empty),
+                Err(e) => {
+                    let _ = started.send(Err(e));
+                    return;
+                }
+            };
             let _ = started.send(Ok(()));
             let now = now_micros();
             while let Some(command) = inbox.blocking_recv() {
                 match command {
                     BulkCommand::Get(keys, reply) => {
-                        let _ = reply.send(get_many_in(&tx, &keys));
+                        let keys = absent.to_look_up(keys);
+                        let found = if keys.is_empty() {
+                            Ok(Vec::new())
+                        } else {
+                            get_many_in(&tx, &keys)
+                        };
+                        let _ = reply.send(found);
                     }
                     BulkCommand::Apply(ops, reply) => {
+                        absent.wrote(&ops);
                         let _ = reply.send(apply_in(&tx, ops, &actor, now, None));
                     }
                     BulkCommand::Commit(reply) => {
