@@ -874,6 +874,15 @@ async fn begin_bulk(pool: Pool, actor: &str) -> Result<BulkHandle> {
                 return;
             }
         }
+        for (table, (existing, _)) in BULK_TABLES.iter().zip(&mut state.tables) {
+            match estimated_rows(&tx, table).await {
+                Ok(n) => *existing = n,
+                Err(e) => {
+                    let _ = started.send(Err(e));
+                    return;
+                }
+            }
+        }
         let _ = started.send(Ok(()));
         let now = now_micros();
         while let Some(command) = inbox.recv().await {
@@ -917,9 +926,22 @@ async fn get_many_in(
 }
 
 /// New records a bulk write copies with every index kept up to date row by row; past this
-/// many, the secondary indexes of `records` and `audit_log` are dropped inside the
-/// transaction and built again at its commit ([`defer_indexes`]).
+/// many, the secondary indexes of a table it fills may be dropped inside the transaction and
+/// built again at its commit ([`defer_indexes`], [`worth_rebuilding`]).
 const DEFER_INDEXES_AFTER: usize = 50_000;
+
+/// The two tables a bulk write fills, whose secondary indexes it may build again.
+const BULK_TABLES: [&str; 2] = ["records", "audit_log"];
+
+/// Whether building a table's secondary indexes again, over its `existing` rows and the
+/// `inserted` ones, costs less than keeping them up to date for each row inserted from here:
+/// a sorted build takes about a third of the time of row-by-row upkeep per row (GiST: 2 s
+/// against 6.5 s a million; the audit history btree, 0.85 s against 3 s), so it pays once
+/// the import has added at least half as many rows as the table held, and the rows still to
+/// come (at least as many as so far, by the time it is decided) tip it further.
+fn worth_rebuilding(existing: u64, inserted: usize) -> bool {
+    inserted > DEFER_INDEXES_AFTER && existing <= 2 * inserted as u64
+}
 
 /// What a bulk transaction has done so far.
 #[derive(Default)]
@@ -928,8 +950,9 @@ struct BulkState {
     wrote: bool,
     /// Records inserted.
     inserted: usize,
-    /// Whether dropping the secondary indexes was tried.
-    tried_deferring: bool,
+    /// For each of [`BULK_TABLES`]: its rows when the transaction began (the planner's
+    /// estimate), and whether dropping its secondary indexes was tried.
+    tables: [(u64, bool); 2],
     /// The definitions of the secondary indexes dropped, to build again at the commit.
     deferred: Vec<String>,
 }
@@ -990,9 +1013,11 @@ async fn bulk_apply(
         }
         if inserting {
             state.inserted += run.len();
-            if state.inserted > DEFER_INDEXES_AFTER && !state.tried_deferring {
-                state.tried_deferring = true;
-                state.deferred = defer_indexes(tx).await?;
+            for (table, (existing, tried)) in BULK_TABLES.iter().zip(&mut state.tables) {
+                if !*tried && worth_rebuilding(*existing, state.inserted) {
+                    *tried = true;
+                    state.deferred.extend(defer_indexes(tx, table).await?);
+                }
             }
             copy_inserts(tx, run, actor, now).await?;
         } else {
@@ -1172,24 +1197,25 @@ async fn copy_inserts(
     Ok(())
 }
 
-/// Drops the secondary indexes of `records` and `audit_log` (every index but the primary
-/// keys and unique ones) inside the bulk transaction and returns their definitions, for
-/// [`bulk_commit`] to build them again. A large import then pays for one sorted build of each
-/// index instead of an insertion per row: a GiST index built from a million points takes
-/// under two seconds, kept up to date row by row over six (docs/benchmarks.md), as
+/// Drops the secondary indexes of `table` (one of [`BULK_TABLES`]: every index but the
+/// primary key and unique ones) inside the bulk transaction and returns their definitions,
+/// for [`bulk_commit`] to build them again. A large import then pays for one sorted build of
+/// each index instead of an insertion per row: a GiST index built from a million points takes
+/// about two seconds, kept up to date row by row over six (docs/benchmarks.md), as
 /// `pg_restore` and `ogr2ogr` into a new table do. Transactional DDL keeps it safe: a failed
 /// or killed import rolls the drops back with everything else.
 ///
-/// The price: from here to the commit the transaction holds `records` and `audit_log`
-/// exclusively, so other writers, and readers of those tables in SQL, wait for the import
-/// (faro's instances serve reads from their own index meanwhile). If the lock is not granted
-/// within five seconds (another transaction is using the tables), the import keeps every
-/// index and goes on row by row.
-async fn defer_indexes(tx: &Transaction<'_>) -> Result<Vec<String>> {
+/// The price: from here to the commit the transaction holds `table` exclusively, so other
+/// writers, and readers of it in SQL, wait for the import (faro's instances serve reads from
+/// their own index meanwhile). If the lock is not granted within five seconds (another
+/// transaction is using the table), or waiting for it would deadlock, the import keeps the
+/// indexes and goes on row by row.
+async fn defer_indexes(tx: &Transaction<'_>, table: &str) -> Result<Vec<String>> {
+    use tokio_postgres::error::SqlState;
     const CONTEXT: &str = "dropping secondary indexes for a bulk write";
     const INDEXES: &str = "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid)
         FROM pg_index i
-        WHERE i.indrelid IN ('records'::regclass, 'audit_log'::regclass)
+        WHERE i.indrelid = $1::text::regclass
           AND NOT i.indisprimary AND NOT i.indisunique AND NOT i.indisexclusion AND i.indisvalid
         ORDER BY i.indexrelid";
     let lock_timeout: String = tx
@@ -1201,10 +1227,14 @@ async fn defer_indexes(tx: &Transaction<'_>) -> Result<Vec<String>> {
         .await
         .map_err(pg_err(CONTEXT))?;
     let locked = tx
-        .batch_execute("LOCK TABLE records, audit_log IN ACCESS EXCLUSIVE MODE")
+        .batch_execute(&format!("LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE"))
         .await;
     if let Err(e) = locked {
-        if e.code() != Some(&tokio_postgres::error::SqlState::LOCK_NOT_AVAILABLE) {
+        let busy = [
+            SqlState::LOCK_NOT_AVAILABLE,
+            SqlState::T_R_DEADLOCK_DETECTED,
+        ];
+        if !e.code().is_some_and(|code| busy.contains(code)) {
             return Err(pg_err(CONTEXT)(e));
         }
         // Undoes the timeout too.
@@ -1214,11 +1244,15 @@ async fn defer_indexes(tx: &Transaction<'_>) -> Result<Vec<String>> {
         .await
         .map_err(pg_err(CONTEXT))?;
         tracing::warn!(
-            "records or audit_log busy: this import keeps every index up to date row by row"
+            table,
+            "busy: this import keeps its indexes up to date row by row"
         );
         return Ok(Vec::new());
     }
-    let indexes = tx.query(INDEXES, &[]).await.map_err(pg_err(CONTEXT))?;
+    let indexes = tx
+        .query(INDEXES, &[&table])
+        .await
+        .map_err(pg_err(CONTEXT))?;
     let mut definitions = Vec::with_capacity(indexes.len());
     for row in &indexes {
         let name: &str = row.try_get(0).map_err(pg_err(CONTEXT))?;
@@ -1238,6 +1272,31 @@ async fn defer_indexes(tx: &Transaction<'_>) -> Result<Vec<String>> {
         .map_err(pg_err(CONTEXT))?;
     tracing::debug!(?definitions, "secondary indexes dropped until the commit");
     Ok(definitions)
+}
+
+/// The rows of `table` by the planner's estimate (`reltuples`: kept by autovacuum and
+/// ANALYZE, 0 after a TRUNCATE), or counted if the table was never analysed.
+async fn estimated_rows(tx: &Transaction<'_>, table: &str) -> Result<u64> {
+    const CONTEXT: &str = "starting a bulk write";
+    let estimate: f32 = tx
+        .query_one(
+            "SELECT reltuples FROM pg_class WHERE oid = $1::text::regclass",
+            &[&table],
+        )
+        .await
+        .and_then(|row| row.try_get(0))
+        .map_err(pg_err(CONTEXT))?;
+    if estimate >= 0.0 {
+        // Row counts are far below f32's exact range for the decision made with them.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        return Ok(estimate as u64);
+    }
+    let counted: i64 = tx
+        .query_one(&format!("SELECT count(*) FROM {table}"), &[])
+        .await
+        .and_then(|row| row.try_get(0))
+        .map_err(pg_err(CONTEXT))?;
+    Ok(u64::try_from(counted).unwrap_or(0))
 }
 
 /// Commits a bulk transaction, after building again the indexes it dropped; when it wrote,
@@ -1751,5 +1810,24 @@ impl Store for PostgresStore {
         }
         guard.senders.push(tx);
         Some(rx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::worth_rebuilding;
+
+    #[test]
+    fn indexes_are_built_again_only_for_an_import_large_beside_its_table() {
+        // A first import, or into a table emptied by TRUNCATE: once past the threshold.
+        assert!(!worth_rebuilding(0, 50_000));
+        assert!(worth_rebuilding(0, 50_001));
+        // A table of 5 million rows: not for 60,000 more, only past 2.5 million.
+        assert!(!worth_rebuilding(5_000_000, 60_000));
+        assert!(!worth_rebuilding(5_000_000, 2_499_999));
+        assert!(worth_rebuilding(5_000_000, 2_500_000));
+        // A big audit log beside a small table: decided per table.
+        assert!(worth_rebuilding(100_000, 60_000));
+        assert!(!worth_rebuilding(30_000_000, 60_000));
     }
 }
