@@ -1228,11 +1228,22 @@ async fn secondary_indexes(c: &tokio_postgres::Client) -> Vec<(String, String, b
     .collect()
 }
 
-/// Exclusive locks granted on `records` and `audit_log`: what a bulk write deferring its
-/// indexes holds until its end.
-const EXCLUSIVE_LOCKS: &str = "SELECT count(*) FROM pg_locks
-    WHERE relation IN ('records'::regclass, 'audit_log'::regclass)
-      AND mode = 'AccessExclusiveLock' AND granted";
+/// The tables among `records` and `audit_log` held exclusively (what a bulk write deferring
+/// their indexes holds until its end), in name order.
+async fn held_exclusively(c: &tokio_postgres::Client) -> Vec<String> {
+    c.query(
+        "SELECT relation::regclass::text FROM pg_locks
+         WHERE relation IN ('records'::regclass, 'audit_log'::regclass)
+           AND mode = 'AccessExclusiveLock' AND granted
+         ORDER BY 1",
+        &[],
+    )
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| r.get(0))
+    .collect()
+}
 
 /// `n` new services in a grid over the province, in chunks as `faro import` sends them.
 fn many_services(n: usize) -> Vec<Vec<WriteOp>> {
@@ -1282,7 +1293,11 @@ async fn a_large_bulk_write_builds_its_secondary_indexes_again_at_the_commit() {
         for chunk in many_services(60_000) {
             bulk.apply(chunk).await.unwrap();
         }
-        assert_eq!(rows(EXCLUSIVE_LOCKS).await, 2, "records and audit_log held to drop indexes");
+        assert_eq!(
+            held_exclusively(&c).await,
+            ["audit_log", "records"],
+            "held to drop their indexes"
+        );
         drop(bulk);
         // The worker rolls back as the handle's channel closes.
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -1297,9 +1312,9 @@ async fn a_large_bulk_write_builds_its_secondary_indexes_again_at_the_commit() {
         for chunk in many_services(60_000) {
             bulk.apply(chunk).await.unwrap();
         }
-        assert_eq!(rows(EXCLUSIVE_LOCKS).await, 2);
+        assert_eq!(held_exclusively(&c).await, ["audit_log", "records"]);
         bulk.commit().await.unwrap();
-        assert_eq!(rows(EXCLUSIVE_LOCKS).await, 0);
+        assert!(held_exclusively(&c).await.is_empty());
         assert_eq!(rows("SELECT count(*) FROM records").await, 60_000);
         assert_eq!(rows("SELECT count(*) FROM audit_log").await, 60_000);
         assert_eq!(secondary_indexes(&c).await, before, "the same indexes, valid");
@@ -1370,18 +1385,7 @@ async fn a_large_bulk_write_keeps_the_indexes_of_a_busy_table() {
             started.elapsed() >= Duration::from_secs(5),
             "it waited for the lock"
         );
-        let held: Vec<String> = c
-            .query(
-                "SELECT relation::regclass::text FROM pg_locks
-                 WHERE relation IN ('records'::regclass, 'audit_log'::regclass)
-                   AND mode = 'AccessExclusiveLock' AND granted",
-                &[],
-            )
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
+        let held = held_exclusively(&c).await;
         assert_eq!(held, ["records"], "it went on without the audit log's");
         bulk.commit().await.unwrap();
         open.commit().await.unwrap();
