@@ -874,9 +874,9 @@ async fn begin_bulk(pool: Pool, actor: &str) -> Result<BulkHandle> {
                 return;
             }
         }
-        for (table, (existing, _)) in BULK_TABLES.iter().zip(&mut state.tables) {
-            match estimated_rows(&tx, table).await {
-                Ok(n) => *existing = n,
+        for rebuild in &mut state.tables {
+            match estimated_rows(&tx, rebuild.table).await {
+                Ok(n) => rebuild.existing = n,
                 Err(e) => {
                     let _ = started.send(Err(e));
                     return;
@@ -888,7 +888,9 @@ async fn begin_bulk(pool: Pool, actor: &str) -> Result<BulkHandle> {
         while let Some(command) = inbox.recv().await {
             match command {
                 BulkCommand::Get(keys, reply) => {
-                    let _ = reply.send(state.get_many(&tx, keys).await);
+                    // Planned afresh, under this transaction's settings.
+                    let keys = state.absent.to_look_up(keys);
+                    let _ = reply.send(get_many_in(&tx, &keys, Plan::Fresh).await);
                 }
                 BulkCommand::Apply(ops, reply) => {
                     let _ = reply.send(bulk_apply(&tx, ops, &actor, now, &mut state).await);
@@ -912,6 +914,9 @@ async fn get_many_in(
     plan: Plan,
 ) -> Result<Vec<Record>> {
     const CONTEXT: &str = "reading records";
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
     let stmt = plan
         .prepare(client, GET_MANY)
         .await
@@ -930,8 +935,14 @@ async fn get_many_in(
 /// built again at its commit ([`defer_indexes`], [`worth_rebuilding`]).
 const DEFER_INDEXES_AFTER: usize = 50_000;
 
-/// The two tables a bulk write fills, whose secondary indexes it may build again.
-const BULK_TABLES: [&str; 2] = ["records", "audit_log"];
+/// A table a bulk write fills, whose secondary indexes it may build again.
+struct Rebuild {
+    table: &'static str,
+    /// Its rows when the transaction began (the planner's estimate).
+    existing: u64,
+    /// Whether dropping its secondary indexes was tried.
+    tried: bool,
+}
 
 /// Whether building a table's secondary indexes again, over its `existing` rows and the
 /// `inserted` ones, costs less than keeping them up to date for each row inserted from here:
@@ -944,33 +955,31 @@ fn worth_rebuilding(existing: u64, inserted: usize) -> bool {
 }
 
 /// What a bulk transaction has done so far.
-#[derive(Default)]
 struct BulkState {
     absent: KnownAbsent,
     wrote: bool,
     /// Records inserted.
     inserted: usize,
-    /// For each of [`BULK_TABLES`]: its rows when the transaction began (the planner's
-    /// estimate), and whether dropping its secondary indexes was tried.
-    tables: [(u64, bool); 2],
+    /// `records` and `audit_log`.
+    tables: [Rebuild; 2],
     /// The definitions of the secondary indexes dropped, to build again at the commit.
     deferred: Vec<String>,
 }
 
-impl BulkState {
-    /// The records among `keys` that the transaction sees, looking up only those that may
-    /// exist ([`KnownAbsent`]).
-    async fn get_many(
-        &self,
-        tx: &Transaction<'_>,
-        keys: Vec<(Collection, RecordId)>,
-    ) -> Result<Vec<Record>> {
-        let keys = self.absent.to_look_up(keys);
-        if keys.is_empty() {
-            return Ok(Vec::new());
+impl Default for BulkState {
+    fn default() -> Self {
+        let rebuild = |table| Rebuild {
+            table,
+            existing: 0,
+            tried: false,
+        };
+        Self {
+            absent: KnownAbsent::default(),
+            wrote: false,
+            inserted: 0,
+            tables: [rebuild("records"), rebuild("audit_log")],
+            deferred: Vec::new(),
         }
-        // Planned afresh, under this transaction's settings.
-        get_many_in(tx, &keys, Plan::Fresh).await
     }
 }
 
@@ -1013,10 +1022,12 @@ async fn bulk_apply(
         }
         if inserting {
             state.inserted += run.len();
-            for (table, (existing, tried)) in BULK_TABLES.iter().zip(&mut state.tables) {
-                if !*tried && worth_rebuilding(*existing, state.inserted) {
-                    *tried = true;
-                    state.deferred.extend(defer_indexes(tx, table).await?);
+            for rebuild in &mut state.tables {
+                if !rebuild.tried && worth_rebuilding(rebuild.existing, state.inserted) {
+                    rebuild.tried = true;
+                    state
+                        .deferred
+                        .extend(defer_indexes(tx, rebuild.table).await?);
                 }
             }
             copy_inserts(tx, run, actor, now).await?;
@@ -1197,7 +1208,7 @@ async fn copy_inserts(
     Ok(())
 }
 
-/// Drops the secondary indexes of `table` (one of [`BULK_TABLES`]: every index but the
+/// Drops the secondary indexes of `table` (`records` or `audit_log`: every index but the
 /// primary key and unique ones) inside the bulk transaction and returns their definitions,
 /// for [`bulk_commit`] to build them again. A large import then pays for one sorted build of
 /// each index instead of an insertion per row: a GiST index built from a million points takes

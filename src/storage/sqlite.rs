@@ -281,6 +281,9 @@ fn audit(
 
 /// The records among `keys` that `conn` (or a transaction on it) sees.
 fn get_many_in(conn: &Connection, keys: &[(Collection, RecordId)]) -> Result<Vec<Record>> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
     let json = serde_json::Value::Array(
         keys.iter()
             .map(|(c, id)| serde_json::json!([c.as_str(), id.as_str()]))
@@ -357,13 +360,7 @@ fn begin_bulk(conn: Arc<Mutex<Connection>>, actor: &str) -> Result<BulkHandle> {
             while let Some(command) = inbox.blocking_recv() {
                 match command {
                     BulkCommand::Get(keys, reply) => {
-                        let keys = absent.to_look_up(keys);
-                        let found = if keys.is_empty() {
-                            Ok(Vec::new())
-                        } else {
-                            get_many_in(&tx, &keys)
-                        };
-                        let _ = reply.send(found);
+                        let _ = reply.send(get_many_in(&tx, &absent.to_look_up(keys)));
                     }
                     BulkCommand::Apply(ops, reply) => {
                         absent.wrote(&ops);
