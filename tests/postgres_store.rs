@@ -1228,6 +1228,29 @@ async fn secondary_indexes(c: &tokio_postgres::Client) -> Vec<(String, String, b
     .collect()
 }
 
+/// The primary keys of `records` and `audit_log` as faro's schema makes them.
+const PRIMARY_KEYS: [&str; 2] = [
+    "audit_log_pkey PRIMARY KEY (id)",
+    "records_pkey PRIMARY KEY (collection, id)",
+];
+
+/// The valid primary keys of `records` and `audit_log`: name and definition.
+async fn primary_keys(c: &tokio_postgres::Client) -> Vec<String> {
+    c.query(
+        "SELECT k.conname || ' ' || pg_get_constraintdef(k.oid)
+         FROM pg_constraint k JOIN pg_index i ON i.indexrelid = k.conindid
+         WHERE k.conrelid IN ('records'::regclass, 'audit_log'::regclass) AND k.contype = 'p'
+           AND i.indisvalid AND i.indisunique
+         ORDER BY 1",
+        &[],
+    )
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| r.get(0))
+    .collect()
+}
+
 /// The tables among `records` and `audit_log` held exclusively (what a bulk write deferring
 /// their indexes holds until its end), in name order.
 async fn held_exclusively(c: &tokio_postgres::Client) -> Vec<String> {
@@ -1293,6 +1316,7 @@ async fn a_large_bulk_write_builds_its_secondary_indexes_again_at_the_commit() {
         for chunk in many_services(60_000) {
             bulk.apply(chunk).await.unwrap();
         }
+        bulk.flush().await.unwrap();
         assert_eq!(
             held_exclusively(&c).await,
             ["audit_log", "records"],
@@ -1307,17 +1331,27 @@ async fn a_large_bulk_write_builds_its_secondary_indexes_again_at_the_commit() {
         }
         assert_eq!(rows("SELECT count(*) FROM records").await, 0);
         assert_eq!(secondary_indexes(&c).await, before);
+        assert_eq!(primary_keys(&c).await, PRIMARY_KEYS);
 
         let mut bulk = store.bulk("importer").await.unwrap();
         for chunk in many_services(60_000) {
             bulk.apply(chunk).await.unwrap();
         }
+        bulk.flush().await.unwrap();
         assert_eq!(held_exclusively(&c).await, ["audit_log", "records"]);
         bulk.commit().await.unwrap();
         assert!(held_exclusively(&c).await.is_empty());
         assert_eq!(rows("SELECT count(*) FROM records").await, 60_000);
         assert_eq!(rows("SELECT count(*) FROM audit_log").await, 60_000);
         assert_eq!(secondary_indexes(&c).await, before, "the same indexes, valid");
+        assert_eq!(primary_keys(&c).await, PRIMARY_KEYS, "and the same keys");
+        let again = store
+            .apply(vec![insert(Collection::Services, "bulk-7", service(12.0, 45.6, "Again"))], "alice")
+            .await;
+        assert!(
+            matches!(&again, Err(StoreError::AlreadyExists { id, .. }) if id.as_str() == "bulk-7"),
+            "the key holds again: {again:?}"
+        );
         // And they hold every row: a bounding-box query through the GiST index finds what a
         // scan finds.
         c.batch_execute("SET enable_seqscan = off").await.unwrap();
@@ -1381,6 +1415,7 @@ async fn a_large_bulk_write_keeps_the_indexes_of_a_busy_table() {
         for chunk in many_services(60_000) {
             bulk.apply(chunk).await.unwrap();
         }
+        bulk.flush().await.unwrap();
         assert!(
             started.elapsed() >= Duration::from_secs(5),
             "it waited for the lock"
@@ -1396,6 +1431,51 @@ async fn a_large_bulk_write_keeps_the_indexes_of_a_busy_table() {
             .unwrap()
             .get(0);
         assert_eq!(n, 60_000);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_large_bulk_write_refuses_at_its_commit_a_key_taken_before_it_held_the_table() {
+    with_db(false, |url| async move {
+        let store = PostgresStore::connect(&url, 2).await.unwrap();
+        let c = raw_client(&url).await;
+        // No service when the import begins: it looks none of its keys up. Another writer
+        // then takes one of them, before the import holds the table to build its indexes and
+        // key again (past 50,000 records): the copy takes the row in, the key refuses it at
+        // the commit, and the import writes nothing.
+        let mut bulk = store.bulk("importer").await.unwrap();
+        store
+            .apply(
+                vec![insert(Collection::Services, "bulk-59999", service(12.0, 45.6, "Theirs"))],
+                "alice",
+            )
+            .await
+            .unwrap();
+        for chunk in many_services(60_000) {
+            bulk.apply(chunk).await.unwrap();
+        }
+        bulk.flush().await.unwrap();
+        assert_eq!(held_exclusively(&c).await, ["audit_log", "records"]);
+        let committed = bulk.commit().await;
+        assert!(
+            matches!(&committed, Err(StoreError::AlreadyExists { collection: Collection::Services, id })
+                if id.as_str() == "bulk-59999"),
+            "{committed:?}"
+        );
+        let n: i64 = c
+            .query_one("SELECT count(*) FROM records", &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(n, 1, "only the other writer's record");
+        let theirs = store
+            .get(Collection::Services, &RecordId::parse("bulk-59999").unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(theirs.attributes().name(), "Theirs");
+        assert_eq!(primary_keys(&c).await, PRIMARY_KEYS);
     })
     .await;
 }

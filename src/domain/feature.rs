@@ -4,7 +4,7 @@ use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
 use serde_json::{Map, Value};
 
-use super::{Attributes, Collection, FieldError, Record, RecordId, ValidGeometry};
+use super::{Attributes, Collection, FieldError, Meta, Record, RecordId, ValidGeometry};
 
 /// Properties the server manages; ignored when a client sends them back.
 const SERVER_FIELDS: &[&str] = &["created_at", "updated_at", "version"];
@@ -361,6 +361,68 @@ pub fn to_feature(record: &Record) -> Value {
     serde_json::to_value(FeatureView::new(record)).unwrap_or(Value::Null)
 }
 
+/// The members the properties of a stored feature end with, as [`FeatureView`] writes them:
+/// `"created_at":…,"updated_at":…,"version":…`. The same for every record one bulk write
+/// creates, which formats them once.
+pub fn meta_members(meta: &Meta) -> String {
+    format!(
+        "\"created_at\":\"{}\",\"updated_at\":\"{}\",\"version\":{}",
+        meta.created_at.to_rfc3339(),
+        meta.updated_at.to_rfc3339(),
+        meta.version
+    )
+}
+
+/// A record as a store keeps it in its audit log: the GeoJSON Feature of [`FeatureView`]
+/// without the attributes that are unset (`null`), which [`with_unset_attributes`] puts back
+/// when the log is read. `attributes` is the record's `Attributes::to_json_text` (the text its
+/// row holds: written once, used twice) and `meta` its [`meta_members`]. A service with a name
+/// and a kind takes two thirds of the text with every null, and the database checks every
+/// byte of it.
+pub fn stored_feature_text(record: &Record, attributes: &str, meta: &str) -> String {
+    let mut out = Vec::with_capacity(96 + attributes.len() + meta.len());
+    out.extend_from_slice(b"{\"type\":\"Feature\",\"id\":");
+    // Neither can fail: a string and a geometry of finite coordinates.
+    let _ = serde_json::to_writer(&mut out, record.id().as_str());
+    out.extend_from_slice(b",\"geometry\":");
+    let _ = serde_json::to_writer(&mut out, &GeometryView(record.geometry()));
+    out.extend_from_slice(b",\"properties\":");
+    let members = attributes
+        .strip_prefix('{')
+        .and_then(|a| a.strip_suffix('}'))
+        .unwrap_or_default();
+    out.push(b'{');
+    out.extend_from_slice(members.as_bytes());
+    if !members.is_empty() {
+        out.push(b',');
+    }
+    out.extend_from_slice(meta.as_bytes());
+    out.extend_from_slice(b"}}");
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// A feature of `collection` kept by [`stored_feature_text`] with every attribute back: each
+/// one missing takes the value a record read from the store has when unset (`null`, or an
+/// empty list, or `false`), so the audit log reads as the features the API shows. Members
+/// present are kept as they are; a document whose properties do not read as the
+/// collection's (none is written so) is returned as it is.
+pub fn with_unset_attributes(collection: Collection, mut document: Value) -> Value {
+    let Some(Value::Object(properties)) = document.get_mut("properties") else {
+        return document;
+    };
+    let attributes: Map<String, Value> = properties
+        .iter()
+        .filter(|(k, _)| !SERVER_FIELDS.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    if let Ok(read) = Attributes::from_json(collection, Value::Object(attributes)) {
+        for (name, value) in read.to_json() {
+            properties.entry(name).or_insert(value);
+        }
+    }
+    document
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -451,5 +513,70 @@ mod tests {
         let v = json!({"type": "Feature", "geometry": {"type": "Point", "coordinates": [12, 45]},
             "properties": {"name": "x", "kind": "pas", "version": 3, "updated_at": "2026-01-01T00:00:00Z"}});
         assert!(FeatureInput::parse(Collection::Services, v).is_ok());
+    }
+
+    fn stored(collection: Collection, feature: Value) -> Record {
+        let f = FeatureInput::parse(collection, feature).unwrap();
+        let at = chrono::DateTime::parse_from_rfc3339("2026-12-02T10:00:00.123456+00:00")
+            .unwrap()
+            .to_utc();
+        let meta = Meta {
+            version: 3,
+            created_at: at,
+            updated_at: at + chrono::Duration::seconds(5),
+        };
+        Record::new(
+            RecordId::parse("x-1").unwrap(),
+            f.geometry,
+            f.attributes,
+            meta,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_stored_feature_leaves_out_unset_attributes_and_reads_back_as_the_api_shows_it() {
+        let service = stored(
+            Collection::Services,
+            json!({"type": "Feature", "geometry": {"type": "Point", "coordinates": [12.241_234_5, 45.665_432_1]},
+                "properties": {"name": "PAS \"Ovest\"", "kind": "pas", "languages": ["it", "ar"], "capacity": 4}}),
+        );
+        let worksite = stored(
+            Collection::Worksites,
+            json!({"type": "Feature", "geometry": {"type": "Polygon",
+                "coordinates": [[[12.0, 45.0], [12.1, 45.0], [12.1, 45.1], [12.0, 45.0]]]},
+                "properties": {"name": "Vigneto", "kind": "farm"}}),
+        );
+        for record in [service, worksite] {
+            let attributes = record.attributes().to_json_text();
+            let text = stored_feature_text(&record, &attributes, &meta_members(record.meta()));
+            let kept: Value = serde_json::from_str(&text).unwrap();
+            let props = kept["properties"].as_object().unwrap();
+            assert!(props.values().all(|v| !v.is_null()), "{text}");
+            assert!(props.len() < to_feature(&record)["properties"].as_object().unwrap().len());
+            assert_eq!(
+                with_unset_attributes(record.collection(), kept),
+                to_feature(&record),
+                "{text}"
+            );
+            // Entries written with every attribute read the same.
+            assert_eq!(
+                with_unset_attributes(record.collection(), to_feature(&record)),
+                to_feature(&record)
+            );
+        }
+    }
+
+    #[test]
+    fn an_audit_document_that_is_not_the_collections_is_shown_as_it_is() {
+        let odd = json!({"type": "Feature", "properties": {"name": "x", "kind": "bakery"}});
+        assert_eq!(
+            with_unset_attributes(Collection::Services, odd.clone()),
+            odd
+        );
+        assert_eq!(
+            with_unset_attributes(Collection::Services, json!(null)),
+            json!(null)
+        );
     }
 }

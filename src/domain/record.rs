@@ -222,7 +222,7 @@ impl Attributes {
 
     /// What a store writes: the object of [`Self::to_json`] without its unset fields (members
     /// that are `null`; reading fills them in again), serialised from the typed fields with
-    /// no map of values built on the way, its members in name order. A service with a name
+    /// no map of values built on the way, its members in the order of the fields. A service with a name
     /// and a kind is a third of its text with every null, and the database parses it for
     /// every record an import writes.
     pub fn to_json_text(&self) -> String {
@@ -252,26 +252,65 @@ impl Attributes {
 }
 
 /// The text of a JSON object without its members whose value is `null` (nested values are
-/// kept as they are), members in name order.
+/// kept as they are), the others in their order, copied as they are written: one pass of
+/// `serde_json`'s reader over the text, no map built.
 fn without_nulls(object: &str) -> Result<String, serde_json::Error> {
+    use serde::de::{Deserializer as _, Error as _, MapAccess, Visitor};
     use serde_json::value::RawValue;
-    let members: std::collections::BTreeMap<std::borrow::Cow<'_, str>, &RawValue> =
-        serde_json::from_str(object)?;
-    let mut out = String::with_capacity(object.len());
-    out.push('{');
-    for (name, value) in members {
-        if value.get() == "null" {
-            continue;
+
+    /// A member's name, borrowed from the text unless it holds escapes.
+    struct Name<'a>(std::borrow::Cow<'a, str>);
+
+    impl<'de> serde::Deserialize<'de> for Name<'de> {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V;
+            impl<'de> Visitor<'de> for V {
+                type Value = Name<'de>;
+                fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                    f.write_str("a member name")
+                }
+                fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                    Ok(Name(std::borrow::Cow::Borrowed(v)))
+                }
+                fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                    Ok(Name(std::borrow::Cow::Owned(v.to_owned())))
+                }
+            }
+            d.deserialize_str(V)
         }
-        if out.len() > 1 {
-            out.push(',');
-        }
-        out.push_str(&serde_json::to_string(&name)?);
-        out.push(':');
-        out.push_str(value.get());
     }
-    out.push('}');
-    Ok(out)
+
+    struct Members(Vec<u8>);
+
+    impl<'de> Visitor<'de> for &mut Members {
+        type Value = ();
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            while let Some((name, value)) = map.next_entry::<Name<'de>, &'de RawValue>()? {
+                if value.get() == "null" {
+                    continue;
+                }
+                if self.0.len() > 1 {
+                    self.0.push(b',');
+                }
+                serde_json::to_writer(&mut self.0, name.0.as_ref()).map_err(A::Error::custom)?;
+                self.0.push(b':');
+                self.0.extend_from_slice(value.get().as_bytes());
+            }
+            Ok(())
+        }
+    }
+
+    let mut members = Members(Vec::with_capacity(object.len()));
+    members.0.push(b'{');
+    let mut reader = serde_json::Deserializer::from_str(object);
+    reader.deserialize_map(&mut members)?;
+    reader.end()?;
+    members.0.push(b'}');
+    // Made of a `str`'s pieces and serde_json's output: UTF-8.
+    String::from_utf8(members.0).map_err(serde_json::Error::custom)
 }
 
 /// Bookkeeping kept by the store on every record.
@@ -364,11 +403,11 @@ mod tests {
 
     #[test]
     fn stored_text_leaves_out_top_level_nulls_only() {
-        let text = r#"{"b":null,"a":"x \"null\", \\ {\"c\":null}","n":{"c":null},"l":[null],"z":0,"e":false}"#;
+        let text = r#"{"b":null,"a":"x \"null\", \\ {\"c\":null}","n":{"c":null},"l":[null],"z":0,"e":false,"q\"n":1}"#;
         let stripped = without_nulls(text).unwrap();
         assert_eq!(
             stripped,
-            r#"{"a":"x \"null\", \\ {\"c\":null}","e":false,"l":[null],"n":{"c":null},"z":0}"#
+            r#"{"a":"x \"null\", \\ {\"c\":null}","n":{"c":null},"l":[null],"z":0,"e":false,"q\"n":1}"#
         );
         let before: serde_json::Value = serde_json::from_str(text).unwrap();
         let after: serde_json::Value = serde_json::from_str(&stripped).unwrap();

@@ -14,7 +14,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::domain::{Attributes, Collection, FieldError, Record, RecordId, Role, ValidGeometry};
+use crate::domain::{
+    Attributes, Collection, FieldError, Meta, Record, RecordId, Role, ValidGeometry,
+};
 
 /// One change requested of the store.
 #[derive(Debug, Clone)]
@@ -342,9 +344,14 @@ pub trait Bulk: Send {
     /// The records that exist among `keys`, as this transaction sees them.
     async fn get_many(&mut self, keys: &[(Collection, RecordId)]) -> Result<Vec<Record>>;
 
-    /// Applies `ops` inside the transaction, auditing each. After an error the transaction
-    /// can only be dropped.
+    /// Applies `ops` inside the transaction, auditing each. A backend may return before they
+    /// are written (the caller prepares the next chunk meanwhile): their failure is then the
+    /// error of the next call, or of the commit. After an error the transaction can only be
+    /// dropped.
     async fn apply(&mut self, ops: Vec<WriteOp>) -> Result<()>;
+
+    /// Waits until what was applied so far is written (or failed: its error).
+    async fn flush(&mut self) -> Result<()>;
 
     /// Makes every chunk visible at once.
     async fn commit(self: Box<Self>) -> Result<()>;
@@ -359,21 +366,21 @@ pub trait Bulk: Send {
 pub(crate) struct KnownAbsent {
     empty: Vec<Collection>,
     /// Hashes of the keys written: a collision only costs a lookup.
-    written: std::collections::HashSet<u64>,
+    written: std::collections::HashSet<u64, foldhash::fast::FixedState>,
 }
 
 impl KnownAbsent {
     pub(crate) fn new(empty: Vec<Collection>) -> Self {
         Self {
             empty,
-            written: std::collections::HashSet::new(),
+            written: std::collections::HashSet::default(),
         }
     }
 
+    /// Not keyed against collisions made on purpose: they would only cost lookups.
     fn hash(collection: Collection, id: &RecordId) -> u64 {
         use std::hash::BuildHasher;
-        std::hash::BuildHasherDefault::<std::hash::DefaultHasher>::default()
-            .hash_one((collection, id.as_str()))
+        foldhash::fast::FixedState::default().hash_one((collection, id.as_str()))
     }
 
     /// Notes the keys `ops` write.
@@ -387,12 +394,12 @@ impl KnownAbsent {
     /// The keys among `keys` that must be looked up.
     pub(crate) fn to_look_up(
         &self,
-        mut keys: Vec<(Collection, RecordId)>,
+        keys: &[(Collection, RecordId)],
     ) -> Vec<(Collection, RecordId)> {
-        keys.retain(|(c, id)| {
-            !self.empty.contains(c) || self.written.contains(&Self::hash(*c, id))
-        });
-        keys
+        keys.iter()
+            .filter(|(c, id)| !self.empty.contains(c) || self.written.contains(&Self::hash(*c, id)))
+            .cloned()
+            .collect()
     }
 }
 
@@ -402,50 +409,172 @@ pub(crate) enum BulkCommand {
         Vec<(Collection, RecordId)>,
         tokio::sync::oneshot::Sender<Result<Vec<Record>>>,
     ),
-    Apply(Vec<WriteOp>, tokio::sync::oneshot::Sender<Result<()>>),
+    Apply(Vec<BulkOp>, tokio::sync::oneshot::Sender<Result<()>>),
     Commit(tokio::sync::oneshot::Sender<Result<()>>),
+}
+
+/// An operation of a bulk write as its worker receives it: an insert made ready beforehand,
+/// or any other operation as it was asked.
+pub(crate) enum BulkOp {
+    Insert(Ready),
+    Other(WriteOp),
+}
+
+/// A new record of a bulk write, assembled and encoded by [`BulkHandle::apply`] on the
+/// caller's side, while the worker is still writing the chunk before: the worker only
+/// sends it. What both stores keep of it: the record, its stored properties
+/// ([`crate::domain::Attributes::to_json_text`]) and its audit document ([`audit_text`]).
+pub(crate) struct Ready {
+    pub(crate) record: Record,
+    pub(crate) properties: String,
+    pub(crate) audit: String,
+}
+
+/// The time a bulk write stamps on what it writes, with the members it leaves in every
+/// audit document of a record it creates, formatted once.
+pub(crate) struct BulkTime {
+    now: DateTime<Utc>,
+    created: String,
+}
+
+impl BulkTime {
+    pub(crate) fn new(now: DateTime<Utc>) -> Self {
+        Self {
+            now,
+            created: crate::domain::feature::meta_members(&Self::created_meta(now)),
+        }
+    }
+
+    fn created_meta(now: DateTime<Utc>) -> Meta {
+        Meta {
+            version: 1,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    /// `ops` as the worker takes them, every insert made [`Ready`].
+    fn prepare(&self, ops: Vec<WriteOp>) -> Result<Vec<BulkOp>> {
+        ops.into_iter()
+            .map(|op| match op {
+                WriteOp::Insert {
+                    id,
+                    geometry,
+                    attributes,
+                } => {
+                    let record = assemble(id, geometry, attributes, Self::created_meta(self.now))?;
+                    let properties = record.attributes().to_json_text();
+                    let audit = crate::domain::feature::stored_feature_text(
+                        &record,
+                        &properties,
+                        &self.created,
+                    );
+                    Ok(BulkOp::Insert(Ready {
+                        record,
+                        properties,
+                        audit,
+                    }))
+                }
+                other => Ok(BulkOp::Other(other)),
+            })
+            .collect()
+    }
 }
 
 /// A [`Bulk`] whose transaction is held open across chunks by a worker of the backend's own
 /// (a thread for SQLite, a task for PostgreSQL), which owns the connection meanwhile and
 /// answers [`BulkCommand`]s in order. Dropping the handle closes the channel: the worker drops
 /// the transaction, which rolls it back.
+///
+/// Writes are pipelined: [`Bulk::apply`] hands its operations to the worker and returns, so
+/// that the caller reads and compares the next chunk while the database writes this one; it
+/// waits for the write before it at most, and a failed write is the error of the next call
+/// (or of the commit). Keys known to name no record ([`KnownAbsent`]) are answered here,
+/// without waiting for the worker.
 pub(crate) struct BulkHandle {
-    pub(crate) commands: tokio::sync::mpsc::Sender<BulkCommand>,
+    commands: tokio::sync::mpsc::Sender<BulkCommand>,
+    absent: KnownAbsent,
+    time: BulkTime,
+    /// The answer of the write handed on last, until it is awaited.
+    pending: Option<tokio::sync::oneshot::Receiver<Result<()>>>,
+}
+
+fn bulk_writer_gone() -> StoreError {
+    StoreError::backend(
+        "writing in bulk",
+        std::io::Error::other("the bulk writer stopped"),
+    )
 }
 
 impl BulkHandle {
-    async fn ask<T>(
-        &self,
+    /// The handle of a worker that stamps its writes with `now`.
+    pub(crate) fn new(
+        commands: tokio::sync::mpsc::Sender<BulkCommand>,
+        absent: KnownAbsent,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            commands,
+            absent,
+            time: BulkTime::new(now),
+            pending: None,
+        }
+    }
+
+    /// Waits for the write handed on last, if any, and returns its error.
+    async fn settle(&mut self) -> Result<()> {
+        match self.pending.take() {
+            Some(answer) => answer.await.map_err(|_| bulk_writer_gone())?,
+            None => Ok(()),
+        }
+    }
+
+    /// Sends `command` after the write before it, and returns the receiver of its answer.
+    async fn send<T>(
+        &mut self,
         command: impl FnOnce(tokio::sync::oneshot::Sender<Result<T>>) -> BulkCommand,
-    ) -> Result<T> {
+    ) -> Result<tokio::sync::oneshot::Receiver<Result<T>>> {
+        self.settle().await?;
         let (reply, answer) = tokio::sync::oneshot::channel();
-        let gone = || {
-            StoreError::backend(
-                "writing in bulk",
-                std::io::Error::other("the bulk writer stopped"),
-            )
-        };
         self.commands
             .send(command(reply))
             .await
-            .map_err(|_| gone())?;
-        answer.await.map_err(|_| gone())?
+            .map_err(|_| bulk_writer_gone())?;
+        Ok(answer)
+    }
+
+    async fn ask<T>(
+        &mut self,
+        command: impl FnOnce(tokio::sync::oneshot::Sender<Result<T>>) -> BulkCommand,
+    ) -> Result<T> {
+        let answer = self.send(command).await?;
+        answer.await.map_err(|_| bulk_writer_gone())?
     }
 }
 
 #[async_trait]
 impl Bulk for BulkHandle {
     async fn get_many(&mut self, keys: &[(Collection, RecordId)]) -> Result<Vec<Record>> {
-        let keys = keys.to_vec();
+        let keys = self.absent.to_look_up(keys);
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
         self.ask(|reply| BulkCommand::Get(keys, reply)).await
     }
 
     async fn apply(&mut self, ops: Vec<WriteOp>) -> Result<()> {
-        self.ask(|reply| BulkCommand::Apply(ops, reply)).await
+        self.absent.wrote(&ops);
+        // Encoded here, before waiting for the worker to finish the chunk before.
+        let ops = self.time.prepare(ops)?;
+        self.pending = Some(self.send(|reply| BulkCommand::Apply(ops, reply)).await?);
+        Ok(())
     }
 
-    async fn commit(self: Box<Self>) -> Result<()> {
+    async fn flush(&mut self) -> Result<()> {
+        self.settle().await
+    }
+
+    async fn commit(mut self: Box<Self>) -> Result<()> {
         self.ask(BulkCommand::Commit).await
     }
 }
@@ -466,6 +595,11 @@ impl<S: Store + ?Sized> Bulk for Buffered<'_, S> {
 
     async fn apply(&mut self, ops: Vec<WriteOp>) -> Result<()> {
         self.ops.extend(ops);
+        Ok(())
+    }
+
+    async fn flush(&mut self) -> Result<()> {
+        // Written at the commit.
         Ok(())
     }
 
@@ -590,13 +724,23 @@ pub(crate) fn now_micros() -> DateTime<Utc> {
     DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now)
 }
 
-/// The JSON a record leaves in the audit log.
-pub(crate) fn audit_json(record: &Record) -> serde_json::Value {
-    crate::domain::feature::to_feature(record)
+/// The JSON text a record leaves in the audit log: its feature without unset attributes
+/// ([`crate::domain::feature::stored_feature_text`]); [`audit_document`] reads it back.
+pub(crate) fn audit_text(record: &Record) -> String {
+    use crate::domain::feature::{meta_members, stored_feature_text};
+    stored_feature_text(
+        record,
+        &record.attributes().to_json_text(),
+        &meta_members(record.meta()),
+    )
 }
 
-/// [`audit_json`] as text, serialised straight from the record (no intermediate value).
-pub(crate) fn audit_text(record: &Record) -> String {
-    serde_json::to_string(&crate::domain::feature::FeatureView::new(record))
-        .unwrap_or_else(|_| audit_json(record).to_string())
+/// An audit document of `collection` as the log shows it: the feature with every attribute,
+/// as the API writes it, whether the entry was stored without its unset attributes
+/// ([`audit_text`]) or, as older entries are, with them.
+pub(crate) fn audit_document(
+    collection: Collection,
+    stored: serde_json::Value,
+) -> serde_json::Value {
+    crate::domain::feature::with_unset_attributes(collection, stored)
 }

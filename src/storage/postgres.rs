@@ -43,9 +43,9 @@ use tokio_postgres::{AsyncMessage, Notification, Row};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::{
-    AuditEntry, AuditQuery, BulkCommand, BulkHandle, Change, KnownAbsent, NewToken, Result, Store,
-    StoreError, StoreEvent, TokenRecord, WriteOp, assemble, audit_json, check_version, now_micros,
-    record_from_parts, wkb_decode, wkb_encode,
+    AuditEntry, AuditQuery, BulkCommand, BulkHandle, BulkOp, Change, KnownAbsent, NewToken, Ready,
+    Result, Store, StoreError, StoreEvent, TokenRecord, WriteOp, assemble, audit_document,
+    audit_text, check_version, now_micros, record_from_parts, wkb_decode, wkb_encode,
 };
 use crate::domain::{Collection, FieldError, Meta, Record, RecordId, Role};
 
@@ -692,8 +692,8 @@ struct Encoded<'a> {
     action: &'static str,
     /// WKB and properties of the record written (none for a delete).
     columns: Option<(Vec<u8>, Binary)>,
-    before: Option<serde_json::Value>,
-    after: Option<serde_json::Value>,
+    before: Option<Binary>,
+    after: Option<Binary>,
 }
 
 impl<'a> Encoded<'a> {
@@ -717,8 +717,8 @@ impl<'a> Encoded<'a> {
             id: record.id().as_str(),
             action,
             columns,
-            before: before.map(|r| audit_json(r)),
-            after: after.map(|r| audit_json(r)),
+            before: before.map(|r| Binary::json(audit_text(r))),
+            after: after.map(|r| Binary::json(audit_text(r))),
         })
     }
 
@@ -840,7 +840,8 @@ async fn execute_plan(
 async fn begin_bulk(pool: Pool, actor: &str) -> Result<BulkHandle> {
     const CONTEXT: &str = "starting a bulk write";
     let (commands, mut inbox) = tokio::sync::mpsc::channel::<BulkCommand>(1);
-    let (started, start) = tokio::sync::oneshot::channel::<Result<()>>();
+    let (started, start) =
+        tokio::sync::oneshot::channel::<Result<(Vec<Collection>, DateTime<Utc>)>>();
     let actor = actor.to_owned();
     tokio::spawn(async move {
         let mut client = match pool.get().await {
@@ -867,13 +868,13 @@ async fn begin_bulk(pool: Pool, actor: &str) -> Result<BulkHandle> {
             return;
         }
         let mut state = BulkState::default();
-        match empty_collections(&tx).await {
-            Ok(empty) => state.absent = KnownAbsent::new(empty),
+        let empty = match empty_collections(&tx).await {
+            Ok(empty) => empty,
             Err(e) => {
                 let _ = started.send(Err(e));
                 return;
             }
-        }
+        };
         for rebuild in &mut state.tables {
             match estimated_rows(&tx, rebuild.table).await {
                 Ok(n) => rebuild.existing = n,
@@ -883,14 +884,18 @@ async fn begin_bulk(pool: Pool, actor: &str) -> Result<BulkHandle> {
                 }
             }
         }
-        let _ = started.send(Ok(()));
         let now = now_micros();
+        let _ = started.send(Ok((empty, now)));
         while let Some(command) = inbox.recv().await {
             match command {
                 BulkCommand::Get(keys, reply) => {
-                    // Planned afresh, under this transaction's settings.
-                    let keys = state.absent.to_look_up(keys);
-                    let _ = reply.send(get_many_in(&tx, &keys, Plan::Fresh).await);
+                    // By the primary key, which a lookup needs back first; planned afresh,
+                    // under this transaction's settings.
+                    let found = match restore_key(&tx, &mut state).await {
+                        Ok(()) => get_many_in(&tx, &keys, Plan::Fresh).await,
+                        Err(e) => Err(e),
+                    };
+                    let _ = reply.send(found);
                 }
                 BulkCommand::Apply(ops, reply) => {
                     let _ = reply.send(bulk_apply(&tx, ops, &actor, now, &mut state).await);
@@ -903,8 +908,8 @@ async fn begin_bulk(pool: Pool, actor: &str) -> Result<BulkHandle> {
         }
         // The handle went away uncommitted: `tx` rolls back as it drops.
     });
-    start.await.map_err(|e| StoreError::backend(CONTEXT, e))??;
-    Ok(BulkHandle { commands })
+    let (empty, now) = start.await.map_err(|e| StoreError::backend(CONTEXT, e))??;
+    Ok(BulkHandle::new(commands, KnownAbsent::new(empty), now))
 }
 
 /// The records among `keys` that `client` (a connection, or a transaction on it) sees.
@@ -956,7 +961,6 @@ fn worth_rebuilding(existing: u64, inserted: usize) -> bool {
 
 /// What a bulk transaction has done so far.
 struct BulkState {
-    absent: KnownAbsent,
     wrote: bool,
     /// Records inserted.
     inserted: usize,
@@ -964,6 +968,8 @@ struct BulkState {
     tables: [Rebuild; 2],
     /// The definitions of the secondary indexes dropped, to build again at the commit.
     deferred: Vec<String>,
+    /// While the records' primary key is dropped, the statement that adds it back.
+    key: Option<String>,
 }
 
 impl Default for BulkState {
@@ -974,11 +980,11 @@ impl Default for BulkState {
             tried: false,
         };
         Self {
-            absent: KnownAbsent::default(),
             wrote: false,
             inserted: 0,
             tables: [rebuild("records"), rebuild("audit_log")],
             deferred: Vec::new(),
+            key: None,
         }
     }
 }
@@ -1006,32 +1012,37 @@ async fn empty_collections(tx: &Transaction<'_>) -> Result<Vec<Collection>> {
 /// run of other operations locked, checked and written as [`Store::apply`] does.
 async fn bulk_apply(
     tx: &Transaction<'_>,
-    ops: Vec<WriteOp>,
+    ops: Vec<BulkOp>,
     actor: &str,
     now: DateTime<Utc>,
     state: &mut BulkState,
 ) -> Result<()> {
     state.wrote |= !ops.is_empty();
-    state.absent.wrote(&ops);
     let mut ops = ops.into_iter().peekable();
-    while let Some(first) = ops.peek() {
-        let inserting = matches!(first, WriteOp::Insert { .. });
-        let mut run = Vec::new();
-        while let Some(op) = ops.next_if(|op| matches!(op, WriteOp::Insert { .. }) == inserting) {
-            run.push(op);
+    while ops.peek().is_some() {
+        let mut inserts = Vec::new();
+        while let Some(BulkOp::Insert(ready)) = ops.next_if(|op| matches!(op, BulkOp::Insert(_))) {
+            inserts.push(ready);
         }
-        if inserting {
-            state.inserted += run.len();
+        if !inserts.is_empty() {
+            state.inserted += inserts.len();
             for rebuild in &mut state.tables {
                 if !rebuild.tried && worth_rebuilding(rebuild.existing, state.inserted) {
                     rebuild.tried = true;
-                    state
-                        .deferred
-                        .extend(defer_indexes(tx, rebuild.table).await?);
+                    let dropped = defer_indexes(tx, rebuild.table).await?;
+                    state.deferred.extend(dropped.indexes);
+                    state.key = state.key.take().or(dropped.key);
                 }
             }
-            copy_inserts(tx, run, actor, now).await?;
-        } else {
+            copy_inserts(tx, inserts, actor, now).await?;
+        }
+        let mut run = Vec::new();
+        while let Some(BulkOp::Other(op)) = ops.next_if(|op| matches!(op, BulkOp::Other(_))) {
+            run.push(op);
+        }
+        if !run.is_empty() {
+            // Found and written by their key (`ON CONFLICT` needs it too).
+            restore_key(tx, state).await?;
             let mut state = lock_targets(tx, &run, Plan::Fresh).await?;
             let planned = run
                 .iter()
@@ -1097,15 +1108,17 @@ async fn copy_writer(
     ))
 }
 
-/// Writes new records and their audit rows with two binary `COPY`s. The import compared
+/// Writes new records, made [`Ready`] by the caller, and their audit rows with two binary
+/// `COPY`s: what is left to do here is sending, so that the server is kept busy. The import compared
 /// every id with the store inside this transaction, so an id taken meanwhile is a concurrent
 /// writer's, and the primary key refuses it (the whole import fails).
 async fn copy_inserts(
     tx: &Transaction<'_>,
-    ops: Vec<WriteOp>,
+    inserts: Vec<Ready>,
     actor: &str,
     now: DateTime<Utc>,
 ) -> Result<()> {
+    use geozero::{CoordDimensions, ToWkb};
     use tokio_postgres::types::Type;
     const CONTEXT: &str = "writing records in bulk";
     let geometry = tx
@@ -1115,26 +1128,6 @@ async fn copy_inserts(
         .columns()[0]
         .type_()
         .clone();
-    let meta = Meta {
-        version: 1,
-        created_at: now,
-        updated_at: now,
-    };
-    let mut records = Vec::with_capacity(ops.len());
-    for op in ops {
-        let WriteOp::Insert {
-            id,
-            geometry,
-            attributes,
-        } = op
-        else {
-            return Err(StoreError::backend(
-                CONTEXT,
-                std::io::Error::other("only inserts are copied"),
-            ));
-        };
-        records.push(assemble(id, geometry, attributes, meta.clone())?);
-    }
     let mut writer = copy_writer(
         tx,
         "records (collection, id, geom, properties, version, created_at, updated_at)",
@@ -1150,23 +1143,23 @@ async fn copy_inserts(
         CONTEXT,
     )
     .await?;
-    for r in &records {
-        use geozero::{CoordDimensions, ToWkb};
+    for ready in &inserts {
+        let r = &ready.record;
         let ewkb = r
             .geometry()
             .to_ewkb(CoordDimensions::xy(), Some(4326))
             .map_err(|e| StoreError::backend("encoding geometry as EWKB", e))?;
-        let properties = Binary::jsonb(&r.attributes().to_json_text());
+        let meta = r.meta();
         writer
             .as_mut()
             .write(&[
                 &r.collection().as_str(),
                 &r.id().as_str(),
                 &Binary(ewkb),
-                &properties,
+                &Binary::jsonb(&ready.properties),
                 &meta.version,
-                &now,
-                &now,
+                &meta.created_at,
+                &meta.updated_at,
             ])
             .await
             .map_err(pg_err(CONTEXT))?;
@@ -1186,16 +1179,16 @@ async fn copy_inserts(
         "writing the audit log",
     )
     .await?;
-    for r in &records {
+    for Ready { record, audit, .. } in inserts {
         writer
             .as_mut()
             .write(&[
                 &now,
                 &actor,
                 &"create",
-                &r.collection().as_str(),
-                &r.id().as_str(),
-                &Binary::json(super::audit_text(r)),
+                &record.collection().as_str(),
+                &record.id().as_str(),
+                &Binary::json(audit),
             ])
             .await
             .map_err(pg_err("writing the audit log"))?;
@@ -1210,18 +1203,22 @@ async fn copy_inserts(
 
 /// Drops the secondary indexes of `table` (`records` or `audit_log`: every index but the
 /// primary key and unique ones) inside the bulk transaction and returns their definitions,
-/// for [`bulk_commit`] to build them again. A large import then pays for one sorted build of
-/// each index instead of an insertion per row: a GiST index built from a million points takes
-/// about two seconds, kept up to date row by row over six (docs/benchmarks.md), as
-/// `pg_restore` and `ogr2ogr` into a new table do. Transactional DDL keeps it safe: a failed
-/// or killed import rolls the drops back with everything else.
+/// for [`bulk_commit`] to build them again; of `records`, the primary key too (0.8 s to build
+/// for a million records, 1.6 s kept up row by row; the audit log's, a growing integer, costs
+/// little to keep), which [`restore_key`] adds back at the commit or as soon as a record must
+/// be found by its key. A large import then pays for one sorted build of each index instead
+/// of an insertion per row: a GiST index built from a million points takes about two
+/// seconds, kept up to date row by row over six (docs/benchmarks.md), as `pg_restore` and
+/// `ogr2ogr` into a new table do. Transactional DDL keeps it safe: a failed or killed import
+/// rolls the drops back with everything else, and no other transaction ever sees the table
+/// without them (it waits for the lock).
 ///
 /// The price: from here to the commit the transaction holds `table` exclusively, so other
 /// writers, and readers of it in SQL, wait for the import (faro's instances serve reads from
 /// their own index meanwhile). If the lock is not granted within five seconds (another
 /// transaction is using the table), or waiting for it would deadlock, the import keeps the
 /// indexes and goes on row by row.
-async fn defer_indexes(tx: &Transaction<'_>, table: &str) -> Result<Vec<String>> {
+async fn defer_indexes(tx: &Transaction<'_>, table: &str) -> Result<Dropped> {
     use tokio_postgres::error::SqlState;
     const CONTEXT: &str = "dropping secondary indexes for a bulk write";
     const INDEXES: &str = "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid)
@@ -1258,7 +1255,7 @@ async fn defer_indexes(tx: &Transaction<'_>, table: &str) -> Result<Vec<String>>
             table,
             "busy: this import keeps its indexes up to date row by row"
         );
-        return Ok(Vec::new());
+        return Ok(Dropped::default());
     }
     let indexes = tx
         .query(INDEXES, &[&table])
@@ -1272,6 +1269,31 @@ async fn defer_indexes(tx: &Transaction<'_>, table: &str) -> Result<Vec<String>>
             .map_err(pg_err(CONTEXT))?;
         definitions.push(row.try_get(1).map_err(pg_err(CONTEXT))?);
     }
+    let key = if table == "records" {
+        let key = tx
+            .query_opt(
+                "SELECT quote_ident(conname), pg_get_constraintdef(oid) FROM pg_constraint
+                 WHERE conrelid = $1::text::regclass AND contype = 'p'",
+                &[&table],
+            )
+            .await
+            .map_err(pg_err(CONTEXT))?;
+        match key {
+            Some(row) => {
+                let name: &str = row.try_get(0).map_err(pg_err(CONTEXT))?;
+                let definition: &str = row.try_get(1).map_err(pg_err(CONTEXT))?;
+                tx.batch_execute(&format!("ALTER TABLE {table} DROP CONSTRAINT {name}"))
+                    .await
+                    .map_err(pg_err(CONTEXT))?;
+                Some(format!(
+                    "ALTER TABLE {table} ADD CONSTRAINT {name} {definition}"
+                ))
+            }
+            None => None,
+        }
+    } else {
+        None
+    };
     tx.execute(
         "SELECT set_config('lock_timeout', $1, true)",
         &[&lock_timeout],
@@ -1281,8 +1303,60 @@ async fn defer_indexes(tx: &Transaction<'_>, table: &str) -> Result<Vec<String>>
     tx.batch_execute("RELEASE SAVEPOINT faro_defer_indexes")
         .await
         .map_err(pg_err(CONTEXT))?;
-    tracing::debug!(?definitions, "secondary indexes dropped until the commit");
-    Ok(definitions)
+    tracing::debug!(?definitions, ?key, "indexes dropped until the commit");
+    Ok(Dropped {
+        indexes: definitions,
+        key,
+    })
+}
+
+/// What [`defer_indexes`] dropped, to be built again.
+#[derive(Default)]
+struct Dropped {
+    /// The definitions of the secondary indexes.
+    indexes: Vec<String>,
+    /// The statement that adds the primary key of `records` back.
+    key: Option<String>,
+}
+
+/// Adds back the records' primary key, if [`defer_indexes`] dropped it: at the commit, or
+/// as soon as the transaction must find records by their key. A key another writer took
+/// before the table was locked (a collection empty when the import began is not looked up)
+/// and that the import wrote too fails here as it would have in the `COPY`: the whole import
+/// fails, with the key named.
+async fn restore_key(tx: &Transaction<'_>, state: &mut BulkState) -> Result<()> {
+    const CONTEXT: &str = "building the primary key of the records again";
+    let Some(statement) = state.key.take() else {
+        return Ok(());
+    };
+    tx.batch_execute("SAVEPOINT faro_restore_key")
+        .await
+        .map_err(pg_err(CONTEXT))?;
+    let Err(e) = tx.batch_execute(&statement).await else {
+        return tx
+            .batch_execute("RELEASE SAVEPOINT faro_restore_key")
+            .await
+            .map_err(pg_err(CONTEXT));
+    };
+    if e.code() != Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) {
+        return Err(pg_err(CONTEXT)(e));
+    }
+    tx.batch_execute("ROLLBACK TO SAVEPOINT faro_restore_key")
+        .await
+        .map_err(pg_err(CONTEXT))?;
+    let twice = tx
+        .query_opt(
+            "SELECT collection, id FROM records GROUP BY collection, id HAVING count(*) > 1 LIMIT 1",
+            &[],
+        )
+        .await
+        .map_err(pg_err(CONTEXT))?;
+    let named = twice.and_then(|row| {
+        let collection: Collection = row.get::<_, &str>(0).parse().ok()?;
+        let id = RecordId::parse(row.get::<_, &str>(1)).ok()?;
+        Some(StoreError::AlreadyExists { collection, id })
+    });
+    Err(named.unwrap_or_else(|| pg_err(CONTEXT)(e)))
 }
 
 /// The rows of `table` by the planner's estimate (`reltuples`: kept by autovacuum and
@@ -1312,7 +1386,8 @@ async fn estimated_rows(tx: &Transaction<'_>, table: &str) -> Result<u64> {
 
 /// Commits a bulk transaction, after building again the indexes it dropped; when it wrote,
 /// every instance is told to reload, once.
-async fn bulk_commit(tx: Transaction<'_>, state: BulkState) -> Result<()> {
+async fn bulk_commit(tx: Transaction<'_>, mut state: BulkState) -> Result<()> {
+    restore_key(&tx, &mut state).await?;
     for definition in &state.deferred {
         tx.batch_execute(definition)
             .await
@@ -1687,15 +1762,22 @@ impl Store for PostgresStore {
         rows.iter()
             .map(|r| {
                 let collection: &str = r.try_get(4).map_err(pg_err(CONTEXT))?;
+                let collection = collection.parse().unwrap_or(Collection::Services);
                 Ok(AuditEntry {
                     seq: r.try_get(0).map_err(pg_err(CONTEXT))?,
                     at: r.try_get(1).map_err(pg_err(CONTEXT))?,
                     actor: r.try_get(2).map_err(pg_err(CONTEXT))?,
                     action: r.try_get(3).map_err(pg_err(CONTEXT))?,
-                    collection: collection.parse().unwrap_or(Collection::Services),
+                    collection,
                     record_id: r.try_get(5).map_err(pg_err(CONTEXT))?,
-                    before: r.try_get(6).map_err(pg_err(CONTEXT))?,
-                    after: r.try_get(7).map_err(pg_err(CONTEXT))?,
+                    before: r
+                        .try_get::<_, Option<serde_json::Value>>(6)
+                        .map_err(pg_err(CONTEXT))?
+                        .map(|d| audit_document(collection, d)),
+                    after: r
+                        .try_get::<_, Option<serde_json::Value>>(7)
+                        .map_err(pg_err(CONTEXT))?
+                        .map(|d| audit_document(collection, d)),
                 })
             })
             .collect()

@@ -10,9 +10,9 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::{
-    AuditEntry, AuditQuery, Bulk, BulkCommand, BulkHandle, Change, KnownAbsent, NewToken, Result,
-    Store, StoreError, StoreEvent, TokenRecord, WriteOp, assemble, audit_text, check_version,
-    now_micros, record_from_parts, wkb_decode, wkb_encode,
+    AuditEntry, AuditQuery, Bulk, BulkCommand, BulkHandle, BulkOp, Change, KnownAbsent, NewToken,
+    Result, Store, StoreError, StoreEvent, TokenRecord, WriteOp, assemble, audit_document,
+    audit_text, check_version, now_micros, record_from_parts, wkb_decode, wkb_encode,
 };
 use crate::domain::{Collection, Meta, Record, RecordId, Role};
 
@@ -222,8 +222,18 @@ fn current(tx: &Transaction<'_>, collection: Collection, id: &RecordId) -> Resul
 /// none when the id is taken). The statements are prepared once per connection: an import of
 /// a million records runs the same three statements a million times.
 fn write_record(tx: &Transaction<'_>, record: &Record, insert: bool, now: &Now) -> Result<bool> {
+    write_record_with(tx, record, &record.attributes().to_json_text(), insert, now)
+}
+
+/// [`write_record`], given the record's stored properties (`Attributes::to_json_text`).
+fn write_record_with(
+    tx: &Transaction<'_>,
+    record: &Record,
+    props: &str,
+    insert: bool,
+    now: &Now,
+) -> Result<bool> {
     let wkb = wkb_encode(record.geometry())?;
-    let props = record.attributes().to_json_text();
     let rect = geo::BoundingRect::bounding_rect(record.geometry());
     let (min_lon, min_lat, max_lon, max_lat) = rect.map_or((0.0, 0.0, 0.0, 0.0), |r| {
         (r.min().x, r.min().y, r.max().x, r.max().y)
@@ -262,7 +272,27 @@ fn audit(
     let Some(subject) = after.or(before) else {
         return Ok(());
     };
-    let (collection, id) = (subject.collection(), subject.id());
+    audit_texts(
+        tx,
+        at,
+        actor,
+        action,
+        (subject.collection(), subject.id()),
+        before.map(audit_text).as_deref(),
+        after.map(audit_text).as_deref(),
+    )
+}
+
+/// [`audit`], given the documents as stored ([`audit_text`]).
+fn audit_texts(
+    tx: &Transaction<'_>,
+    at: &Now,
+    actor: &str,
+    action: &str,
+    (collection, id): (Collection, &RecordId),
+    before: Option<&str>,
+    after: Option<&str>,
+) -> Result<()> {
     tx.prepare_cached(INSERT_AUDIT)
         .and_then(|mut stmt| {
             stmt.execute(params![
@@ -271,8 +301,8 @@ fn audit(
                 action,
                 collection.as_str(),
                 id.as_str(),
-                before.map(audit_text),
-                after.map(audit_text),
+                before,
+                after,
             ])
         })
         .map_err(db_err("writing the audit log"))?;
@@ -329,7 +359,8 @@ fn empty_collections(conn: &Connection) -> Result<Vec<Collection>> {
 /// transaction (rusqlite's transaction borrows the connection).
 fn begin_bulk(conn: Arc<Mutex<Connection>>, actor: &str) -> Result<BulkHandle> {
     let (commands, mut inbox) = tokio::sync::mpsc::channel::<BulkCommand>(1);
-    let (started, start) = std::sync::mpsc::sync_channel::<Result<()>>(1);
+    let (started, start) =
+        std::sync::mpsc::sync_channel::<Result<(Vec<Collection>, DateTime<Utc>)>>(1);
     let actor = actor.to_owned();
     std::thread::Builder::new()
         .name("faro-sqlite-bulk".to_owned())
@@ -348,23 +379,15 @@ fn begin_bulk(conn: Arc<Mutex<Connection>>, actor: &str) -> Result<BulkHandle> {
                     return;
                 }
             };
-            let mut absent = match empty_collections(&tx) {
-                Ok(empty) => KnownAbsent::new(empty),
-                Err(e) => {
-                    let _ = started.send(Err(e));
-                    return;
-                }
-            };
-            let _ = started.send(Ok(()));
             let now = now_micros();
+            let _ = started.send(empty_collections(&tx).map(|empty| (empty, now)));
             while let Some(command) = inbox.blocking_recv() {
                 match command {
                     BulkCommand::Get(keys, reply) => {
-                        let _ = reply.send(get_many_in(&tx, &absent.to_look_up(keys)));
+                        let _ = reply.send(get_many_in(&tx, &keys));
                     }
                     BulkCommand::Apply(ops, reply) => {
-                        absent.wrote(&ops);
-                        let _ = reply.send(apply_in(&tx, ops, &actor, now, None));
+                        let _ = reply.send(apply_bulk_in(&tx, ops, &actor, now));
                     }
                     BulkCommand::Commit(reply) => {
                         let _ = reply.send(tx.commit().map_err(db_err("committing a transaction")));
@@ -375,10 +398,10 @@ fn begin_bulk(conn: Arc<Mutex<Connection>>, actor: &str) -> Result<BulkHandle> {
             // The handle went away uncommitted: `tx` rolls back as it drops.
         })
         .map_err(|e| StoreError::backend("starting a bulk write", e))?;
-    start
+    let (empty, now) = start
         .recv()
         .map_err(|e| StoreError::backend("starting a bulk write", e))??;
-    Ok(BulkHandle { commands })
+    Ok(BulkHandle::new(commands, KnownAbsent::new(empty), now))
 }
 
 fn apply_ops(conn: &mut Connection, ops: Vec<WriteOp>, actor: &str) -> Result<Vec<Change>> {
@@ -413,6 +436,46 @@ impl Now {
 
 /// Applies `ops` inside `tx` at `now`, pushing what changed to `changes` when asked (a bulk
 /// import does not keep its million records).
+/// The operations of a bulk write, in order: inserts as they were made [`Ready`], the others
+/// as [`apply_in`] writes them.
+fn apply_bulk_in(
+    tx: &Transaction<'_>,
+    ops: Vec<BulkOp>,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let stamp = Now::new(now);
+    let mut others = Vec::new();
+    for op in ops {
+        match op {
+            BulkOp::Other(op) => others.push(op),
+            BulkOp::Insert(ready) => {
+                if !others.is_empty() {
+                    apply_in(tx, std::mem::take(&mut others), actor, now, None)?;
+                }
+                let record = &ready.record;
+                // The primary key says whether the id is taken: no read before the write.
+                if !write_record_with(tx, record, &ready.properties, true, &stamp)? {
+                    return Err(StoreError::AlreadyExists {
+                        collection: record.collection(),
+                        id: record.id().clone(),
+                    });
+                }
+                audit_texts(
+                    tx,
+                    &stamp,
+                    actor,
+                    "create",
+                    (record.collection(), record.id()),
+                    None,
+                    Some(&ready.audit),
+                )?;
+            }
+        }
+    }
+    apply_in(tx, others, actor, now, None)
+}
+
 fn apply_in(
     tx: &Transaction<'_>,
     ops: Vec<WriteOp>,
@@ -665,13 +728,17 @@ impl Store for SqliteStore {
             for row in rows {
                 let (seq, at, actor, action, collection, record_id, before, after) =
                     row.map_err(db_err("reading the audit log"))?;
-                let json = |s: Option<String>| s.and_then(|s| serde_json::from_str(&s).ok());
+                let collection = collection.parse().unwrap_or(Collection::Services);
+                let json = |s: Option<String>| {
+                    s.and_then(|s| serde_json::from_str(&s).ok())
+                        .map(|d| audit_document(collection, d))
+                };
                 out.push(AuditEntry {
                     seq,
                     at: parse_ts(&at).map_err(db_err("reading the audit log"))?,
                     actor,
                     action,
-                    collection: collection.parse().unwrap_or(Collection::Services),
+                    collection,
                     record_id,
                     before: json(before),
                     after: json(after),
