@@ -575,12 +575,14 @@ enum TerritoriesAction {
         /// population.
         #[arg(long)]
         population: Option<PathBuf>,
-        /// The province's id.
-        #[arg(long, default_value = "prov")]
-        province_id: String,
-        /// The province's name.
-        #[arg(long, default_value = "Provincia")]
-        province_name: String,
+        /// The province's id (default `prov`), for groups of one province. Groups of several
+        /// provinces name each row's province in a `province` column instead (and optionally
+        /// `province_id`, `province_code`).
+        #[arg(long)]
+        province_id: Option<String>,
+        /// The province's name (default `Provincia`).
+        #[arg(long)]
+        province_name: Option<String>,
         /// The province's ISTAT code.
         #[arg(long)]
         province_code: Option<String>,
@@ -976,7 +978,8 @@ impl Outcome<'_> {
 }
 
 /// Reports problems (and writes nothing if there are any), else writes the records by id:
-/// created, updated or unchanged.
+/// created, updated or unchanged. For records read whole (`territories define`); `faro
+/// import` streams instead.
 async fn write_validated(
     outcome: &Outcome<'_>,
     inputs: Vec<crate::domain::FeatureInput>,
@@ -985,6 +988,19 @@ async fn write_validated(
 ) -> anyhow::Result<()> {
     report_problems(outcome, report)?;
     let store = open_store(config).await?;
+    if outcome.collection == Collection::Territories {
+        // A definition (`territories define` writes through here) never takes over the
+        // records of another province.
+        let keys = crate::io::keys_of(outcome.collection, &inputs);
+        let stored = store
+            .get_many(&keys)
+            .await
+            .context("comparing with the stored records")?;
+        let taken = crate::io::territories::taken_ids(&stored, &inputs);
+        if !taken.is_empty() {
+            anyhow::bail!("{}; nothing was written", taken.join("; "));
+        }
+    }
     let mut plan = crate::io::plan(store.as_ref(), outcome.collection, inputs)
         .await
         .context("comparing with the stored records")?;

@@ -181,8 +181,17 @@ pub fn read_text(text: &str, path: &Path, preparer: &mut Preparer) -> Result<(),
         };
         if row.len() != header.len() {
             let line = row.position().map_or(0, ::csv::Position::line);
-            preparer.record_problem(
+            // The row's external id, when its cell is there, so the report names it.
+            let id = header
+                .iter()
+                .position(|h| h == preparer.id_column())
+                .and_then(|c| row.get(c))
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned);
+            preparer.record_problem_of(
                 number,
+                id,
                 "row",
                 format!(
                     "line {line} has {} columns, the header has {}",

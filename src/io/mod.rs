@@ -429,13 +429,29 @@ impl Preparer {
         field: impl Into<String>,
         reason: impl Into<String>,
     ) {
+        self.record_problem_of(number, None, field, reason);
+    }
+
+    /// [`Self::record_problem`] for a record whose external id could still be read.
+    pub fn record_problem_of(
+        &mut self,
+        number: usize,
+        id: Option<String>,
+        field: impl Into<String>,
+        reason: impl Into<String>,
+    ) {
         self.records += 1;
         self.report.problems.push(Problem {
             record: Some(number),
-            id: None,
+            id,
             field: field.into(),
             reason: reason.into(),
         });
+    }
+
+    /// The column that holds the external id: `--id-field`, else `id`.
+    pub fn id_column(&self) -> &str {
+        self.options.id_field.as_deref().unwrap_or("id")
     }
 
     /// The external id of a record: the `--id-field` column, else a column `id`, else the

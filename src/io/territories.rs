@@ -6,7 +6,7 @@
 //! territory each comune belongs to; an optional population CSV (ISTAT's, with a comune code
 //! column and a total) gives each territory its population.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::Path;
 
 use geo::{MultiPolygon, Polygon};
@@ -31,9 +31,10 @@ pub struct DefineOptions {
     pub code_field: String,
     pub groups: std::path::PathBuf,
     pub population: Option<std::path::PathBuf>,
-    pub province_id: String,
-    pub province_name: String,
-    /// The province's ISTAT code, if known.
+    /// The province's id, name and ISTAT code, for groups without a `province` column
+    /// (default `prov`, `Provincia`, none).
+    pub province_id: Option<String>,
+    pub province_name: Option<String>,
     pub province_code: Option<String>,
 }
 
@@ -45,8 +46,10 @@ pub fn comune_code(text: &str) -> Option<String> {
         .then(|| format!("{t:0>6}"))
 }
 
-fn slug(name: &str) -> String {
-    let mut out = String::from("terr-");
+/// An id from a name: `prefix` and the name's letters and digits, lower case, unaccented,
+/// the rest as single dashes.
+fn slug(prefix: &str, name: &str) -> String {
+    let mut out = String::from(prefix);
     let mut dash = false;
     for c in name.to_lowercase().chars() {
         let c = match c {
@@ -134,17 +137,58 @@ fn column(header: &[String], names: &[&str]) -> Option<usize> {
         .find_map(|n| header.iter().position(|h| h.eq_ignore_ascii_case(n)))
 }
 
-/// A territory of the groups file: id, name, comuni codes.
-type Group = (String, String, Vec<String>);
+/// A territory of the groups file.
+struct Group {
+    id: String,
+    name: String,
+    /// Its province, an index into [`Groups::provinces`].
+    province: usize,
+    codes: Vec<String>,
+}
 
-/// Reads the groups CSV: the territories in order of first appearance, and which comuni are
-/// grouped; problems go to `report`.
+/// A province of the groups file (its `province` column), or the one the options name.
+struct Province {
+    id: String,
+    name: String,
+    code: Option<String>,
+}
+
+/// What the groups file says: the provinces and their territories in order of first
+/// appearance, and the territory each grouped comune is in.
+struct Groups {
+    provinces: Vec<Province>,
+    territories: Vec<Group>,
+    assigned: HashMap<String, usize>,
+}
+
+/// The province of a network of one province: the options' id, name and code.
+fn single_province(options: &DefineOptions) -> Province {
+    Province {
+        id: options
+            .province_id
+            .clone()
+            .unwrap_or_else(|| "prov".to_owned()),
+        name: options
+            .province_name
+            .clone()
+            .unwrap_or_else(|| "Provincia".to_owned()),
+        code: options.province_code.clone(),
+    }
+}
+
+/// Reads the groups CSV; problems go to `report`.
+///
+/// With a `province` column (a network of several provinces, as Mantova and Cremona in one),
+/// each row also names its comune's province: every province is stored as the union of its
+/// own territories, with the id of a `province_id` column or `prov-` and its name, and the
+/// code of a `province_code` column.
 fn read_groups(
     path: &Path,
     by_code: &HashMap<String, Vec<Polygon<f64>>>,
     comuni: &Path,
+    options: &DefineOptions,
     report: &mut Report,
-) -> Result<(Vec<Group>, HashMap<String, usize>), ImportError> {
+) -> Result<Groups, ImportError> {
     let (header, rows) = read_table(path)?;
     let (Some(code_col), Some(terr_col)) = (
         column(&header, &["code", "codice", "pro_com_t"]),
@@ -159,51 +203,171 @@ fn read_groups(
         ));
     };
     let id_col = column(&header, &["id"]);
-    let mut groups: BTreeMap<usize, (String, String, Vec<String>)> = BTreeMap::new();
-    let mut order: HashMap<String, usize> = HashMap::new();
+    let province_col = column(&header, &["province", "provincia"]);
+    let province_id_col = column(&header, &["province_id"]);
+    let province_code_col = column(&header, &["province_code"]);
+    if province_col.is_some()
+        && (options.province_id.is_some()
+            || options.province_name.is_some()
+            || options.province_code.is_some())
+    {
+        return Err(ImportError::format(
+            path,
+            "the groups name their provinces (column `province`): --province-id, \
+             --province-name and --province-code are for groups of one province",
+        ));
+    }
+    if province_col.is_none() && (province_id_col.is_some() || province_code_col.is_some()) {
+        return Err(ImportError::format(
+            path,
+            "a `province_id` or `province_code` column needs a `province` column (its name)",
+        ));
+    }
+    let mut provinces: Vec<Province> = Vec::new();
+    if province_col.is_none() {
+        provinces.push(single_province(options));
+    }
+    let mut territories: Vec<Group> = Vec::new();
+    // (province, territory name) -> index into `territories`.
+    let mut order: HashMap<(usize, String), usize> = HashMap::new();
     let mut assigned: HashMap<String, usize> = HashMap::new();
     for (i, row) in rows.iter().enumerate() {
         let cell = |c: usize| row.get(c).map_or("", String::as_str);
-        let problem = |reason: String| Problem {
+        let problem = |column: usize, reason: String| Problem {
             record: Some(i + 1),
             id: None,
-            field: header[code_col].clone(),
+            field: header[column].clone(),
             reason,
         };
         let Some(code) = comune_code(cell(code_col)) else {
-            report.problems.push(problem(format!(
-                "`{}` is not an ISTAT comune code",
-                cell(code_col)
-            )));
+            report.problems.push(problem(
+                code_col,
+                format!("`{}` is not an ISTAT comune code", cell(code_col)),
+            ));
             continue;
         };
         if !by_code.contains_key(&code) {
-            report.problems.push(problem(format!(
-                "comune {code} is not in {}",
-                comuni.display()
-            )));
+            report.problems.push(problem(
+                code_col,
+                format!("comune {code} is not in {}", comuni.display()),
+            ));
             continue;
         }
         let name = cell(terr_col).to_owned();
-        let next = order.len();
-        let g = *order.entry(name.clone()).or_insert(next);
+        if name.is_empty() {
+            report
+                .problems
+                .push(problem(terr_col, format!("comune {code} has no territory")));
+            continue;
+        }
+        let province = match province_col {
+            None => 0,
+            Some(c) if cell(c).is_empty() => {
+                report
+                    .problems
+                    .push(problem(c, format!("comune {code} has no province")));
+                continue;
+            }
+            Some(c) => {
+                let id = province_id_col.map(&cell);
+                let code = province_code_col.map(&cell);
+                match province_index(&mut provinces, cell(c), id, code) {
+                    Ok(k) => k,
+                    Err(reason) => {
+                        report.problems.push(problem(c, reason));
+                        continue;
+                    }
+                }
+            }
+        };
+        let next = territories.len();
+        let g = *order.entry((province, name.clone())).or_insert(next);
+        if g == next {
+            let id = id_col.map(|c| cell(c).to_owned()).filter(|s| !s.is_empty());
+            territories.push(Group {
+                id: id.unwrap_or_else(|| slug("terr-", &name)),
+                name: name.clone(),
+                province,
+                codes: Vec::new(),
+            });
+        }
         if let Some(other) = assigned.insert(code.clone(), g)
             && other != g
         {
-            report
-                .problems
-                .push(problem(format!("comune {code} is in two territories")));
+            report.problems.push(problem(
+                code_col,
+                format!("comune {code} is in two territories"),
+            ));
             continue;
         }
-        let id = id_col.map(|c| cell(c).to_owned()).filter(|s| !s.is_empty());
-        let entry = groups
-            .entry(g)
-            .or_insert_with(|| (id.clone().unwrap_or_else(|| slug(&name)), name, Vec::new()));
-        if !entry.2.contains(&code) {
-            entry.2.push(code);
+        let entry = &mut territories[g];
+        if !entry.codes.contains(&code) {
+            entry.codes.push(code);
         }
     }
-    Ok((groups.into_values().collect(), assigned))
+    distinct_ids(&provinces, &territories, report);
+    Ok(Groups {
+        provinces,
+        territories,
+        assigned,
+    })
+}
+
+/// The index of the province named `name` in `provinces`, added with its `id` (else `prov-`
+/// and its name) and `code` if it is new; an error if an earlier row gave it another id or
+/// code.
+fn province_index(
+    provinces: &mut Vec<Province>,
+    name: &str,
+    id: Option<&str>,
+    code: Option<&str>,
+) -> Result<usize, String> {
+    let id = id
+        .filter(|s| !s.is_empty())
+        .map_or_else(|| slug("prov-", name), str::to_owned);
+    let code = code.filter(|s| !s.is_empty()).map(str::to_owned);
+    if let Some(k) = provinces.iter().position(|p| p.name == name) {
+        let p = &provinces[k];
+        if p.id != id || (code.is_some() && p.code != code) {
+            return Err(format!(
+                "province {name} has another id or code than on an earlier row"
+            ));
+        }
+        return Ok(k);
+    }
+    provinces.push(Province {
+        id,
+        name: name.to_owned(),
+        code,
+    });
+    Ok(provinces.len() - 1)
+}
+
+/// Ids are the records': two territories, or a territory and a province, may not share one.
+fn distinct_ids(provinces: &[Province], territories: &[Group], report: &mut Report) {
+    let mut ids: HashMap<&str, String> = HashMap::new();
+    for (id, what) in provinces
+        .iter()
+        .map(|p| (p.id.as_str(), format!("province {}", p.name)))
+        .chain(territories.iter().map(|t| {
+            (
+                t.id.as_str(),
+                format!("territory {} of {}", t.name, provinces[t.province].name),
+            )
+        }))
+    {
+        if let Some(before) = ids.insert(id, what.clone()) {
+            report.problems.push(Problem {
+                record: None,
+                id: Some(id.to_owned()),
+                field: "id".to_owned(),
+                reason: format!(
+                    "{before} and {what} would both be stored as {id}: give the groups an `id` \
+                     column (or a `province_id` column) to tell them apart"
+                ),
+            });
+        }
+    }
 }
 
 /// The territories and the province, validated, or the report of what is wrong.
@@ -246,7 +410,11 @@ pub fn define(
             _ => {}
         }
     }
-    let (groups, assigned) = read_groups(&options.groups, &by_code, comuni, &mut report)?;
+    let Groups {
+        provinces,
+        territories,
+        assigned,
+    } = read_groups(&options.groups, &by_code, comuni, options, &mut report)?;
     let ungrouped = by_code
         .keys()
         .filter(|c| !assigned.contains_key(*c))
@@ -259,37 +427,58 @@ pub fn define(
     }
     let population = match &options.population {
         None => None,
-        Some(p) => Some(read_population(p)?),
+        Some(p) => Some((p, read_population(p)?)),
     };
+    if let Some((path, table)) = &population {
+        // A territory's population is that of all its comuni, or it would be wrong.
+        for t in &territories {
+            for c in t.codes.iter().filter(|c| !table.contains_key(*c)) {
+                report.problems.push(Problem {
+                    record: None,
+                    id: Some(t.id.clone()),
+                    field: "population".to_owned(),
+                    reason: format!(
+                        "comune {c} of territory {} is not in {}",
+                        t.name,
+                        path.display()
+                    ),
+                });
+            }
+        }
+    }
     if !report.is_empty() {
         return Ok((Vec::new(), report));
     }
-    let mut out = Vec::new();
+    let table = population.map(|(_, t)| t);
     let mut slivers = 0;
-    let mut all: Vec<Polygon<f64>> = Vec::new();
-    let mut total_population: Option<u64> = population.as_ref().map(|_| 0);
-    for (id, name, mut codes) in groups {
-        codes.sort();
-        let polygons: Vec<Polygon<f64>> = codes
+    // Per province: the parts of its territories' outlines, and its population.
+    let mut parts: Vec<Vec<Polygon<f64>>> = vec![Vec::new(); provinces.len()];
+    let mut totals: Vec<Option<u64>> = vec![table.as_ref().map(|_| 0); provinces.len()];
+    let mut out = Vec::new();
+    for mut t in territories {
+        t.codes.sort();
+        let polygons: Vec<Polygon<f64>> = t
+            .codes
             .iter()
             .flat_map(|c| by_code.get(c).cloned().unwrap_or_default())
             .collect();
         let (union, dropped) = drop_slivers(geo::unary_union(&polygons));
         slivers += dropped;
-        all.extend(union.0.iter().cloned());
-        let pop = population.as_ref().map(|p| {
-            codes
-                .iter()
-                .map(|c| p.get(c).copied().unwrap_or(0))
-                .sum::<u64>()
-        });
-        if let (Some(t), Some(p)) = (&mut total_population, pop) {
-            *t += p;
+        parts[t.province].extend(union.0.iter().cloned());
+        let pop = table
+            .as_ref()
+            .map(|p| t.codes.iter().filter_map(|c| p.get(c)).sum::<u64>());
+        if let (Some(total), Some(p)) = (&mut totals[t.province], pop) {
+            *total += p;
         }
-        out.push((id, name, codes, union, pop));
+        out.push((t, union, pop));
     }
-    let (province, dropped) = drop_slivers(geo::unary_union(&all));
-    slivers += dropped;
+    let mut outlines = Vec::new();
+    for polygons in parts {
+        let (outline, dropped) = drop_slivers(geo::unary_union(&polygons));
+        slivers += dropped;
+        outlines.push(outline);
+    }
     if slivers > 0 {
         report.notes.push(format!(
             "dropped {slivers} slivers under {SLIVER_M2} m² (gaps and overlaps between the \
@@ -320,18 +509,19 @@ pub fn define(
                 }
             }
         };
-    push(
-        &options.province_id,
-        json!({"name": options.province_name, "level": "province", "code": options.province_code,
-               "population": total_population}),
-        province,
-        &mut report,
-    );
-    for (id, name, codes, union, pop) in out {
+    for ((p, outline), total) in provinces.iter().zip(outlines).zip(totals) {
         push(
-            &id,
-            json!({"name": name, "level": "territory", "parent": options.province_id,
-                   "comuni": codes, "population": pop}),
+            &p.id,
+            json!({"name": p.name, "level": "province", "code": p.code, "population": total}),
+            outline,
+            &mut report,
+        );
+    }
+    for (t, union, pop) in out {
+        push(
+            &t.id,
+            json!({"name": t.name, "level": "territory", "parent": provinces[t.province].id,
+                   "comuni": t.codes, "population": pop}),
             union,
             &mut report,
         );
@@ -339,42 +529,138 @@ pub fn define(
     Ok((features, report))
 }
 
-/// Population by comune code from an ISTAT-style CSV.
+/// The columns a population table's comune code is looked for in, in order.
+const POPULATION_CODES: &[&str] = &[
+    "pro_com_t",
+    "codice comune",
+    "codice istat",
+    "codice",
+    "code",
+    "municipality_code",
+    "pro_com",
+];
+/// The columns its total is looked for in.
+const POPULATION_TOTALS: &[&str] = &["tot", "totale", "popolazione", "population", "total"];
+/// An age column: the table has a row per age, which are added up (ISTAT's own age total,
+/// 999 or `Totale`, is left out).
+const POPULATION_AGES: &[&str] = &["età", "eta", "age", "classe di età"];
+
+/// Population by comune code from an ISTAT-style CSV: one row per comune, or one per comune
+/// and age (as ISTAT publishes it), after any title lines.
 fn read_population(path: &Path) -> Result<HashMap<String, u64>, ImportError> {
-    let (header, rows) = read_table(path)?;
+    let (mut header, mut rows) = read_table(path)?;
+    // ISTAT's downloads open with a title line or two before the header.
+    let mut skipped = 0;
+    while column(&header, POPULATION_CODES).is_none() && skipped < 5 && !rows.is_empty() {
+        header = rows.remove(0);
+        skipped += 1;
+    }
     let (Some(code), Some(total)) = (
-        column(
-            &header,
-            &[
-                "pro_com_t",
-                "codice",
-                "code",
-                "municipality_code",
-                "pro_com",
-            ],
-        ),
-        column(
-            &header,
-            &["tot", "totale", "popolazione", "population", "total"],
-        ),
+        column(&header, POPULATION_CODES),
+        column(&header, POPULATION_TOTALS),
     ) else {
         return Err(ImportError::format(
             path,
             format!(
-                "expected a comune code column (pro_com_t, codice, code) and a total \
-                 (tot, totale, popolazione, population); the header has: {}",
+                "expected a comune code column ({}) and a total ({}); the header has: {}",
+                POPULATION_CODES.join(", "),
+                POPULATION_TOTALS.join(", "),
                 header.join(", ")
             ),
         ));
     };
-    let mut out = HashMap::new();
-    for row in rows {
-        if let (Some(c), Some(n)) = (
-            row.get(code).and_then(|c| comune_code(c)),
-            row.get(total).and_then(|t| t.trim().parse::<u64>().ok()),
-        ) {
-            out.insert(c, n);
+    let age = column(&header, POPULATION_AGES);
+    let mut out: HashMap<String, u64> = HashMap::new();
+    for (i, row) in rows.iter().enumerate() {
+        let line = i + 2 + skipped;
+        let cell = |c: usize| row.get(c).map_or("", |s| s.trim());
+        if row.iter().all(|c| c.trim().is_empty()) {
+            continue;
+        }
+        let Some(c) = comune_code(cell(code)) else {
+            return Err(ImportError::format(
+                path,
+                format!(
+                    "line {line}: field `{}`: `{}` is not an ISTAT comune code",
+                    header[code],
+                    cell(code)
+                ),
+            ));
+        };
+        if let Some(a) = age
+            && (cell(a) == "999" || cell(a).eq_ignore_ascii_case("totale"))
+        {
+            continue;
+        }
+        let Ok(n) = cell(total).parse::<u64>() else {
+            return Err(ImportError::format(
+                path,
+                format!(
+                    "line {line}: field `{}`: `{}` is not a whole number",
+                    header[total],
+                    cell(total)
+                ),
+            ));
+        };
+        match out.entry(c) {
+            std::collections::hash_map::Entry::Occupied(e) if age.is_none() => {
+                return Err(ImportError::format(
+                    path,
+                    format!(
+                        "line {line}: comune {} appears twice (a table with a row per age \
+                         needs an age column: {})",
+                        e.key(),
+                        POPULATION_AGES.join(", ")
+                    ),
+                ));
+            }
+            e => *e.or_insert(0) += n,
         }
     }
     Ok(out)
+}
+
+/// What a definition would overwrite that is not its own: a stored record with the id of one
+/// of `inputs` that is another province (another name), a territory of another province (another
+/// parent), or not a province or territory at all. One message each; empty when none.
+pub fn taken_ids(stored: &[crate::domain::Record], inputs: &[FeatureInput]) -> Vec<String> {
+    use crate::domain::territory::TerritoryLevel;
+    let mut out = Vec::new();
+    for input in inputs {
+        let (Some(id), Attributes::Territory(new)) = (&input.id, &input.attributes) else {
+            continue;
+        };
+        let Some(old) = stored
+            .iter()
+            .find(|r| r.collection() == Collection::Territories && r.id() == id)
+        else {
+            continue;
+        };
+        let Attributes::Territory(old) = old.attributes() else {
+            continue;
+        };
+        let clash = match (old.level, new.level) {
+            (TerritoryLevel::Province, TerritoryLevel::Province) if old.name != new.name => {
+                Some(format!(
+                    "{id} is stored as the province {}, not {}: give this one its own id \
+                     (--province-id, or a `province_id` column)",
+                    old.name, new.name
+                ))
+            }
+            (TerritoryLevel::Territory, TerritoryLevel::Territory) if old.parent != new.parent => {
+                Some(format!(
+                    "{id} is stored as a territory of {}, not of {}: give this one its own id \
+                     (an `id` column in the groups)",
+                    old.parent.as_deref().unwrap_or("no province"),
+                    new.parent.as_deref().unwrap_or("no province"),
+                ))
+            }
+            (a, b) if a != b => Some(format!(
+                "{id} is stored as a {a}, and would become a {b}: give this one its own id"
+            )),
+            _ => None,
+        };
+        out.extend(clash);
+    }
+    out
 }
