@@ -18,7 +18,7 @@ use geo::CoordsIter;
 use serde_json::json;
 
 /// Every collection, with every field of a service set, a confidential shelter, a polygon
-/// settlement and a multipolygon territory.
+/// settlement, a polygon worksite and a multipolygon territory.
 fn dataset() -> Vec<(Collection, serde_json::Value)> {
     let services = json!({"type": "FeatureCollection", "features": [
         {"type": "Feature", "id": "svc-full", "geometry": {"type": "Point", "coordinates": [12.243_123_456_7, 45.666_987_654_3]},
@@ -40,6 +40,13 @@ fn dataset() -> Vec<(Collection, serde_json::Value)> {
         {"type": "Feature", "id": "set-2", "geometry": {"type": "Point", "coordinates": [12.123_456_789, 45.987_654_321]},
          "properties": {"name": "Casolare"}}
     ]});
+    let worksites = json!({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "id": "ws-vigna", "geometry": {"type": "Polygon", "coordinates": [[[12.25, 45.62], [12.27, 45.62], [12.27, 45.635], [12.25, 45.62]]]},
+         "properties": {"name": "Vigneto, \"collina\"", "kind": "vineyard", "workers_estimate": 25,
+            "peak_months": [9, 10], "notes": "vendemmia;\nturni", "fictional": true}},
+        {"type": "Feature", "id": "ws-serra", "geometry": {"type": "Point", "coordinates": [12.345_678_9, 45.456_789_1]},
+         "properties": {"name": "Serra", "kind": "greenhouse"}}
+    ]});
     let territories = json!({"type": "FeatureCollection", "features": [
         {"type": "Feature", "id": "terr-sud", "geometry": {"type": "MultiPolygon", "coordinates": [
             [[[12.0, 45.4], [12.4, 45.4], [12.4, 45.7], [12.0, 45.7], [12.0, 45.4]], [[12.3, 45.45], [12.35, 45.45], [12.35, 45.5], [12.3, 45.45]]],
@@ -50,6 +57,7 @@ fn dataset() -> Vec<(Collection, serde_json::Value)> {
     vec![
         (Collection::Services, services),
         (Collection::Settlements, settlements),
+        (Collection::Worksites, worksites),
         (Collection::Territories, territories),
     ]
 }
@@ -233,6 +241,46 @@ async fn an_export_holds_only_what_the_token_may_see() {
     // A wrong token is refused, not taken for anonymous.
     let bad = export("services", Some("faro_0000"), &[]);
     assert!(!bad.status.success());
+    // A token scoped to a territory exports the restricted records in it only (set-2 lies
+    // outside terr-sud), and the public ones everywhere.
+    let scoped = scoped_token(&fx);
+    assert_eq!(ids(&export("settlements", Some(&scoped), &[])), ["set-1"]);
+    assert_eq!(
+        ids(&export("services", Some(&scoped), &[])),
+        ["svc-far", "svc-full", "svc-pas"]
+    );
+    let csv = ok(&faro(
+        &[
+            "export",
+            "settlements",
+            "--format",
+            "csv",
+            "--token",
+            &scoped,
+        ],
+        &fx.db,
+    ));
+    assert_eq!(csv.lines().count(), 2, "{csv}");
+    assert!(csv.lines().nth(1).unwrap().starts_with("set-1,"), "{csv}");
+}
+
+/// An operator's token confined to `terr-sud`.
+fn scoped_token(fx: &Fixture) -> String {
+    ok(&faro(
+        &[
+            "token",
+            "create",
+            "--role",
+            "operator",
+            "--territory",
+            "terr-sud",
+            "--name",
+            "unità sud",
+        ],
+        &fx.db,
+    ))
+    .trim()
+    .to_owned()
 }
 
 fn have_gdal(test: &str) -> bool {
@@ -345,9 +393,15 @@ async fn gdal_opens_the_geopackage_and_flatgeobuf_with_the_same_count_and_extent
 
 /// A plain HTTP/1.0 GET: status line and body bytes.
 fn http_get(addr: &str, path: &str) -> (String, Vec<u8>) {
+    http_get_as(addr, path, None)
+}
+
+/// [`http_get`] with a bearer token.
+fn http_get_as(addr: &str, path: &str, token: Option<&str>) -> (String, Vec<u8>) {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(addr).unwrap();
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+    let auth = token.map_or_else(String::new, |t| format!("Authorization: Bearer {t}\r\n"));
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n{auth}\r\n").unwrap();
     let mut response = Vec::new();
     stream.read_to_end(&mut response).unwrap();
     let split = response.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
@@ -361,6 +415,7 @@ fn http_get(addr: &str, path: &str) -> (String, Vec<u8>) {
 async fn items_are_served_as_csv_geopackage_and_flatgeobuf_with_the_same_filters() {
     use std::io::{BufRead, BufReader};
     let fx = load();
+    let scoped = scoped_token(&fx);
     let mut child = Command::new(env!("CARGO_BIN_EXE_faro"))
         .args(["serve", "--listen", "127.0.0.1:0", "--no-demo"])
         .env("DATABASE_URL", &fx.db)
@@ -385,6 +440,14 @@ async fn items_are_served_as_csv_geopackage_and_flatgeobuf_with_the_same_filters
     let (gpkg_head, gpkg) = http_get(&addr, "/collections/services/items?f=gpkg");
     let (fgb_head, fgb) = http_get(&addr, "/collections/services/items?f=fgb&limit=1");
     let (bad_head, _) = http_get(&addr, "/collections/services/items?f=xls");
+    let (anon_head, _) = http_get(&addr, "/collections/settlements/items?f=csv");
+    let (scoped_head, scoped_csv) =
+        http_get_as(&addr, "/collections/settlements/items?f=csv", Some(&scoped));
+    let (scoped_gpkg_head, scoped_gpkg) = http_get_as(
+        &addr,
+        "/collections/settlements/items?f=gpkg",
+        Some(&scoped),
+    );
     child.kill().unwrap();
     let _ = child.wait();
     assert!(
@@ -408,4 +471,29 @@ async fn items_are_served_as_csv_geopackage_and_flatgeobuf_with_the_same_filters
     assert!(fgb_head.contains("application/flatgeobuf"), "{fgb_head}");
     assert!(fgb.starts_with(b"fgb\x03"), "FlatGeobuf magic bytes");
     assert!(bad_head.contains(" 400 "), "{bad_head}");
+    // Restricted collections: refused to anonymous callers, and only the token's territory
+    // to a scoped one, in every format.
+    assert!(anon_head.contains(" 401 "), "{anon_head}");
+    assert!(scoped_head.contains(" 200 "), "{scoped_head}");
+    let scoped_csv = String::from_utf8(scoped_csv).unwrap();
+    assert_eq!(scoped_csv.lines().count(), 2, "{scoped_csv}");
+    assert!(
+        scoped_csv.lines().nth(1).unwrap().starts_with("set-1,"),
+        "{scoped_csv}"
+    );
+    assert!(scoped_gpkg_head.contains(" 200 "), "{scoped_gpkg_head}");
+    let file = fx.dir.path().join("scoped.gpkg");
+    std::fs::write(&file, &scoped_gpkg).unwrap();
+    let db3 = format!("sqlite://{}", fx.dir.path().join("scoped.db").display());
+    let imported = ok(&faro(
+        &["import", "settlements", file.to_str().unwrap()],
+        &db3,
+    ));
+    assert!(imported.contains("1 created"), "{imported}");
+    // `limit` applies to the FlatGeobuf as to the JSON, as GDAL reads it.
+    if have_gdal("items_are_served_as_csv_geopackage_and_flatgeobuf_with_the_same_filters") {
+        let file = fx.dir.path().join("served.fgb");
+        std::fs::write(&file, &fgb).unwrap();
+        assert_eq!(ogrinfo(&file).0, 1);
+    }
 }
