@@ -949,6 +949,7 @@ async fn import_chunk<'s>(
     plan.created += part.created;
     plan.updated += part.updated;
     plan.unchanged += part.unchanged;
+    plan.without_id += part.without_id;
     if let Some(b) = bulk
         && !part.ops.is_empty()
     {
@@ -1055,6 +1056,15 @@ fn say_counts(outcome: &Outcome<'_>, plan: &crate::io::Plan) {
         );
     } else {
         println!("imported {total} {collection} from {file}: {counts}");
+    }
+    if plan.without_id > 0 {
+        eprintln!(
+            "{file}: warning: {} of the {collection} have no id (no `id` column, --id-field or \
+             Feature id); they {} created with new ids, and importing the file again would \
+             create them again",
+            plan.without_id,
+            if outcome.dry_run { "would be" } else { "were" },
+        );
     }
 }
 

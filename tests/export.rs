@@ -439,6 +439,10 @@ async fn items_are_served_as_csv_geopackage_and_flatgeobuf_with_the_same_filters
     let (csv_head, csv) = http_get(&addr, "/collections/services/items?f=csv&kind=pas,shelter");
     let (gpkg_head, gpkg) = http_get(&addr, "/collections/services/items?f=gpkg");
     let (fgb_head, fgb) = http_get(&addr, "/collections/services/items?f=fgb&limit=1");
+    let (_, bbox_csv) = http_get(
+        &addr,
+        "/collections/services/items?f=csv&bbox=11.8,45.8,12.0,46.0",
+    );
     let (bad_head, _) = http_get(&addr, "/collections/services/items?f=xls");
     let (anon_head, _) = http_get(&addr, "/collections/settlements/items?f=csv");
     let (scoped_head, scoped_csv) =
@@ -471,6 +475,13 @@ async fn items_are_served_as_csv_geopackage_and_flatgeobuf_with_the_same_filters
     assert!(fgb_head.contains("application/flatgeobuf"), "{fgb_head}");
     assert!(fgb.starts_with(b"fgb\x03"), "FlatGeobuf magic bytes");
     assert!(bad_head.contains(" 400 "), "{bad_head}");
+    // The bbox filter too (svc-far alone lies in it).
+    let bbox_csv = String::from_utf8(bbox_csv).unwrap();
+    assert_eq!(bbox_csv.lines().count(), 2, "{bbox_csv}");
+    assert!(
+        bbox_csv.lines().nth(1).unwrap().starts_with("svc-far,"),
+        "{bbox_csv}"
+    );
     // Restricted collections: refused to anonymous callers, and only the token's territory
     // to a scoped one, in every format.
     assert!(anon_head.contains(" 401 "), "{anon_head}");

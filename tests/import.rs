@@ -821,6 +821,33 @@ async fn every_problem_is_reported_and_dry_run_and_report_write_nothing_to_the_s
 }
 
 #[tokio::test]
+async fn records_without_an_id_are_created_with_a_warning_that_a_re_import_duplicates_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("f.db").display());
+    let path = dir.path().join("s.csv");
+    std::fs::write(
+        &path,
+        "name,kind,lon,lat\nPAS,pas,12.2,45.6\nCasa,shelter,12.3,45.7\n",
+    )
+    .unwrap();
+    for round in 1..=2_u64 {
+        let out = faro(&["import", "services", path.to_str().unwrap()], &db);
+        let (stdout, err) = text(&out);
+        assert!(out.status.success(), "{err}");
+        assert!(
+            stdout.contains("2 created, 0 updated, 0 unchanged"),
+            "{stdout}"
+        );
+        assert!(
+            err.contains("warning: 2 of the services have no id")
+                && err.contains("importing the file again would create them again"),
+            "{err}"
+        );
+        assert_eq!(count(&db).await, 2 * round);
+    }
+}
+
+#[tokio::test]
 async fn a_streamed_geojson_of_many_features_imports_every_one() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("f.db").display());

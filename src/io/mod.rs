@@ -833,6 +833,8 @@ pub struct Plan {
     pub created: usize,
     pub updated: usize,
     pub unchanged: usize,
+    /// Of those created, how many had no id: another import of the file creates them again.
+    pub without_id: usize,
 }
 
 /// The store keys of the features that carry an id.
@@ -874,6 +876,7 @@ pub fn classify(
         match input.id.as_ref().and_then(|id| existing.get(id)) {
             None => {
                 plan.created += 1;
+                plan.without_id += usize::from(input.id.is_none());
                 plan.ops.push(WriteOp::insert(collection, input));
             }
             Some(r)
@@ -916,6 +919,40 @@ mod tests {
         let mut p = Preparer::new(collection, Format::GeoJson, options);
         p.begin(None).unwrap();
         p
+    }
+
+    #[test]
+    fn a_column_two_fields_are_read_from_gives_both_its_value() {
+        // As `territories define` reads comuni without a name column: the name falls back
+        // to the code.
+        let map: HashMap<String, String> = [("name", "COMUNE|PRO_COM_T"), ("code", "PRO_COM_T")]
+            .into_iter()
+            .map(|(a, b)| (a.to_owned(), b.to_owned()))
+            .collect();
+        let mut p = geojson_preparer(
+            Collection::Territories,
+            ReadOptions {
+                map,
+                set: vec![("level".to_owned(), "comune".to_owned())],
+                ..ReadOptions::default()
+            },
+        );
+        one(
+            &mut p,
+            json!({"PRO_COM_T": "026001", "ALTRO": 1}),
+            json!({"type": "Polygon", "coordinates": [[[12,45],[12.1,45],[12.1,45.1],[12,45.1],[12,45]]]}),
+        );
+        let (inputs, report) = p.finish();
+        assert!(report.problems.is_empty(), "{:?}", report.problems);
+        let Attributes::Territory(t) = &inputs[0].attributes else {
+            panic!("a territory")
+        };
+        assert_eq!(t.name, "026001");
+        assert_eq!(t.code.as_deref(), Some("026001"));
+        assert_eq!(
+            report.notes,
+            ["columns that are not territories fields were ignored: ALTRO"]
+        );
     }
 
     #[test]
