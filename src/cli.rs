@@ -1133,7 +1133,14 @@ async fn export(request: ExportRequest, config: &Config) -> anyhow::Result<()> {
                 ex::write_fgb(collection, &records, std::io::stdout().lock())?;
             }
         }
-        Ok(records.len())
+        let written = records.len();
+        // The process ends with the export: its memory goes back to the system at once at
+        // the exit, instead of every record and its index being freed one by one first (0.8 s
+        // of CPU for an export of 1M services).
+        drop(view);
+        std::mem::forget(records);
+        std::mem::forget(snapshot);
+        Ok(written)
     })
     .await
     .context("writing the export")??;
