@@ -1256,13 +1256,16 @@ async fn bad_groups_and_population_tables_are_reported_and_nothing_is_written() 
             ("--groups", groups),
             (
                 "--population",
-                "PRO_COM_T,Totale\n026901,1000\n026902,duemila\n026903,3000\n",
+                "PRO_COM_T,Totale\n026901,1000\n\n026902,duemila\n026903,3000\n",
             ),
         ],
         &[],
     )
     .await;
-    assert!(err.contains("line 3") && err.contains("Totale"), "{err}");
+    assert!(
+        err.contains("line 4: field `Totale`: `duemila` is not a whole number"),
+        "{err}"
+    );
     // One comune twice in a table without an age column.
     let err = define_fails(
         &comuni,
@@ -1309,7 +1312,7 @@ async fn a_definition_never_takes_over_another_provinces_records() {
     )
     .unwrap();
     let comuni = fixture("import/comuni_32632.zip");
-    let define = |name: &str| {
+    let define = |id: &str, name: &str| {
         faro(
             &[
                 "territories",
@@ -1319,17 +1322,17 @@ async fn a_definition_never_takes_over_another_provinces_records() {
                 "--groups",
                 groups.to_str().unwrap(),
                 "--province-id",
-                "prov-a",
+                id,
                 "--province-name",
                 name,
             ],
             &db,
         )
     };
-    assert!(define("Alfa").status.success());
+    assert!(define("prov-a", "Alfa").status.success());
     let before = all_records(&db).await;
     // Another province under the same id would overwrite the first one's outline.
-    let out = define("Beta");
+    let out = define("prov-a", "Beta");
     let (_, err) = text(&out);
     assert!(!out.status.success());
     assert!(
@@ -1338,6 +1341,38 @@ async fn a_definition_never_takes_over_another_provinces_records() {
         "{err}"
     );
     assert_eq!(all_records(&db).await, before);
+    // Nor a territory of another province that took the same id.
+    let out = define("prov-b", "Beta");
+    let (_, err) = text(&out);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("terr-nord is stored as a territory of prov-a, not of prov-b"),
+        "{err}"
+    );
+    assert_eq!(all_records(&db).await, before);
+}
+
+#[tokio::test]
+async fn a_population_table_may_close_with_its_total() {
+    let dir = tempfile::tempdir().unwrap();
+    let population = dir.path().join("pop.csv");
+    std::fs::write(
+        &population,
+        "Popolazione residente al 1 gennaio\n\
+         PRO_COM_T;Comune;Totale\n026901;Città di Prova;1000\n026902;San Biagio;2000\n\
+         026903;Nervesa;3000\nTotale;;6000\n",
+    )
+    .unwrap();
+    let all = define_and_check(
+        &fixture("import/comuni_32632.zip"),
+        "code,territory\n026901,Nord\n26902,Nord\n026903,Sud\n",
+        &["--population", population.to_str().unwrap()],
+        None,
+    )
+    .await;
+    assert_eq!(territory_of(&all["terr-nord"]).population, Some(3000));
+    assert_eq!(territory_of(&all["terr-sud"]).population, Some(3000));
+    assert_eq!(territory_of(&all["prov"]).population, Some(6000));
 }
 
 /// The population of each comune of `province` (its ISTAT number) in the totals table of
@@ -1519,8 +1554,8 @@ async fn mantova_and_cremona_make_one_network_of_two_provinces() {
     for (province, mut comuni) in by_province {
         comuni.sort_by(|a, b| a.0.total_cmp(&b.0));
         let half = comuni.len() / 2;
-        let short = &province[..2].to_lowercase();
-        let code = &comuni[0].1[..3];
+        let short: String = province.to_lowercase().chars().take(2).collect();
+        let code: String = comuni[0].1.chars().take(3).collect();
         for (i, (_, c)) in comuni.iter().enumerate() {
             let (name, id) = if i < half {
                 ("Sud", format!("terr-{short}-sud"))
@@ -1587,6 +1622,55 @@ async fn mantova_and_cremona_make_one_network_of_two_provinces() {
         );
         assert!(relative < OTHER_TOOL, "{id}");
     }
+}
+
+#[tokio::test]
+async fn two_networks_left_with_the_default_ids_do_not_overwrite_each_other() {
+    const CREMONA: &str = "boundaries_openpolis_2023/limits_P_19_municipalities.geojson";
+    const MANTOVA: &str = "boundaries_openpolis_2023/limits_P_20_municipalities.geojson";
+    let Some(base) = istat(
+        "two_networks_left_with_the_default_ids_do_not_overwrite_each_other",
+        &[CREMONA, MANTOVA],
+    ) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("f.db").display());
+    // Each province's comuni all in one territory "Nord", without ids: both would be stored
+    // as `prov` and `terr-nord`.
+    let define = |file: &str| {
+        let layer = base.join(file);
+        let codes = comuni_areas(&layer, "com_istat_code");
+        let groups = dir.path().join(format!("groups-{}.csv", codes.len()));
+        let mut text = String::from("code,territory\n");
+        for c in codes.keys() {
+            writeln!(text, "{c},Nord").unwrap();
+        }
+        std::fs::write(&groups, text).unwrap();
+        faro(
+            &[
+                "territories",
+                "define",
+                "--comuni",
+                layer.to_str().unwrap(),
+                "--groups",
+                groups.to_str().unwrap(),
+            ],
+            &db,
+        )
+    };
+    assert!(define(MANTOVA).status.success());
+    let before = all_records(&db).await;
+    let out = define(CREMONA);
+    let (_, err) = text(&out);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("prov is stored as another province Provincia")
+            && err.contains("terr-nord is stored as a territory of other provinces' comuni (020")
+            && err.contains("nothing was written"),
+        "{err}"
+    );
+    assert_eq!(all_records(&db).await, before);
 }
 
 /// Every position of a geometry, in order.

@@ -181,10 +181,12 @@ pub fn read_text(text: &str, path: &Path, preparer: &mut Preparer) -> Result<(),
         };
         if row.len() != header.len() {
             let line = row.position().map_or(0, ::csv::Position::line);
-            // The row's external id, when its cell is there, so the report names it.
+            // The row's external id, when it is the first column: a cell missing or one too
+            // many (an unquoted separator) further on cannot have moved it.
             let id = header
                 .iter()
                 .position(|h| h == preparer.id_column())
+                .filter(|c| *c == 0)
                 .and_then(|c| row.get(c))
                 .map(str::trim)
                 .filter(|s| !s.is_empty())

@@ -108,12 +108,20 @@ fn drop_slivers(mp: MultiPolygon<f64>) -> (MultiPolygon<f64>, usize) {
     (MultiPolygon(polygons), dropped)
 }
 
-/// Reads a small CSV (groups, population) into its header and rows.
-fn read_table(path: &Path) -> Result<(Vec<String>, Vec<Vec<String>>), ImportError> {
+/// A row of a small CSV: its line in the file and its cells.
+type Line = (usize, Vec<String>);
+
+/// Reads a small CSV (groups, population) into its header and rows. The delimiter is the
+/// one of the first line that has any (ISTAT's tables open with a title line).
+fn read_table(path: &Path) -> Result<(Vec<String>, Vec<Line>), ImportError> {
     let bytes = std::fs::read(path).map_err(|e| ImportError::io(path, e))?;
     let text = super::csv::decode(&bytes, None);
+    let first = text
+        .lines()
+        .find(|l| l.contains([',', ';', '\t']))
+        .unwrap_or_default();
     let mut reader = ::csv::ReaderBuilder::new()
-        .delimiter(super::csv::detect_delimiter(&text))
+        .delimiter(super::csv::detect_delimiter(first))
         .flexible(true)
         .trim(::csv::Trim::All)
         .from_reader(text.as_bytes());
@@ -124,17 +132,37 @@ fn read_table(path: &Path) -> Result<(Vec<String>, Vec<Vec<String>>), ImportErro
         .map(str::to_owned)
         .collect();
     let mut rows = Vec::new();
+    // Lines counted from the record's byte offset: blank lines included, as an editor shows.
+    let (mut counted_to, mut line) = (0_usize, 1_usize);
     for row in reader.records() {
         let row = row.map_err(|e| ImportError::format(path, e.to_string()))?;
-        rows.push(row.iter().map(str::to_owned).collect());
+        let mut at = row
+            .position()
+            .and_then(|p| usize::try_from(p.byte()).ok())
+            .unwrap_or(counted_to)
+            .clamp(counted_to, text.len());
+        // A record's position is where its reading began: before the blank lines it skipped.
+        while text
+            .as_bytes()
+            .get(at)
+            .is_some_and(|b| matches!(b, b'\n' | b'\r'))
+        {
+            at += 1;
+        }
+        line += text
+            .get(counted_to..at)
+            .map_or(0, |t| t.matches('\n').count());
+        counted_to = at;
+        rows.push((line, row.iter().map(str::to_owned).collect()));
     }
     Ok((header, rows))
 }
 
 fn column(header: &[String], names: &[&str]) -> Option<usize> {
-    names
-        .iter()
-        .find_map(|n| header.iter().position(|h| h.eq_ignore_ascii_case(n)))
+    names.iter().find_map(|n| {
+        let n = n.to_lowercase();
+        header.iter().position(|h| h.to_lowercase() == n)
+    })
 }
 
 /// A territory of the groups file.
@@ -231,7 +259,7 @@ fn read_groups(
     // (province, territory name) -> index into `territories`.
     let mut order: HashMap<(usize, String), usize> = HashMap::new();
     let mut assigned: HashMap<String, usize> = HashMap::new();
-    for (i, row) in rows.iter().enumerate() {
+    for (i, (_, row)) in rows.iter().enumerate() {
         let cell = |c: usize| row.get(c).map_or("", String::as_str);
         let problem = |column: usize, reason: String| Problem {
             record: Some(i + 1),
@@ -548,11 +576,12 @@ const POPULATION_AGES: &[&str] = &["età", "eta", "age", "classe di età"];
 /// Population by comune code from an ISTAT-style CSV: one row per comune, or one per comune
 /// and age (as ISTAT publishes it), after any title lines.
 fn read_population(path: &Path) -> Result<HashMap<String, u64>, ImportError> {
-    let (mut header, mut rows) = read_table(path)?;
+    let (first, mut rows) = read_table(path)?;
+    let mut header = first.clone();
     // ISTAT's downloads open with a title line or two before the header.
     let mut skipped = 0;
     while column(&header, POPULATION_CODES).is_none() && skipped < 5 && !rows.is_empty() {
-        header = rows.remove(0);
+        header = rows.remove(0).1;
         skipped += 1;
     }
     let (Some(code), Some(total)) = (
@@ -565,16 +594,19 @@ fn read_population(path: &Path) -> Result<HashMap<String, u64>, ImportError> {
                 "expected a comune code column ({}) and a total ({}); the header has: {}",
                 POPULATION_CODES.join(", "),
                 POPULATION_TOTALS.join(", "),
-                header.join(", ")
+                first.join(", ")
             ),
         ));
     };
     let age = column(&header, POPULATION_AGES);
     let mut out: HashMap<String, u64> = HashMap::new();
-    for (i, row) in rows.iter().enumerate() {
-        let line = i + 2 + skipped;
+    for (line, row) in &rows {
         let cell = |c: usize| row.get(c).map_or("", |s| s.trim());
-        if row.iter().all(|c| c.trim().is_empty()) {
+        // Blank lines, and a closing total or note without a comune code.
+        if row.iter().all(|c| c.trim().is_empty())
+            || cell(code).is_empty()
+            || ["totale", "total"].contains(&cell(code).to_lowercase().as_str())
+        {
             continue;
         }
         let Some(c) = comune_code(cell(code)) else {
@@ -621,8 +653,10 @@ fn read_population(path: &Path) -> Result<HashMap<String, u64>, ImportError> {
 }
 
 /// What a definition would overwrite that is not its own: a stored record with the id of one
-/// of `inputs` that is another province (another name), a territory of another province (another
-/// parent), or not a province or territory at all. One message each; empty when none.
+/// of `inputs` that is another province (another name or ISTAT code, or an outline that hardly
+/// overlaps the new one: two networks that both left the default id `prov`), a territory of
+/// another province (another parent, or comuni of other provinces only), or not a province or
+/// territory at all. One message each; empty when none.
 pub fn taken_ids(stored: &[crate::domain::Record], inputs: &[FeatureInput]) -> Vec<String> {
     use crate::domain::territory::TerritoryLevel;
     let mut out = Vec::new();
@@ -630,13 +664,13 @@ pub fn taken_ids(stored: &[crate::domain::Record], inputs: &[FeatureInput]) -> V
         let (Some(id), Attributes::Territory(new)) = (&input.id, &input.attributes) else {
             continue;
         };
-        let Some(old) = stored
+        let Some(record) = stored
             .iter()
             .find(|r| r.collection() == Collection::Territories && r.id() == id)
         else {
             continue;
         };
-        let Attributes::Territory(old) = old.attributes() else {
+        let Attributes::Territory(old) = record.attributes() else {
             continue;
         };
         let clash = match (old.level, new.level) {
@@ -647,12 +681,46 @@ pub fn taken_ids(stored: &[crate::domain::Record], inputs: &[FeatureInput]) -> V
                     old.name, new.name
                 ))
             }
+            (TerritoryLevel::Province, TerritoryLevel::Province)
+                if old.code.is_some() && new.code.is_some() && old.code != new.code =>
+            {
+                Some(format!(
+                    "{id} is stored as the province of ISTAT code {}, not {}: give this one its \
+                     own id (--province-id, or a `province_id` column)",
+                    old.code.as_deref().unwrap_or_default(),
+                    new.code.as_deref().unwrap_or_default()
+                ))
+            }
+            (TerritoryLevel::Province, TerritoryLevel::Province)
+                if overlap(record.geometry(), input.geometry.geometry()) < 0.5 =>
+            {
+                Some(format!(
+                    "{id} is stored as another province {} (its outline and this one's hardly \
+                     overlap): give this one its own id (--province-id, or a `province_id` \
+                     column)",
+                    old.name
+                ))
+            }
             (TerritoryLevel::Territory, TerritoryLevel::Territory) if old.parent != new.parent => {
                 Some(format!(
                     "{id} is stored as a territory of {}, not of {}: give this one its own id \
                      (an `id` column in the groups)",
                     old.parent.as_deref().unwrap_or("no province"),
                     new.parent.as_deref().unwrap_or("no province"),
+                ))
+            }
+            (TerritoryLevel::Territory, TerritoryLevel::Territory)
+                if !old.comuni.is_empty()
+                    && !new.comuni.is_empty()
+                    && !old
+                        .comuni
+                        .iter()
+                        .any(|c| new.comuni.iter().any(|n| n.get(..3) == c.get(..3))) =>
+            {
+                Some(format!(
+                    "{id} is stored as a territory of other provinces' comuni ({}…, this one \
+                     {}…): give this one its own id (an `id` column in the groups)",
+                    old.comuni[0], new.comuni[0]
                 ))
             }
             (a, b) if a != b => Some(format!(
@@ -663,4 +731,23 @@ pub fn taken_ids(stored: &[crate::domain::Record], inputs: &[FeatureInput]) -> V
         out.extend(clash);
     }
     out
+}
+
+/// How much two outlines overlap: the area of their intersection over the smaller one's
+/// (planar in degrees, a ratio only); 1 for anything not areal.
+fn overlap(a: &geo::Geometry<f64>, b: &geo::Geometry<f64>) -> f64 {
+    use geo::{Area, BooleanOps};
+    let areal = |g: &geo::Geometry<f64>| match g {
+        geo::Geometry::Polygon(p) => Some(MultiPolygon(vec![p.clone()])),
+        geo::Geometry::MultiPolygon(mp) => Some(mp.clone()),
+        _ => None,
+    };
+    let (Some(a), Some(b)) = (areal(a), areal(b)) else {
+        return 1.0;
+    };
+    let smaller = a.unsigned_area().min(b.unsigned_area());
+    if smaller <= 0.0 {
+        return 1.0;
+    }
+    a.intersection(&b).unsigned_area() / smaller
 }
