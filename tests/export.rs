@@ -501,6 +501,12 @@ async fn items_are_served_as_csv_geopackage_and_flatgeobuf_with_the_same_filters
         &db3,
     ));
     assert!(imported.contains("1 created"), "{imported}");
+    let ids: Vec<String> = records(&db3, Collection::Settlements)
+        .await
+        .iter()
+        .map(|r| r.id().to_string())
+        .collect();
+    assert_eq!(ids, ["set-1"]);
     // `limit` applies to the FlatGeobuf as to the JSON, as GDAL reads it.
     if have_gdal("items_are_served_as_csv_geopackage_and_flatgeobuf_with_the_same_filters") {
         let file = fx.dir.path().join("served.fgb");

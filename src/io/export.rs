@@ -286,7 +286,7 @@ pub fn add_gpkg_table(
 pub fn write_fgb(
     collection: Collection,
     records: &[Arc<Record>],
-    out: impl Write,
+    mut out: impl Write,
 ) -> Result<(), ExportError> {
     use flatgeobuf::{ColumnType, FgbCrs, FgbWriter, FgbWriterOptions, GeometryType};
     use geozero::{ColumnValue, PropertyProcessor};
@@ -359,7 +359,9 @@ pub fn write_fgb(
             return Err(ExportError::FlatGeobuf(message));
         }
     }
-    fgb.write(out).map_err(err)?;
+    fgb.write(&mut out).map_err(err)?;
+    // A buffered file's last bytes: a failure here is the export's, not lost in a drop.
+    out.flush()?;
     Ok(())
 }
 
