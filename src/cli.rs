@@ -561,9 +561,10 @@ enum TerritoriesAction {
     /// Store each territory of a groups CSV as the dissolved union of its comuni, and the
     /// province as their union; re-running updates them.
     Define {
-        /// The comuni: any file `faro import` reads (the ISTAT boundaries, a zipped Shapefile).
-        #[arg(long)]
-        comuni: PathBuf,
+        /// The comuni: any file `faro import` reads (the ISTAT boundaries, a zipped Shapefile);
+        /// repeat it for several files (one per province), each comune in one of them.
+        #[arg(long, required = true)]
+        comuni: Vec<PathBuf>,
         /// The comune code column (default: the first of `PRO_COM_T`, `PRO_COM`, `com_istat_code`).
         #[arg(long)]
         code_field: Option<String>,
@@ -1256,18 +1257,25 @@ async fn territories(action: TerritoriesAction, config: &Config) -> anyhow::Resu
         province_code,
     };
     let bar = progress_bar("{spinner} reading {msg} [{bar:30}] {bytes}/{total_bytes} ({eta} left)");
-    bar.set_message(comuni.display().to_string());
-    let path = comuni.clone();
+    bar.set_message(
+        comuni
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+    );
+    let paths = comuni.clone();
     let reading = bar.clone();
     let (inputs, report) = tokio::task::spawn_blocking(move || {
-        crate::io::territories::define(&path, &options, &reading)
+        crate::io::territories::define(&paths, &options, &reading)
     })
     .await
     .context("defining the territories")??;
     bar.finish_and_clear();
     let outcome = Outcome {
         collection: Collection::Territories,
-        file: &comuni,
+        // Messages name the first file (`required` makes sure there is one).
+        file: &comuni[0],
         dry_run,
         report_path: None,
     };

@@ -1622,6 +1622,51 @@ async fn mantova_and_cremona_make_one_network_of_two_provinces() {
         );
         assert!(relative < OTHER_TOOL, "{id}");
     }
+    // The same network from each province's own file, one --comuni each: the same records.
+    let groups_path = dir.path().join("groups.csv");
+    std::fs::write(&groups_path, &groups).unwrap();
+    let run = |files: &[PathBuf], db: &str| {
+        let mut args: Vec<&str> = vec!["territories", "define"];
+        for f in files {
+            args.extend(["--comuni", f.to_str().unwrap()]);
+        }
+        args.extend([
+            "--groups",
+            groups_path.to_str().unwrap(),
+            "--code-field",
+            "com_istat_code",
+            "--population",
+            totals.to_str().unwrap(),
+        ]);
+        faro(&args, db)
+    };
+    let db = format!("sqlite://{}", dir.path().join("two.db").display());
+    let out = run(&[base.join(CREMONA), base.join(MANTOVA)], &db);
+    assert!(out.status.success(), "{:?}", text(&out));
+    let two: Records = all_records(&db)
+        .await
+        .into_iter()
+        .map(|r| (r.id().to_string(), r))
+        .collect();
+    assert_eq!(
+        two.keys().collect::<Vec<_>>(),
+        all.keys().collect::<Vec<_>>()
+    );
+    for (id, r) in &two {
+        assert_eq!(r.attributes(), all[id].attributes(), "{id}");
+        assert_eq!(r.geometry(), all[id].geometry(), "{id}");
+    }
+    // A comune in two of the files is refused, naming both.
+    let db = format!("sqlite://{}", dir.path().join("twice.db").display());
+    let out = run(&[base.join(CREMONA), base.join(CREMONA)], &db);
+    let (_, err) = text(&out);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("comune 019001 is in")
+            && err.contains("limits_P_19_municipalities.geojson and in"),
+        "{err}"
+    );
+    assert_eq!(count(&db).await, 0);
 }
 
 #[tokio::test]

@@ -213,7 +213,7 @@ fn single_province(options: &DefineOptions) -> Province {
 fn read_groups(
     path: &Path,
     by_code: &HashMap<String, Vec<Polygon<f64>>>,
-    comuni: &Path,
+    comuni: &str,
     options: &DefineOptions,
     report: &mut Report,
 ) -> Result<Groups, ImportError> {
@@ -277,7 +277,7 @@ fn read_groups(
         if !by_code.contains_key(&code) {
             report.problems.push(problem(
                 code_col,
-                format!("comune {code} is not in {}", comuni.display()),
+                format!("comune {code} is not in {comuni}"),
             ));
             continue;
         }
@@ -398,9 +398,87 @@ fn distinct_ids(provinces: &[Province], territories: &[Group], report: &mut Repo
     }
 }
 
-/// The territories and the province, validated, or the report of what is wrong.
+/// Comuni by ISTAT code: the polygons of each one's features.
+type ByCode = HashMap<String, Vec<Polygon<f64>>>;
+
+/// The comuni of `comuni` by ISTAT code, with the problems of codes missing or in two files;
+/// or the report of the first file with problems.
+fn read_comuni(
+    comuni: &[std::path::PathBuf],
+    read: &ReadOptions,
+    code_field: &str,
+    progress: &indicatif::ProgressBar,
+) -> Result<Result<(ByCode, Report), Report>, ImportError> {
+    let mut report = Report::default();
+    let mut by_code = ByCode::new();
+    // The file each comune came from.
+    let mut origin: HashMap<String, usize> = HashMap::new();
+    for (k, path) in comuni.iter().enumerate() {
+        let (inputs, mut file_report) =
+            super::prepare(path, Collection::Territories, read.clone(), progress)?;
+        if !file_report.is_empty() {
+            if comuni.len() > 1 {
+                file_report
+                    .notes
+                    .push(format!("the problems are in {}", path.display()));
+            }
+            return Ok(Err(file_report));
+        }
+        if k == 0 {
+            report.noun = file_report.noun;
+        }
+        report.notes.extend(file_report.notes);
+        for f in inputs {
+            let Attributes::Territory(t) = &f.attributes else {
+                continue;
+            };
+            let Some(code) = t.code.as_deref().and_then(comune_code) else {
+                report.problems.push(Problem {
+                    record: None,
+                    id: None,
+                    field: code_field.to_owned(),
+                    reason: format!(
+                        "comune `{}` of {} has no ISTAT code",
+                        t.name,
+                        path.display()
+                    ),
+                });
+                continue;
+            };
+            match origin.get(&code) {
+                Some(&other) if other != k => {
+                    report.problems.push(Problem {
+                        record: None,
+                        id: None,
+                        field: code_field.to_owned(),
+                        reason: format!(
+                            "comune {code} is in {} and in {}",
+                            comuni[other].display(),
+                            path.display()
+                        ),
+                    });
+                    continue;
+                }
+                _ => {
+                    origin.insert(code.clone(), k);
+                }
+            }
+            // A comune in several parts (features) of one file is their union.
+            let parts = by_code.entry(code).or_default();
+            match f.geometry.into_inner() {
+                geo::Geometry::Polygon(p) => parts.push(p),
+                geo::Geometry::MultiPolygon(mp) => parts.extend(mp.0),
+                _ => {}
+            }
+        }
+    }
+    Ok(Ok((by_code, report)))
+}
+
+/// The territories and the provinces, validated, or the report of what is wrong. `comuni` is
+/// one layer or several (one per province, say), each comune in one of them only.
 pub fn define(
-    comuni: &Path,
+    comuni: &[std::path::PathBuf],
     options: &DefineOptions,
     progress: &indicatif::ProgressBar,
 ) -> Result<(Vec<FeatureInput>, Report), ImportError> {
@@ -413,44 +491,27 @@ pub fn define(
     );
     read.id_field = None;
     read.set = vec![("level".to_owned(), "comune".to_owned())];
-    let (inputs, mut report) = super::prepare(comuni, Collection::Territories, read, progress)?;
-    if !report.is_empty() {
-        return Ok((Vec::new(), report));
-    }
-    let mut by_code: HashMap<String, Vec<Polygon<f64>>> = HashMap::new();
-    for f in inputs {
-        let Attributes::Territory(t) = &f.attributes else {
-            continue;
-        };
-        let Some(code) = t.code.as_deref().and_then(comune_code) else {
-            report.problems.push(Problem {
-                record: None,
-                id: None,
-                field: options.code_field.clone(),
-                reason: format!("comune `{}` has no ISTAT code", t.name),
-            });
-            continue;
-        };
-        let parts = by_code.entry(code).or_default();
-        match f.geometry.into_inner() {
-            geo::Geometry::Polygon(p) => parts.push(p),
-            geo::Geometry::MultiPolygon(mp) => parts.extend(mp.0),
-            _ => {}
-        }
-    }
+    let names = comuni
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let (by_code, mut report) = match read_comuni(comuni, &read, &options.code_field, progress)? {
+        Ok(read) => read,
+        Err(file_report) => return Ok((Vec::new(), file_report)),
+    };
     let Groups {
         provinces,
         territories,
         assigned,
-    } = read_groups(&options.groups, &by_code, comuni, options, &mut report)?;
+    } = read_groups(&options.groups, &by_code, &names, options, &mut report)?;
     let ungrouped = by_code
         .keys()
         .filter(|c| !assigned.contains_key(*c))
         .count();
     if ungrouped > 0 {
         report.notes.push(format!(
-            "{ungrouped} comuni of {} are in no territory and left out",
-            comuni.display()
+            "{ungrouped} comuni of {names} are in no territory and left out"
         ));
     }
     let population = match &options.population {
