@@ -990,22 +990,15 @@ async fn write_validated(
 ) -> anyhow::Result<()> {
     report_problems(outcome, report)?;
     let store = open_store(config).await?;
-    if outcome.collection == Collection::Territories {
-        // A definition (`territories define` writes through here) never takes over the
-        // records of another province.
-        let keys = crate::io::keys_of(outcome.collection, &inputs);
-        let stored = store
-            .get_many(&keys)
-            .await
-            .context("comparing with the stored records")?;
-        let taken = crate::io::territories::taken_ids(&stored, &inputs);
-        if !taken.is_empty() {
-            anyhow::bail!("{}; nothing was written", taken.join("; "));
-        }
-    }
-    let mut plan = crate::io::plan(store.as_ref(), outcome.collection, inputs)
+    let stored = crate::io::stored(store.as_ref(), outcome.collection, &inputs)
         .await
         .context("comparing with the stored records")?;
+    // A definition never takes over the records of another province.
+    let taken = crate::io::territories::taken_ids(&stored, &inputs);
+    if !taken.is_empty() {
+        anyhow::bail!("{}; nothing was written", taken.join("; "));
+    }
+    let mut plan = crate::io::classify(outcome.collection, inputs, stored);
     let ops = std::mem::take(&mut plan.ops);
     if !outcome.dry_run && !ops.is_empty() {
         store

@@ -183,11 +183,9 @@ pub fn read_text(text: &str, path: &Path, preparer: &mut Preparer) -> Result<(),
             let line = row.position().map_or(0, ::csv::Position::line);
             // The row's external id, when it is the first column: a cell missing or one too
             // many (an unquoted separator) further on cannot have moved it.
-            let id = header
-                .iter()
-                .position(|h| h == preparer.id_column())
-                .filter(|c| *c == 0)
-                .and_then(|c| row.get(c))
+            let id = (header.first().map(String::as_str) == Some(preparer.id_column()))
+                .then(|| row.get(0))
+                .flatten()
                 .map(str::trim)
                 .filter(|s| !s.is_empty())
                 .map(str::to_owned);

@@ -4,8 +4,8 @@
 //! [`SourceRecord`]s (the file's own columns, geometry in the file's coordinate system); a
 //! [`Preparer`] maps columns to faro's fields (`--map`), converts cell values to the types the
 //! API takes ([`fields`]), reprojects to WGS84 ([`crs`]) and validates every record exactly as
-//! the API does, collecting every problem in one [`Report`]. [`plan`] then compares the
-//! records with the store by id, so that a re-import updates instead of duplicating.
+//! the API does, collecting every problem in one [`Report`]. [`classify`] then compares
+//! the records with the [`stored`] ones by id, so that a re-import updates instead of duplicating.
 //!
 //! Export ([`export`]): the records a [`crate::index::query::View`] lets the caller see, as
 //! GeoJSON, CSV, GeoPackage 1.3 or `FlatGeobuf`.
@@ -845,22 +845,23 @@ pub fn keys_of(collection: Collection, inputs: &[FeatureInput]) -> Vec<(Collecti
         .collect()
 }
 
-/// Compares validated features with the store by id: a new id (or none) is created, a known
-/// one updated when its geometry or fields differ and left alone when they do not.
-pub async fn plan(
+/// The stored records among the features' ids (what [`classify`] compares them with).
+pub async fn stored(
     store: &dyn Store,
     collection: Collection,
-    inputs: Vec<FeatureInput>,
-) -> Result<Plan, StoreError> {
-    let keys = keys_of(collection, &inputs);
+    inputs: &[FeatureInput],
+) -> Result<Vec<crate::domain::Record>, StoreError> {
+    let keys = keys_of(collection, inputs);
     let mut existing = Vec::new();
     for chunk in keys.chunks(CHUNK) {
         existing.extend(store.get_many(chunk).await?);
     }
-    Ok(classify(collection, inputs, existing))
+    Ok(existing)
 }
 
-/// [`plan`], given the stored records among the features' ids.
+/// Compares validated features with the stored records among their ids ([`stored`]): a new
+/// id (or none) is created, a known one updated when its geometry or fields differ and left
+/// alone when they do not.
 pub fn classify(
     collection: Collection,
     inputs: Vec<FeatureInput>,

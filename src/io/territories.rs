@@ -212,7 +212,7 @@ fn single_province(options: &DefineOptions) -> Province {
 /// code of a `province_code` column.
 fn read_groups(
     path: &Path,
-    by_code: &HashMap<String, Vec<Polygon<f64>>>,
+    by_code: &ByCode,
     comuni: &str,
     options: &DefineOptions,
     report: &mut Report,
@@ -398,8 +398,9 @@ fn distinct_ids(provinces: &[Province], territories: &[Group], report: &mut Repo
     }
 }
 
-/// Comuni by ISTAT code: the polygons of each one's features.
-type ByCode = HashMap<String, Vec<Polygon<f64>>>;
+/// Comuni by ISTAT code: the file each came from (an index into the comuni files) and the
+/// polygons of its features there.
+type ByCode = HashMap<String, (usize, Vec<Polygon<f64>>)>;
 
 /// The comuni of `comuni` by ISTAT code, with the problems of codes missing or in two files;
 /// or the report of the first file with problems.
@@ -411,8 +412,6 @@ fn read_comuni(
 ) -> Result<Result<(ByCode, Report), Report>, ImportError> {
     let mut report = Report::default();
     let mut by_code = ByCode::new();
-    // The file each comune came from.
-    let mut origin: HashMap<String, usize> = HashMap::new();
     for (k, path) in comuni.iter().enumerate() {
         let (inputs, mut file_report) =
             super::prepare(path, Collection::Territories, read.clone(), progress)?;
@@ -445,26 +444,21 @@ fn read_comuni(
                 });
                 continue;
             };
-            match origin.get(&code) {
-                Some(&other) if other != k => {
-                    report.problems.push(Problem {
-                        record: None,
-                        id: None,
-                        field: code_field.to_owned(),
-                        reason: format!(
-                            "comune {code} is in {} and in {}",
-                            comuni[other].display(),
-                            path.display()
-                        ),
-                    });
-                    continue;
-                }
-                _ => {
-                    origin.insert(code.clone(), k);
-                }
+            let (file, parts) = by_code.entry(code.clone()).or_insert((k, Vec::new()));
+            if *file != k {
+                report.problems.push(Problem {
+                    record: None,
+                    id: None,
+                    field: code_field.to_owned(),
+                    reason: format!(
+                        "comune {code} is in {} and in {}",
+                        comuni[*file].display(),
+                        path.display()
+                    ),
+                });
+                continue;
             }
             // A comune in several parts (features) of one file is their union.
-            let parts = by_code.entry(code).or_default();
             match f.geometry.into_inner() {
                 geo::Geometry::Polygon(p) => parts.push(p),
                 geo::Geometry::MultiPolygon(mp) => parts.extend(mp.0),
@@ -549,7 +543,12 @@ pub fn define(
         let polygons: Vec<Polygon<f64>> = t
             .codes
             .iter()
-            .flat_map(|c| by_code.get(c).cloned().unwrap_or_default())
+            .flat_map(|c| {
+                by_code
+                    .get(c)
+                    .map(|(_, parts)| parts.clone())
+                    .unwrap_or_default()
+            })
             .collect();
         let (union, dropped) = drop_slivers(geo::unary_union(&polygons));
         slivers += dropped;
