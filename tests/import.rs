@@ -55,6 +55,15 @@ async fn count(db: &str) -> u64 {
         .unwrap()
 }
 
+/// Every stored record of `db`, by id.
+async fn by_id(db: &str) -> Records {
+    all_records(db)
+        .await
+        .into_iter()
+        .map(|r| (r.id().to_string(), r))
+        .collect()
+}
+
 fn prepare(
     path: &Path,
     collection: Collection,
@@ -371,13 +380,7 @@ fn coordinate_columns_are_found_by_their_common_names() {
 
 /// `faro import services` of `content` with `flags` into a fresh store: the outcome, and
 /// the stored services by id.
-async fn import_csv(
-    content: &[u8],
-    flags: &[&str],
-) -> (
-    Output,
-    std::collections::BTreeMap<String, faro::domain::Record>,
-) {
+async fn import_csv(content: &[u8], flags: &[&str]) -> (Output, Records) {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("f.db").display());
     let path = dir.path().join("s.csv");
@@ -385,12 +388,7 @@ async fn import_csv(
     let mut args = vec!["import", "services", path.to_str().unwrap()];
     args.extend(flags);
     let out = faro(&args, &db);
-    let stored = all_records(&db)
-        .await
-        .into_iter()
-        .map(|r| (r.id().to_string(), r))
-        .collect();
-    (out, stored)
+    (out, by_id(&db).await)
 }
 
 #[tokio::test]
@@ -959,15 +957,21 @@ fn geodesic_area(g: &geo::Geometry<f64>) -> f64 {
     }
 }
 
-/// The oracle of a definition: the comuni of a GeoJSON file read here, independently of
-/// faro's readers, as their geodesic area in m² by ISTAT code (`code_field`).
-fn comuni_areas(path: &Path, code_field: &str) -> std::collections::BTreeMap<String, f64> {
+/// The features of a GeoJSON FeatureCollection, read with the `geojson` crate (not faro's
+/// reader).
+fn features(path: &Path) -> Vec<geojson::Feature> {
     let text = std::fs::read_to_string(path).unwrap();
     let geojson::GeoJson::FeatureCollection(fc) = text.parse::<geojson::GeoJson>().unwrap() else {
         panic!("{} is a FeatureCollection", path.display())
     };
+    fc.features
+}
+
+/// The oracle of a definition: the comuni of a GeoJSON file read here, independently of
+/// faro's readers, as their geodesic area in m² by ISTAT code (`code_field`).
+fn comuni_areas(path: &Path, code_field: &str) -> std::collections::BTreeMap<String, f64> {
     let mut out = std::collections::BTreeMap::new();
-    for f in fc.features {
+    for f in features(path) {
         let code = match f.property(code_field).unwrap() {
             serde_json::Value::String(s) => format!("{s:0>6}"),
             serde_json::Value::Number(n) => format!("{:0>6}", n.to_string()),
@@ -1048,11 +1052,10 @@ async fn define_and_check(
         "{:?}",
         text(&again)
     );
-    let all: Records = all_records(&db)
+    let all: Records = by_id(&db)
         .await
         .into_iter()
-        .filter(|r| r.collection() == Collection::Territories)
-        .map(|r| (r.id().to_string(), r))
+        .filter(|(_, r)| r.collection() == Collection::Territories)
         .collect();
     let level = |r: &faro::domain::Record| territory_of(r).level.as_str().to_owned();
     let provinces: Vec<&faro::domain::Record> =
@@ -1393,12 +1396,7 @@ fn istat_totals(path: &Path, province: u32) -> std::collections::BTreeMap<String
 /// The area of a province in the geopop outlines of `../shared/data` (dissolved from the same
 /// comuni by another tool), m².
 fn geopop_province_area(path: &Path, province: u64) -> f64 {
-    let text = std::fs::read_to_string(path).unwrap();
-    let geojson::GeoJson::FeatureCollection(fc) = text.parse::<geojson::GeoJson>().unwrap() else {
-        panic!()
-    };
-    let f = fc
-        .features
+    let f = features(path)
         .into_iter()
         .find(|f| {
             f.property("province_code")
@@ -1536,20 +1534,20 @@ async fn mantova_and_cremona_make_one_network_of_two_provinces() {
     merged_comuni(&[base.join(CREMONA), base.join(MANTOVA)], &comuni);
     // Each province in two territories, north and south of its comuni's median latitude
     // (fictional districts); the same territory names in both provinces, told apart by id.
-    let layer: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&comuni).unwrap()).unwrap();
     let mut groups = String::from("code,territory,province,province_id,province_code,id\n");
     let mut by_province: std::collections::BTreeMap<String, Vec<(f64, String)>> =
         std::collections::BTreeMap::new();
-    for f in layer["features"].as_array().unwrap() {
-        let g: geojson::Geometry = serde_json::from_value(f["geometry"].clone()).unwrap();
-        let g = geo::Geometry::try_from(g).unwrap();
+    for f in features(&comuni) {
+        let text = |k: &str| {
+            f.property(k)
+                .and_then(serde_json::Value::as_str)
+                .unwrap()
+                .to_owned()
+        };
+        let (province, code) = (text("prov_name"), text("com_istat_code"));
+        let g = geo::Geometry::try_from(f.geometry.unwrap()).unwrap();
         let lat = geo::BoundingRect::bounding_rect(&g).unwrap().center().y;
-        let p = &f["properties"];
-        by_province
-            .entry(p["prov_name"].as_str().unwrap().to_owned())
-            .or_default()
-            .push((lat, p["com_istat_code"].as_str().unwrap().to_owned()));
+        by_province.entry(province).or_default().push((lat, code));
     }
     for (province, mut comuni) in by_province {
         comuni.sort_by(|a, b| a.0.total_cmp(&b.0));
@@ -1643,11 +1641,7 @@ async fn mantova_and_cremona_make_one_network_of_two_provinces() {
     let db = format!("sqlite://{}", dir.path().join("two.db").display());
     let out = run(&[base.join(CREMONA), base.join(MANTOVA)], &db);
     assert!(out.status.success(), "{:?}", text(&out));
-    let two: Records = all_records(&db)
-        .await
-        .into_iter()
-        .map(|r| (r.id().to_string(), r))
-        .collect();
+    let two = by_id(&db).await;
     assert_eq!(
         two.keys().collect::<Vec<_>>(),
         all.keys().collect::<Vec<_>>()
